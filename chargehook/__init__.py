@@ -1,0 +1,1 @@
+"""The `chargehook` command: the composition root, the one place that wires every package."""

@@ -1,0 +1,3 @@
+from chargehook.cli import main
+
+raise SystemExit(main())

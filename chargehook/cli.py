@@ -1,0 +1,88 @@
+"""Command-line entry: parse, load settings, hand over to the wiring in `chargehook.root`."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import asyncpg
+from aiormq.exceptions import AMQPError
+
+from chargehook import root
+from infra.config import Settings, env_name, load_settings, setting_names
+from infra.errors import ConfigError
+from infra.logging import configure_logging
+from infra.providers import PROVIDER_NAME
+from workers import WORKERS
+
+UNREACHABLE = (OSError, asyncio.TimeoutError, AMQPError, asyncpg.PostgresError)
+
+
+def settings_flags() -> argparse.ArgumentParser:
+    """One `--flag` per setting, over its CHARGEHOOK_* variable."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (flags override CHARGEHOOK_* variables)")
+    for name in setting_names():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar="VALUE",
+            default=argparse.SUPPRESS,
+            help=f"overrides {env_name(name)}",
+        )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    flags = settings_flags()
+    parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", parents=[flags], help="ingest and every worker in one process")
+    commands.add_parser("ingest", parents=[flags], help="the HTTP API alone")
+    worker = commands.add_parser("worker", parents=[flags], help="one worker kind")
+    worker.add_argument("kind", choices=sorted(WORKERS))
+    commands.add_parser("migrate", parents=[flags], help="apply pending database migrations")
+    commands.add_parser("topology", parents=[flags], help="declare exchanges and queues")
+    provider = commands.add_parser("provider", help="manage providers")
+    provider_commands = provider.add_subparsers(dest="action", required=True)
+    add = provider_commands.add_parser("add", parents=[flags], help="register; print a token")
+    add.add_argument("name", help="lower case, e.g. repsol")
+    return parser
+
+
+def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    match args.command:
+        case "run":
+            return root.run_all(settings)
+        case "ingest":
+            return root.run_ingest(settings)
+        case "worker":
+            return root.run_worker(settings, args.kind)
+        case "migrate":
+            return root.run_migrate(settings)
+        case "topology":
+            return root.run_topology(settings)
+        case "provider":
+            if not PROVIDER_NAME.match(args.name):
+                raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
+            return root.run_provider_add(settings, args.name)
+    raise ConfigError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {name: value for name in setting_names() if (value := getattr(args, name, None))}
+    try:
+        settings = load_settings(overrides=overrides)
+        configure_logging(settings)
+        asyncio.run(command_for(args, settings))
+    except ConfigError as exc:
+        print(f"chargehook: {exc}", file=sys.stderr)
+        return 2
+    except UNREACHABLE as exc:
+        print(f"chargehook: a service is unreachable: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

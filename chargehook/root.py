@@ -1,0 +1,182 @@
+"""Wiring: open the resources a command needs, build the services on them, run until stopped."""
+
+import asyncio
+import secrets
+import signal
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from infra.amqp import amqp_broker
+from infra.broker import Broker
+from infra.config import Settings
+from infra.consume import Consumer
+from infra.database import Pool, embedded_postgres, migrate, open_pool
+from infra.errors import ConfigError
+from infra.memory_broker import MemoryBroker
+from infra.metrics import Metrics
+from infra.providers import add_provider
+from ingest.app import create_app
+from workers import ALL_QUEUES, WORKERS
+
+log = structlog.get_logger("chargehook")
+
+
+@dataclass(frozen=True)
+class Resources:
+    broker: Broker
+    pool: Pool
+    metrics: Metrics
+
+
+def require_services(settings: Settings, command: str) -> None:
+    """Processes that scale apart must share a real broker and database."""
+    for name, value in (("AMQP_URL", settings.amqp_url), ("DATABASE_URL", settings.database_url)):
+        if value is None:
+            flag = "--" + name.lower().replace("_", "-")
+            raise ConfigError(f"`chargehook {command}` needs CHARGEHOOK_{name} (or {flag})")
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Pool]:
+    async with AsyncExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            url = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+        pool = await stack.enter_async_context(open_pool(url))
+        await migrate(pool)
+        yield pool
+
+
+@asynccontextmanager
+async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
+    if settings.amqp_url is None:
+        broker: Broker = MemoryBroker()
+        await broker.declare(ALL_QUEUES)
+        yield broker
+        return
+    async with amqp_broker(settings.amqp_url, name, settings.publish_timeout) as amqp:
+        # Every process declares every worker queue, so no accepted event routes to nothing.
+        await amqp.declare(ALL_QUEUES)
+        yield amqp
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resources]:
+    async with open_database(settings) as pool, open_broker(settings, name) as broker:
+        yield Resources(broker, pool, Metrics())
+
+
+async def serve_ingest(
+    resources: Resources, settings: Settings, admin_token: str | None, stop: asyncio.Event
+) -> None:
+    app = create_app(resources.broker, resources.pool, resources.metrics, admin_token)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("ingest listening", url=f"http://{settings.http_host}:{settings.http_port}")
+    try:
+        await stop.wait()
+    finally:
+        # Stops accepting, lets in-flight requests finish; the broker closes after this.
+        await runner.cleanup()
+
+
+async def serve_worker(
+    kind: str, resources: Resources, settings: Settings, stop: asyncio.Event
+) -> None:
+    worker = WORKERS[kind].build(settings, resources.pool, resources.broker)
+    consumer = Consumer(resources.broker, worker, resources.metrics, settings.batch_linger)
+    log.info("worker consuming", worker=kind, queue=worker.queue.name)
+    await drained(consumer.run(stop), stop, settings.drain_timeout)
+
+
+async def drained(work: Awaitable[None], stop: asyncio.Event, grace: float) -> None:
+    """Run `work`; once `stop` is set give it `grace` seconds to finish, then cancel it."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait(
+        {task, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
+    if not task.done():
+        await asyncio.wait({task}, timeout=grace)
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_all(settings: Settings) -> None:
+    """Ingest and every worker kind in one process: the single-machine and embedded mode."""
+    stop = stop_on_signals()
+    async with open_resources(settings, "chargehook run") as resources:
+        admin_token = settings.admin_token or "cha_" + secrets.token_urlsafe(24)
+        demo_token = None
+        if settings.database_url is None:
+            demo_token = await add_provider(resources.pool, "demo")
+        print_welcome(settings, admin_token, demo_token, generated=settings.admin_token is None)
+        services = [serve_ingest(resources, settings, admin_token, stop)]
+        services += [serve_worker(kind, resources, settings, stop) for kind in WORKERS]
+        await asyncio.gather(*services)
+
+
+async def run_ingest(settings: Settings) -> None:
+    require_services(settings, "ingest")
+    stop = stop_on_signals()
+    async with open_resources(settings, "chargehook ingest") as resources:
+        await serve_ingest(resources, settings, settings.admin_token, stop)
+
+
+async def run_worker(settings: Settings, kind: str) -> None:
+    require_services(settings, f"worker {kind}")
+    stop = stop_on_signals()
+    async with open_resources(settings, f"chargehook worker {kind}") as resources:
+        await serve_worker(kind, resources, settings, stop)
+
+
+async def run_migrate(settings: Settings) -> None:
+    async with open_database(settings):
+        print("migrations: up to date")
+
+
+async def run_topology(settings: Settings) -> None:
+    if settings.amqp_url is None:
+        raise ConfigError("`chargehook topology` needs CHARGEHOOK_AMQP_URL (or --amqp-url)")
+    async with open_broker(settings, "chargehook topology"):
+        print("topology declared: " + ", ".join(queue.name for queue in ALL_QUEUES))
+
+
+async def run_provider_add(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool:
+        token = await add_provider(pool, name)
+    print(f"provider {name} registered; its token (shown once, stored only as a hash):\n{token}")
+
+
+def print_welcome(
+    settings: Settings, admin_token: str, demo_token: str | None, generated: bool
+) -> None:
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    mode = "the embedded default" if settings.embedded else "the configured services"
+    lines = [f"chargehook is running on {mode}: {url}"]
+    if generated:
+        lines.append(f"  admin token (generated for this run): {admin_token}")
+    if demo_token is not None:
+        lines += [
+            f"  demo provider token: {demo_token}",
+            "  post the webhook page's example:",
+            f"    curl -s -H 'Authorization: Bearer {demo_token}' \\",
+            "      -H 'Content-Type: application/json' --data @examples/page-example.json \\",
+            f"      {url}/v1/sessions",
+        ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,56 @@
+"""The one order of a session's events (SPEC §4): terminal?, updatedAt, lifecycle rank, event_id.
+
+It is a total order, so any arrival order of the same events ends in the same current state;
+"older" means smaller by this key wherever chargehook uses the word.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import NamedTuple, TypeVar
+
+TERMINAL_STATUSES = frozenset(
+    {"FINISHED", "NOT_PLUGGED", "PAYMENT_ERROR", "INTERNAL_ERROR", "PROVIDER_ERROR"}
+)
+LIFECYCLE_RANK = {"ORDER_INIT_AND_WAITING": 0, "IN_PROGRESS": 1}
+TERMINAL_RANK = 2
+
+
+class OrderKey(NamedTuple):
+    terminal: bool
+    updated_at: datetime
+    lifecycle_rank: int
+    event_id: str
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL_STATUSES
+
+
+def lifecycle_rank(status: str) -> int:
+    return TERMINAL_RANK if is_terminal(status) else LIFECYCLE_RANK[status]
+
+
+def order_key(
+    status: str, updated_at: datetime | None, received_at: datetime, event_id: str
+) -> OrderKey:
+    """An event without `updatedAt` is placed at its arrival time."""
+    return OrderKey(
+        is_terminal(status), updated_at or received_at, lifecycle_rank(status), event_id
+    )
+
+
+T = TypeVar("T")
+SessionRef = tuple[str, str]
+
+
+def latest_per_session(
+    events: Iterable[T], key: Callable[[T], tuple[SessionRef, OrderKey]]
+) -> list[T]:
+    """The greatest event of each (provider, session id) among `events`."""
+    latest: dict[SessionRef, tuple[OrderKey, T]] = {}
+    for event in events:
+        session, order = key(event)
+        held = latest.get(session)
+        if held is None or order > held[0]:
+            latest[session] = (order, event)
+    return [event for _, event in latest.values()]

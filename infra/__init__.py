@@ -1,0 +1,1 @@
+"""Shared plumbing: configuration, broker, database, logging and the consume loop."""

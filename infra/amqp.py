@@ -1,0 +1,159 @@
+"""RabbitMQ through aio-pika: one robust connection, confirmed publishes, manual-ack consumers."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    ExchangeType,
+)
+
+from infra.broker import (
+    DEAD_EXCHANGE,
+    DELIVERY_LIMIT,
+    REASON_HEADER,
+    TOPIC_EXCHANGES,
+    OutboundMessage,
+    QueueSpec,
+)
+from infra.errors import BrokerUnavailable
+
+log = structlog.get_logger("chargehook.amqp")
+
+
+def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+        "x-dead-letter-routing-key": queue.name,
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+class AmqpDelivery:
+    def __init__(self, message: AbstractIncomingMessage, broker: "AmqpBroker", queue: str) -> None:
+        self._message = message
+        self._broker = broker
+        self._queue = queue
+
+    @property
+    def body(self) -> bytes:
+        return self._message.body
+
+    @property
+    def message_id(self) -> str | None:
+        return self._message.message_id
+
+    @property
+    def routing_key(self) -> str:
+        return self._message.routing_key or ""
+
+    async def ack(self) -> None:
+        await self._settle(self._message.ack())
+
+    async def requeue(self) -> None:
+        await self._settle(self._message.nack(requeue=True))
+
+    async def dead_letter(self, reason: str) -> None:
+        """Publish to the dead-letter queue with the reason first, then ack the original."""
+        headers = {str(k): str(v) for k, v in (self._message.headers or {}).items()}
+        headers[REASON_HEADER] = reason[:1000]
+        copy = OutboundMessage(self.body, self.message_id or "", headers)
+        await self._broker.publish(DEAD_EXCHANGE, self._queue, copy)
+        await self.ack()
+
+    async def _settle(self, settling: Any) -> None:
+        # After a reconnect the channel that delivered the message is gone; the broker
+        # redelivers it and the idempotent consumer absorbs the repeat.
+        try:
+            await settling
+        except Exception as exc:  # noqa: BLE001 - any channel fault means the same thing here
+            log.warning("settle failed; broker will redeliver", error=repr(exc))
+
+
+class AmqpBroker:
+    def __init__(self, connection: AbstractRobustConnection, publish_timeout: float) -> None:
+        self._connection = connection
+        self._publish_timeout = publish_timeout
+        self._channel: AbstractRobustChannel | None = None
+
+    async def open(self) -> None:
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._channel = channel
+
+    def is_ready(self) -> bool:
+        return (
+            not self._connection.is_closed
+            and self._channel is not None
+            and (not self._channel.is_closed)
+        )
+
+    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+        async with self._connection.channel() as channel:
+            for name in TOPIC_EXCHANGES:
+                await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
+            dead = await channel.declare_exchange(DEAD_EXCHANGE, ExchangeType.DIRECT, durable=True)
+            for spec in queues:
+                queue = await channel.declare_queue(
+                    spec.name, durable=True, arguments=queue_arguments(spec)
+                )
+                for key in spec.binding_keys:
+                    await queue.bind(spec.exchange, key)
+                dlq = await channel.declare_queue(
+                    spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+                )
+                await dlq.bind(dead, spec.name)
+
+    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
+        outgoing = aio_pika.Message(
+            message.body,
+            message_id=message.message_id,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=dict(message.headers),
+        )
+        try:
+            channel = self._require_channel()
+            target = await channel.get_exchange(exchange, ensure=False)
+            await asyncio.wait_for(
+                target.publish(outgoing, routing_key, mandatory=True), self._publish_timeout
+            )
+        except Exception as exc:
+            raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc
+
+    @asynccontextmanager
+    async def deliveries(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
+        async with self._connection.channel() as channel:
+            await channel.set_qos(prefetch_count=prefetch)
+            declared = await channel.get_queue(queue.name, ensure=False)
+            async with declared.iterator() as messages:
+                yield self._wrap(messages, queue.name)
+
+    async def _wrap(self, messages: Any, queue: str) -> AsyncIterator[AmqpDelivery]:
+        async for message in messages:
+            yield AmqpDelivery(message, self, queue)
+
+    def _require_channel(self) -> AbstractRobustChannel:
+        if self._channel is None or self._channel.is_closed:
+            raise BrokerUnavailable("no open channel to the broker")
+        return self._channel
+
+
+@asynccontextmanager
+async def amqp_broker(url: str, name: str, publish_timeout: float) -> AsyncIterator[AmqpBroker]:
+    """One robust connection per process, named so `rabbitmqctl list_connections` tells who."""
+    connection = await aio_pika.connect_robust(
+        url, client_properties={"connection_name": name}, reconnect_interval=1
+    )
+    try:
+        broker = AmqpBroker(connection, publish_timeout)
+        await broker.open()
+        yield broker
+    finally:
+        await connection.close()

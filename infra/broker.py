@@ -1,0 +1,78 @@
+"""What every broker offers chargehook, and the topology they all declare.
+
+Business code talks to `Broker` only; `infra.amqp` (RabbitMQ) and `infra.memory_broker`
+(the embedded default) implement it.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+EVENTS_EXCHANGE = "chargehook.events"
+BILLED_EXCHANGE = "chargehook.billed"
+DEAD_EXCHANGE = "chargehook.dead"
+TOPIC_EXCHANGES = (EVENTS_EXCHANGE, BILLED_EXCHANGE)
+
+REASON_HEADER = "x-chargehook-reason"
+DEAD_QUEUE_SUFFIX = ".dead"
+# A message that kills its consumer again and again is dead-lettered by the broker itself.
+DELIVERY_LIMIT = 20
+
+
+def routing_key(status: str, provider: str) -> str:
+    return f"session.{status.lower()}.{provider.lower()}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A worker kind's durable queue and what it binds to; its dead letters go to `<name>.dead`."""
+
+    name: str
+    exchange: str
+    binding_keys: tuple[str, ...] = ("session.#",)
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.name + DEAD_QUEUE_SUFFIX
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    body: bytes
+    message_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Delivery(Protocol):
+    """One message in hand; exactly one of ack, requeue or dead_letter ends it."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def message_id(self) -> str | None: ...
+
+    @property
+    def routing_key(self) -> str: ...
+
+    async def ack(self) -> None: ...
+
+    async def requeue(self) -> None: ...
+
+    async def dead_letter(self, reason: str) -> None: ...
+
+
+class Broker(Protocol):
+    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+        """Declare the exchanges and these queues; safe to repeat."""
+
+    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
+        """Return once the broker confirmed the message; else raise BrokerUnavailable."""
+
+    def deliveries(
+        self, queue: QueueSpec, prefetch: int
+    ) -> AbstractAsyncContextManager[AsyncIterator[Delivery]]:
+        """Consume with manual ack; leaving the context returns unfinished messages."""
+
+    def is_ready(self) -> bool: ...

@@ -1,0 +1,73 @@
+"""Typed settings, read once at start from CHARGEHOOK_* variables and command-line flags."""
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+
+from infra.errors import ConfigError
+
+ENV_PREFIX = "CHARGEHOOK_"
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Every knob of chargehook; no other module reads the environment."""
+
+    amqp_url: str | None = None
+    database_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    admin_token: str | None = None
+    allow_private_urls: bool = False
+    log_format: Literal["console", "json"] | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: str = ".chargehook"
+    publish_timeout: Seconds = 5.0
+    persist_prefetch: Positive = 200
+    persist_batch_size: Positive = 100
+    batch_linger: Seconds = 0.02
+    drain_timeout: Seconds = 10.0
+
+    @property
+    def embedded(self) -> bool:
+        """No broker and no database configured: run on the in-process defaults."""
+        return self.amqp_url is None and self.database_url is None
+
+
+def setting_names() -> tuple[str, ...]:
+    return tuple(field.name for field in msgspec.structs.fields(Settings))
+
+
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> Settings:
+    """Environment first, flags over it; any unknown or malformed value is a ConfigError."""
+    environ = os.environ if environ is None else environ
+    known = {env_name(name): name for name in setting_names()}
+    raw: dict[str, str] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        if key not in known:
+            raise ConfigError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
+        raw[known[key]] = value
+    raw.update(overrides or {})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    message = str(exc)
+    head, _, path = message.partition(" - at `$.")
+    if not path:
+        return f"bad configuration: {message}"
+    return f"{env_name(path.rstrip('`'))}: {head}"

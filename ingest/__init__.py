@@ -1,0 +1,1 @@
+"""The thin HTTP edge: validate, publish with a confirm, answer."""

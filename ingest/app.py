@@ -1,0 +1,50 @@
+"""The aiohttp application: routes, the error shape, request metrics."""
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from infra.broker import Broker
+from infra.database import Pool
+from infra.metrics import Metrics
+from ingest import routes
+from ingest.auth import TokenTable
+from ingest.errors import error_shape
+from ingest.intake import MAX_BODY_BYTES
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    request.app[routes.INGEST].metrics.inc(
+        "chargehook_http_requests_total", route=name, status=str(response.status)
+    )
+    return response
+
+
+def create_app(
+    broker: Broker, pool: Pool, metrics: Metrics, admin_token: str | None
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[count_requests, error_shape])
+    tokens = TokenTable(pool)
+    app[routes.INGEST] = routes.Ingest(broker, pool, tokens, metrics, admin_token)
+
+    async def load_tokens(app: web.Application) -> AsyncIterator[None]:
+        await tokens.load()
+        yield
+
+    app.cleanup_ctx.append(load_tokens)
+    app.add_routes(
+        [
+            web.post("/v1/sessions", routes.post_sessions),
+            web.get("/v1/sessions/{provider}/{id}", routes.get_session),
+            web.get("/v1/sessions/{provider}/{id}/events", routes.get_session_events),
+            web.get("/healthz", routes.healthz),
+            web.get("/readyz", routes.readyz),
+            web.get("/metrics", routes.metrics),
+        ]
+    )
+    return app

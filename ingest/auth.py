@@ -1,0 +1,68 @@
+"""Bearer tokens: provider tokens checked in an in-memory table of digests, no query per request."""
+
+import asyncio
+import hmac
+import time
+
+import structlog
+from aiohttp import web
+
+from infra.database import Pool
+from infra.providers import hash_token, token_table
+from ingest.errors import ApiError
+
+log = structlog.get_logger("chargehook.ingest")
+# An unknown token reloads the table (a provider added since start), at most this often.
+RELOAD_INTERVAL = 1.0
+
+
+class TokenTable:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._providers: dict[bytes, str] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        self._providers = await token_table(self._pool)
+        self._loaded_at = time.monotonic()
+
+    async def provider_for(self, token: str) -> str | None:
+        digest = hash_token(token)
+        if digest not in self._providers and time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
+            async with self._lock:
+                if time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
+                    await self.load()
+        return self._providers.get(digest)
+
+
+def bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Missing bearer token: send `Authorization: Bearer <token>`")
+    return token.strip()
+
+
+def is_admin(token: str, admin_token: str | None) -> bool:
+    return admin_token is not None and hmac.compare_digest(token.encode(), admin_token.encode())
+
+
+async def require_provider(
+    request: web.Request, tokens: TokenTable, admin_token: str | None
+) -> str:
+    token = bearer(request)
+    provider = await tokens.provider_for(token)
+    if provider is not None:
+        return provider
+    if is_admin(token, admin_token):
+        raise ApiError(403, "The admin token cannot post sessions; use a provider token")
+    raise ApiError(401, "Unknown token")
+
+
+async def require_admin(request: web.Request, tokens: TokenTable, admin_token: str | None) -> None:
+    token = bearer(request)
+    if is_admin(token, admin_token):
+        return
+    if await tokens.provider_for(token) is not None:
+        raise ApiError(403, "A provider token cannot use the admin API")
+    raise ApiError(401, "Unknown token")

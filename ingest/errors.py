@@ -1,0 +1,56 @@
+"""Every 4xx/5xx in the webhook page's shape; a fault never shows a stack trace."""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+import msgspec
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ingest.intake import MAX_BODY_BYTES
+from schemas import ErrorBody
+
+log = structlog.get_logger("chargehook.ingest")
+encoder = msgspec.json.Encoder()
+
+
+class ApiError(Exception):
+    """Answer the client with this status and message instead of a result."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, dict(headers or {})
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    phrase = HTTPStatus(status).phrase
+    body = encoder.encode(ErrorBody(statusCode=status, message=message, error=phrase))
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def _message_for(exc: web.HTTPException, request: web.Request) -> str:
+    if exc.status == 413:
+        return f"Request body exceeds {MAX_BODY_BYTES} bytes"
+    if exc.status == 404:
+        return f"No route for {request.method} {request.path}"
+    if exc.status == 405:
+        return f"Method {request.method} is not allowed on {request.path}"
+    return exc.reason
+
+
+@web.middleware
+async def error_shape(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _message_for(exc, request))
+    except Exception:
+        log.exception("unhandled fault", method=request.method, path=request.path)
+        return error_response(500, "Internal server error")

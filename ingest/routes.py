@@ -1,0 +1,145 @@
+"""The HTTP handlers of SPEC §2."""
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from infra.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, routing_key
+from infra.database import Pool
+from infra.errors import BrokerUnavailable
+from infra.metrics import Metrics
+from ingest import queries
+from ingest.auth import TokenTable, require_admin, require_provider
+from ingest.errors import ApiError
+from ingest.intake import (
+    BadInput,
+    Item,
+    check_idempotency_key,
+    envelope,
+    envelope_encoder,
+    split_body,
+    validate,
+)
+from schemas import SCHEMA_VERSION, Accepted, Envelope
+
+log = structlog.get_logger("chargehook.ingest")
+RETRY_AFTER_SECONDS = "5"
+JSON_TYPES = ("application/json",)
+encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+@dataclass(frozen=True)
+class Ingest:
+    broker: Broker
+    pool: Pool
+    tokens: TokenTable
+    metrics: Metrics
+    admin_token: str | None
+
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+def json_response(value: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=encoder.encode(value), content_type="application/json")
+
+
+async def post_sessions(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    provider = await require_provider(request, ingest.tokens, ingest.admin_token)
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
+    body = await request.read()
+    try:
+        raws, is_array = split_body(body)
+        key = check_idempotency_key(request.headers.get("Idempotency-Key"), len(raws))
+        items = validate(raws, is_array)
+    except BadInput as exc:
+        raise ApiError(400, str(exc)) from None
+    received_at = datetime.now(UTC)
+    envelopes = [envelope(provider, item, received_at, key) for item in items]
+    await publish_all(ingest, envelopes, items)
+    ingest.metrics.inc("chargehook_events_accepted_total", len(envelopes), provider=provider)
+    return json_response(Accepted(len(envelopes), [e.event_id for e in envelopes]))
+
+
+async def publish_all(ingest: Ingest, envelopes: list[Envelope], items: list[Item]) -> None:
+    """Every publish awaits its own confirm; they run side by side, never behind a lock."""
+    results = await asyncio.gather(
+        *(_publish(ingest.broker, env, item) for env, item in zip(envelopes, items, strict=True)),
+        return_exceptions=True,
+    )
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if not failures:
+        return
+    ingest.metrics.inc("chargehook_publish_failures_total", len(failures))
+    unexpected = [f for f in failures if not isinstance(f, BrokerUnavailable)]
+    if unexpected:
+        raise unexpected[0]
+    log.warning("publish not confirmed", failures=len(failures), error=str(failures[0]))
+    raise ApiError(
+        503,
+        "The broker did not confirm every event, so none is reported accepted; "
+        f"retry the same request after {RETRY_AFTER_SECONDS} s (retries are deduplicated)",
+        {"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _publish(broker: Broker, env: Envelope, item: Item) -> None:
+    status = item.session.status
+    headers = {"status": status, "provider": env.provider, "schema_version": SCHEMA_VERSION}
+    message = OutboundMessage(envelope_encoder.encode(env), env.event_id, headers)
+    await broker.publish(EVENTS_EXCHANGE, routing_key(status, env.provider), message)
+    log.debug(
+        "event accepted", provider=env.provider, session_id=item.session.id, event_id=env.event_id
+    )
+
+
+async def get_session(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    await require_admin(request, ingest.tokens, ingest.admin_token)
+    provider, session_id = request.match_info["provider"], request.match_info["id"]
+    state = await queries.session_state(ingest.pool, provider, session_id)
+    if state is None:
+        raise ApiError(404, f"No session {session_id!r} from provider {provider!r}")
+    return json_response(state)
+
+
+async def get_session_events(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    await require_admin(request, ingest.tokens, ingest.admin_token)
+    provider, session_id = request.match_info["provider"], request.match_info["id"]
+    events = await queries.session_events(ingest.pool, provider, session_id)
+    if not events:
+        raise ApiError(404, f"No session {session_id!r} from provider {provider!r}")
+    return json_response(events)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    checks = {"broker": ingest.broker.is_ready(), "database": await _database_ok(ingest.pool)}
+    if all(checks.values()):
+        return json_response({"status": "ready", **checks})
+    failing = ", ".join(name for name, ok in checks.items() if not ok)
+    raise ApiError(503, f"Not ready: {failing} unreachable", {"Retry-After": RETRY_AFTER_SECONDS})
+
+
+async def _database_ok(pool: Pool) -> bool:
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), 2)
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+    return True
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = request.app[INGEST].metrics.render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -1,0 +1,39 @@
+"""The wire contract: msgspec types for everything chargehook receives and sends."""
+
+from schemas.messages import (
+    SCHEMA_VERSION,
+    Accepted,
+    Envelope,
+    ErrorBody,
+    SessionState,
+    StoredEvent,
+)
+from schemas.session import (
+    STATUSES,
+    Charger,
+    ChargerDetails,
+    InvalidField,
+    LogicPlug,
+    PhysicalPlug,
+    PriceUnit,
+    Session,
+    Status,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Accepted",
+    "Charger",
+    "ChargerDetails",
+    "Envelope",
+    "ErrorBody",
+    "InvalidField",
+    "LogicPlug",
+    "PhysicalPlug",
+    "PriceUnit",
+    "Session",
+    "SessionState",
+    "Status",
+    "StoredEvent",
+]
