@@ -35,6 +35,13 @@ async def add_provider(pool: Pool, name: str) -> str:
     return token
 
 
+async def provider_of(pool: Pool, token_hash: bytes) -> str | None:
+    name = await pool.fetchval(
+        "SELECT provider FROM provider_tokens WHERE token_hash = $1", token_hash
+    )
+    return None if name is None else str(name)
+
+
 async def token_table(pool: Pool) -> dict[bytes, str]:
     rows = await pool.fetch("SELECT token_hash, provider FROM provider_tokens")
     return {bytes(row["token_hash"]): str(row["provider"]) for row in rows}

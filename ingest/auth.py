@@ -1,39 +1,30 @@
 """Bearer tokens: provider tokens checked in an in-memory table of digests, no query per request."""
 
-import asyncio
 import hmac
-import time
 
-import structlog
 from aiohttp import web
 
 from infra.database import Pool
-from infra.providers import hash_token, token_table
+from infra.providers import hash_token, provider_of, token_table
 from ingest.errors import ApiError
-
-log = structlog.get_logger("chargehook.ingest")
-# An unknown token reloads the table (a provider added since start), at most this often.
-RELOAD_INTERVAL = 1.0
 
 
 class TokenTable:
+    """Every known digest in memory; an unknown one is looked up once (a provider added since)."""
+
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._providers: dict[bytes, str] = {}
-        self._loaded_at = float("-inf")
-        self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         self._providers = await token_table(self._pool)
-        self._loaded_at = time.monotonic()
 
     async def provider_for(self, token: str) -> str | None:
         digest = hash_token(token)
-        if digest not in self._providers and time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
-            async with self._lock:
-                if time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
-                    await self.load()
-        return self._providers.get(digest)
+        known = self._providers.get(digest)
+        if known is None and (known := await provider_of(self._pool, digest)) is not None:
+            self._providers[digest] = known
+        return known
 
 
 def bearer(request: web.Request) -> str:

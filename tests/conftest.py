@@ -1,0 +1,129 @@
+"""Fixtures on the real RabbitMQ and PostgreSQL: a vhost and a database of the test run's own.
+
+Where a service cannot be reached the tests that need it are skipped on a developer's machine
+and fail when CI is set, so a green CI always means they ran.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from infra.amqp import AmqpBroker, amqp_broker
+from infra.consume import Consumer
+from infra.database import Pool, migrate, open_pool
+from infra.metrics import Metrics
+from infra.providers import add_provider
+from ingest.app import create_app
+from workers import ALL_QUEUES
+from workers.persist import PersistWorker
+
+AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_ROOT = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "test-admin-token"
+
+
+def unavailable(what: str, error: BaseException) -> None:
+    message = f"{what} unreachable: {error!r}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI is set: service tests must run)")
+    pytest.skip(message)
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A vhost of this run's own, when rabbitmqctl is at hand; else the URL as given."""
+    if shutil.which("rabbitmqctl") is None:
+        yield AMQP_ROOT
+        return
+    vhost = f"chargehook-test-{uuid.uuid4().hex[:8]}"
+    try:
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    except (subprocess.SubprocessError, OSError) as exc:
+        unavailable("RabbitMQ", exc)
+    yield AMQP_ROOT.rstrip("/") + "/" + vhost
+    rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"chargehook_test_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await asyncpg.connect(DATABASE_ROOT)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable("PostgreSQL", exc)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield DATABASE_ROOT.rsplit("/", 1)[0] + "/" + name
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[Pool]:
+    async with open_pool(database_url) as pool:
+        await migrate(pool)
+        yield pool
+
+
+@pytest.fixture(scope="session")
+async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
+    try:
+        async with amqp_broker(amqp_url, "chargehook tests", publish_timeout=2) as broker:
+            await broker.declare(ALL_QUEUES)
+            yield broker
+    except (OSError, aio_pika.exceptions.AMQPError) as exc:
+        unavailable("RabbitMQ", exc)
+
+
+@pytest.fixture
+async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def provider(pool: Pool) -> Provider:
+    name = f"p{uuid.uuid4().hex[:10]}"
+    return Provider(name, await add_provider(pool, name))
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def persist_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metrics]:
+    """The persist worker consuming in this process until the test ends."""
+    metrics = Metrics()
+    stop = asyncio.Event()
+    consumer = Consumer(broker, PersistWorker(pool, prefetch=200, batch_size=100), metrics, 0.02)
+    task = asyncio.create_task(consumer.run(stop))
+    yield metrics
+    stop.set()
+    await asyncio.wait_for(task, 10)

@@ -1,0 +1,96 @@
+"""Helpers the tests share: polling instead of sleeps, event factories, a cuttable TCP proxy."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import aio_pika
+
+T = TypeVar("T")
+BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], within: float = 20.0, interval: float = 0.05
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with its last value on timeout."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s; last value {value!r}")
+        await asyncio.sleep(interval)
+
+
+def at(minutes: float) -> str:
+    return (BASE_TIME + timedelta(minutes=minutes)).isoformat()
+
+
+def event(
+    session_id: str, status: str, minute: float | None = None, **fields: Any
+) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": session_id, "status": status, **fields}
+    if minute is not None:
+        item["updatedAt"] = at(minute)
+    return item
+
+
+async def queue_depth(amqp_url: str, queue: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection, connection.channel() as channel:
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def purge(amqp_url: str, *queues: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection, connection.channel() as channel:
+        for name in queues:
+            declared = await channel.declare_queue(name, passive=True)
+            await declared.purge()
+
+
+class TcpProxy:
+    """Forwards a local port to a target; `cut()` drops every connection and stops listening."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+        self._writers -= {writer, up_writer}
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()

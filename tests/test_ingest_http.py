@@ -1,0 +1,220 @@
+"""The HTTP contract of SPEC §1-2 against the real broker and database."""
+
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import Provider
+from tests.support import at, event, eventually, queue_depth
+from workers.persist import QUEUE
+
+pytestmark = pytest.mark.services
+EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
+exact = msgspec.json.Decoder(float_hook=Decimal)
+Client = TestClient[Any, Any]
+
+
+def good(**changes: Any) -> dict[str, Any]:
+    item = event("s-1", "FINISHED", 10, started=at(0), finished=at(10), plug_price=0.45)
+    item["charger"] = {"lat": 40.4, "lon": -3.7, "chargerDetails": [{"accessPrice": 1.0}]}
+    item.update(changes)
+    return item
+
+
+def nested(**charger: Any) -> dict[str, Any]:
+    return good(charger={"lat": 40.4, "lon": -3.7, **charger})
+
+
+BAD_INPUT = [
+    ("id missing", {"status": "FINISHED"}, "$: Object missing required field `id`"),
+    ("id empty", good(id=""), "$.id: Expected `str` of length >= 1"),
+    ("id not a string", good(id=7), "$.id: Expected `str`, got `int`"),
+    ("status missing", {"id": "s-1"}, "$: Object missing required field `status`"),
+    ("status unknown", good(status="DONE"), "$.status: Invalid enum value 'DONE'"),
+    ("price_unit unknown", good(price_unit="litre"), "$.price_unit: Invalid enum value 'litre'"),
+    ("charged_kwh negative", good(charged_kwh=-1), "$.charged_kwh: Expected a finite number >= 0"),
+    ("power_kw negative", good(power_kw=-0.5), "$.power_kw: Expected `float` >= 0.0"),
+    ("co2_saved negative", good(co2_saved=-2), "$.co2_saved: Expected `float` >= 0.0"),
+    ("plug_price negative", good(plug_price=-0.01), "$.plug_price: Expected a finite number >= 0"),
+    ("amount negative", good(amount=-1), "$.amount: Expected a finite number >= 0"),
+    ("commission negative", good(commision_price=-1), "$.commision_price: Expected a finite"),
+    ("tax negative", good(tax_price=-1), "$.tax_price: Expected a finite number >= 0"),
+    ("money not finite", good(amount="NaN"), "$.amount: Expected a finite number >= 0"),
+    ("battery over 100", good(battery_level=101), "$.battery_level: Expected `float` <= 100.0"),
+    ("battery negative", good(battery_level=-1), "$.battery_level: Expected `float` >= 0.0"),
+    ("lat out of range", nested(lat=91), "$.charger.lat: Expected `float` <= 90.0"),
+    ("lon out of range", nested(lon=-181), "$.charger.lon: Expected `float` >= -180.0"),
+    (
+        "accessPrice negative",
+        nested(chargerDetails=[{"accessPrice": -1}]),
+        "$.charger.chargerDetails[0].accessPrice: Expected a finite number >= 0",
+    ),
+    (
+        "finished before started",
+        good(started=at(10), finished=at(5)),
+        "$.finished: Expected `finished` >= `started`",
+    ),
+    (
+        "date-time without offset",
+        good(started="2026-03-01T12:00:00"),
+        "$.started: Expected `datetime` with a timezone component",
+    ),
+    ("date-time garbage", good(updatedAt="yesterday"), "$.updatedAt: Invalid RFC3339"),
+    ("not an object", "hello", "$: Expected `object`, got `str`"),
+    ("empty array", [], "$: Expected an array of 1 to 500 session objects"),
+    ("array too long", [good(id=f"s{i}") for i in range(501)], "$: Expected at most 500"),
+    ("bad item in a batch", [good(), nested(lat=-95)], "$[1].charger.lat: Expected `float` >="),
+]
+
+
+async def depth(amqp_url: str) -> int:
+    return await queue_depth(amqp_url, QUEUE.name)
+
+
+async def test_the_page_example_as_it_stands_is_accepted_and_read_back_intact(
+    client: Client, provider: Provider, admin: dict[str, str], persist_worker: Any
+) -> None:
+    body = EXAMPLE.read_bytes()
+    response = await client.post("/v1/sessions", data=body, headers=_json(provider))
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert answer["accepted"] == 1 and answer["event_ids"][0].startswith("evt_")
+
+    state = await _read_state(client, provider.name, "string", admin)
+    assert exact.decode(msgspec.json.encode(state["session"])) == exact.decode(body)[0]
+
+
+async def test_unknown_fields_are_kept_verbatim(
+    client: Client, provider: Provider, admin: dict[str, str], persist_worker: Any
+) -> None:
+    item = good(id="s-unknown", vendor_note="kept", charger={"lat": 1.5, "brand_new": [1, 2]})
+    raw = msgspec.json.encode(item)
+    response = await client.post("/v1/sessions", data=raw, headers=_json(provider))
+    assert response.status == 200
+    state = await _read_state(client, provider.name, "s-unknown", admin)
+    assert state["session"] == item
+    events = await (
+        await client.get(f"/v1/sessions/{provider.name}/s-unknown/events", headers=admin)
+    ).json()
+    assert [e["session"] for e in events] == [item]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"), [case[1:] for case in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
+)
+async def test_bad_input_is_a_400_naming_the_field_and_nothing_is_published(
+    client: Client, provider: Provider, amqp_url: str, body: Any, message: str
+) -> None:
+    before = await depth(amqp_url)
+    response = await client.post(
+        "/v1/sessions", data=msgspec.json.encode(body), headers=_json(provider)
+    )
+    answer = await response.json()
+    assert response.status == 400
+    assert answer["statusCode"] == 400 and answer["error"] == "Bad Request"
+    assert answer["message"].startswith(message), answer["message"]
+    assert await depth(amqp_url) == before
+
+
+@pytest.mark.parametrize(
+    ("headers", "data", "status", "message"),
+    [
+        ({}, b"{}", 401, "Missing bearer token"),
+        ({"Authorization": "Bearer nope"}, b"{}", 401, "Unknown token"),
+        ({"Authorization": "Basic abc"}, b"{}", 401, "Missing bearer token"),
+        ("admin", b"{}", 403, "The admin token cannot post sessions"),
+        ("provider-text", b"{}", 415, "Expected Content-Type application/json"),
+        ("provider", b"{not json", 400, "Body is not valid JSON"),
+        ("provider", b"", 400, "Body is not valid JSON"),
+        ("provider", b"[" + b" " * (1 << 20) + b"]", 413, "Request body exceeds 1048576 bytes"),
+    ],
+    ids=[
+        "no token",
+        "wrong token",
+        "not bearer",
+        "admin posts",
+        "not json type",
+        "malformed",
+        "empty",
+        "too large",
+    ],
+)
+async def test_refused_requests_answer_in_the_page_shape_and_publish_nothing(
+    client: Client,
+    provider: Provider,
+    admin: dict[str, str],
+    amqp_url: str,
+    headers: Any,
+    data: bytes,
+    status: int,
+    message: str,
+) -> None:
+    chosen = (
+        {
+            "admin": {**admin, "Content-Type": "application/json"},
+            "provider": _json(provider),
+            "provider-text": {**provider.auth, "Content-Type": "text/plain"},
+        }.get(headers, headers)
+        if isinstance(headers, str)
+        else {**headers, "Content-Type": "application/json"}
+    )
+    before = await depth(amqp_url)
+    response = await client.post("/v1/sessions", data=io.BytesIO(data), headers=chosen)
+    answer = await response.json()
+    assert response.status == status
+    assert answer["statusCode"] == status and answer["message"].startswith(message), answer
+    assert await depth(amqp_url) == before
+
+
+async def test_admin_reads_refuse_provider_tokens_and_missing_sessions(
+    client: Client, provider: Provider, admin: dict[str, str]
+) -> None:
+    refused = await client.get(f"/v1/sessions/{provider.name}/s-1", headers=provider.auth)
+    assert refused.status == 403
+    assert (await refused.json())["message"] == "A provider token cannot use the admin API"
+    missing = await client.get(f"/v1/sessions/{provider.name}/nope", headers=admin)
+    assert missing.status == 404 and (await missing.json())["error"] == "Not Found"
+    unknown_route = await client.get("/v2/anything")
+    assert (await unknown_route.json())["statusCode"] == 404
+
+
+async def test_idempotency_key_names_the_event_and_is_for_single_items(
+    client: Client, provider: Provider
+) -> None:
+    headers = {**_json(provider), "Idempotency-Key": "callback-42"}
+    one = await client.post("/v1/sessions", data=msgspec.json.encode(good()), headers=headers)
+    assert (await one.json())["event_ids"] == ["callback-42"]
+    two = await client.post(
+        "/v1/sessions", data=msgspec.json.encode([good(), good()]), headers=headers
+    )
+    assert two.status == 400 and "single session object" in (await two.json())["message"]
+
+
+async def test_health_readiness_and_metrics(client: Client, provider: Provider) -> None:
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and await ready.json() == {
+        "status": "ready",
+        "broker": True,
+        "database": True,
+    }
+    await client.post("/v1/sessions", data=msgspec.json.encode(good()), headers=_json(provider))
+    text = await (await client.get("/metrics")).text()
+    assert f'chargehook_events_accepted_total{{provider="{provider.name}"}} 1' in text
+
+
+def _json(provider: Provider) -> dict[str, str]:
+    return {**provider.auth, "Content-Type": "application/json"}
+
+
+async def _read_state(client: Client, provider: str, session_id: str, admin: dict[str, str]) -> Any:
+    async def stored() -> Any:
+        response = await client.get(f"/v1/sessions/{provider}/{session_id}", headers=admin)
+        return await response.json() if response.status == 200 else None
+
+    return await eventually(stored)
