@@ -70,19 +70,19 @@ async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resourc
         yield Resources(broker, pool, Metrics())
 
 
-async def serve_ingest(
-    resources: Resources, settings: Settings, admin_token: str | None, stop: asyncio.Event
-) -> None:
+@asynccontextmanager
+async def listening(
+    resources: Resources, settings: Settings, admin_token: str | None
+) -> AsyncIterator[None]:
+    """Ingest accepting requests; on leaving, it stops accepting and lets in-flight ones finish."""
     app = create_app(resources.broker, resources.pool, resources.metrics, admin_token)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
-    log.info("ingest listening", url=f"http://{settings.http_host}:{settings.http_port}")
     try:
-        await stop.wait()
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        log.info("ingest listening", url=f"http://{settings.http_host}:{settings.http_port}")
+        yield
     finally:
-        # Stops accepting, lets in-flight requests finish; the broker closes after this.
         await runner.cleanup()
 
 
@@ -125,17 +125,21 @@ async def run_all(settings: Settings) -> None:
         demo_token = None
         if settings.database_url is None:
             demo_token = await add_provider(resources.pool, "demo")
-        print_welcome(settings, admin_token, demo_token, generated=settings.admin_token is None)
-        services = [serve_ingest(resources, settings, admin_token, stop)]
-        services += [serve_worker(kind, resources, settings, stop) for kind in WORKERS]
-        await asyncio.gather(*services)
+        async with listening(resources, settings, admin_token):
+            print_welcome(settings, admin_token, demo_token, generated=settings.admin_token is None)
+            await asyncio.gather(
+                *(serve_worker(kind, resources, settings, stop) for kind in WORKERS)
+            )
 
 
 async def run_ingest(settings: Settings) -> None:
     require_services(settings, "ingest")
     stop = stop_on_signals()
-    async with open_resources(settings, "chargehook ingest") as resources:
-        await serve_ingest(resources, settings, settings.admin_token, stop)
+    async with (
+        open_resources(settings, "chargehook ingest") as resources,
+        listening(resources, settings, settings.admin_token),
+    ):
+        await stop.wait()
 
 
 async def run_worker(settings: Settings, kind: str) -> None:

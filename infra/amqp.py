@@ -54,6 +54,10 @@ class AmqpDelivery:
     def routing_key(self) -> str:
         return self._message.routing_key or ""
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self._message.headers or {}).items()}
+
     async def ack(self) -> None:
         await self._settle(self._message.ack())
 
@@ -62,8 +66,7 @@ class AmqpDelivery:
 
     async def dead_letter(self, reason: str) -> None:
         """Publish to the dead-letter queue with the reason first, then ack the original."""
-        headers = {str(k): str(v) for k, v in (self._message.headers or {}).items()}
-        headers[REASON_HEADER] = reason[:1000]
+        headers = {**self.headers, REASON_HEADER: reason[:1000]}
         copy = OutboundMessage(self.body, self.message_id or "", headers)
         await self._broker.publish(DEAD_EXCHANGE, self._queue, copy)
         await self.ack()

@@ -6,7 +6,7 @@ restarts, which is why production runs on RabbitMQ.
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -59,6 +59,10 @@ class MemoryDelivery:
     @property
     def routing_key(self) -> str:
         return self._stored.routing_key
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._stored.message.headers
 
     async def ack(self) -> None:
         return None

@@ -154,12 +154,13 @@ async def test_refused_requests_answer_in_the_page_shape_and_publish_nothing(
     status: int,
     message: str,
 ) -> None:
-    chosen = (
-        {
-            "admin": {**admin, "Content-Type": "application/json"},
-            "provider": _json(provider),
-            "provider-text": {**provider.auth, "Content-Type": "text/plain"},
-        }.get(headers, headers)
+    named = {
+        "admin": {**admin, "Content-Type": "application/json"},
+        "provider": _json(provider),
+        "provider-text": {**provider.auth, "Content-Type": "text/plain"},
+    }
+    chosen: dict[str, str] = (
+        named[headers]
         if isinstance(headers, str)
         else {**headers, "Content-Type": "application/json"}
     )

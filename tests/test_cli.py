@@ -1,0 +1,107 @@
+"""The `chargehook` command as operators and newcomers meet it."""
+
+import re
+import signal
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests import processes
+from tests.support import eventually
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        (
+            {"http_port": "eighty"},
+            ["ingest"],
+            "chargehook: CHARGEHOOK_HTTP_PORT: Expected `int`, got `str`",
+        ),
+        (
+            {"http_port": "70000"},
+            ["run"],
+            "chargehook: CHARGEHOOK_HTTP_PORT: Expected `int` <= 65535",
+        ),
+        ({"nope": "1"}, ["run"], "chargehook: unknown setting CHARGEHOOK_NOPE; known:"),
+        (
+            {},
+            ["worker", "persist"],
+            "chargehook: `chargehook worker persist` needs CHARGEHOOK_AMQP_URL",
+        ),
+        ({}, ["provider", "add", "Bad.Name"], "chargehook: provider name 'Bad.Name': use a-z"),
+        (
+            {},
+            ["ingest", "--log-level", "loud"],
+            "chargehook: CHARGEHOOK_LOG_LEVEL: Invalid enum value 'loud'",
+        ),
+    ],
+    ids=[
+        "not a number",
+        "out of range",
+        "unknown setting",
+        "worker needs services",
+        "bad name",
+        "bad flag",
+    ],
+)
+def test_bad_settings_stop_with_one_clear_line(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = processes.run(args, processes.chargehook_env(**env))
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.services
+def test_provider_add_prints_a_token_once_and_stores_only_its_hash(database_url: str) -> None:
+    result = processes.run(
+        ["provider", "add", "acme"], processes.chargehook_env(database_url=database_url)
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.split()[-1]
+    assert token.startswith("chp_") and len(token) > 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = processes.chargehook_env(http_port=str(port), data_dir=str(tmp_path / "data"))
+    with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
+        assert chargehook.stdout is not None
+        banner = "".join(chargehook.stdout.readline() for _ in range(3))
+        assert f"http://127.0.0.1:{port}" in banner
+        admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
+        demo = re.search(r"demo provider token: (\S+)", banner)
+        assert admin and demo, banner
+        base = f"http://127.0.0.1:{port}/v1/sessions"
+
+        async with aiohttp.ClientSession(raise_for_status=True) as http:
+            demo_auth = {"Authorization": f"Bearer {demo[1]}", "Content-Type": "application/json"}
+            async with http.post(base, data=EXAMPLE.read_bytes(), headers=demo_auth) as posted:
+                assert (await posted.json())["accepted"] == 1
+
+            async def stored() -> object:
+                admin_auth = {"Authorization": f"Bearer {admin[1]}"}
+                async with http.get(
+                    f"{base}/demo/string", headers=admin_auth, raise_for_status=False
+                ) as got:
+                    return await got.json() if got.status == 200 else None
+
+            state = await eventually(stored, within=30)
+        assert isinstance(state, dict) and state["status"] == "FINISHED"
+        chargehook.send_signal(signal.SIGTERM)
+        assert chargehook.wait(30) == 0

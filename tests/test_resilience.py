@@ -1,0 +1,143 @@
+"""Broker outages and killed workers: nothing accepted is lost, nothing is doubled."""
+
+import asyncio
+import random
+import signal
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
+
+from infra.amqp import AmqpBroker, amqp_broker
+from infra.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from infra.database import Pool
+from infra.metrics import Metrics
+from ingest.app import create_app
+from tests import processes
+from tests.conftest import ADMIN_TOKEN, Provider
+from tests.support import TcpProxy, event, eventually, purge, queue_depth
+from workers import ALL_QUEUES
+from workers.persist import QUEUE
+
+pytestmark = pytest.mark.services
+
+
+async def test_ingest_answers_503_while_the_broker_is_unreachable_and_recovers_by_itself(
+    pool: Pool, amqp_url: str, provider: Provider
+) -> None:
+    target = URL(amqp_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5672)
+    await proxy.start()
+    via_proxy = str(target.with_port(proxy.port))
+    try:
+        await _outage_and_recovery(pool, via_proxy, proxy, provider)
+    finally:
+        await proxy.cut()
+
+
+async def _outage_and_recovery(pool: Pool, url: str, proxy: TcpProxy, provider: Provider) -> None:
+    async with (
+        amqp_broker(url, "outage test", publish_timeout=1) as broker,
+        TestClient(TestServer(create_app(broker, pool, Metrics(), ADMIN_TOKEN))) as client,
+    ):
+        await broker.declare(ALL_QUEUES)
+        headers = {**provider.auth, "Content-Type": "application/json"}
+        body = msgspec.json.encode(event("s-outage", "IN_PROGRESS", 1))
+        assert (await client.post("/v1/sessions", data=body, headers=headers)).status == 200
+
+        await proxy.cut()
+        refused = await client.post("/v1/sessions", data=body, headers=headers)
+        assert refused.status == 503
+        assert refused.headers["Retry-After"] == "5"
+        assert (await refused.json())["error"] == "Service Unavailable"
+        assert (await client.get("/readyz")).status == 503
+
+        await proxy.start()
+
+        async def accepted() -> bool:
+            response = await client.post("/v1/sessions", data=body, headers=headers)
+            return response.status == 200
+
+        await eventually(accepted, within=30, interval=0.5)
+        assert (await client.get("/readyz")).status == 200
+
+
+EVENTS_PER_RUN = 10_000
+
+
+async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_nothing(
+    broker: AmqpBroker, pool: Pool, amqp_url: str, database_url: str
+) -> None:
+    await purge(amqp_url, QUEUE.name)
+    provider = f"kill{uuid.uuid4().hex[:8]}"
+    await _publish_lifecycles(broker, provider, EVENTS_PER_RUN // 2)
+    env = processes.chargehook_env(
+        amqp_url=amqp_url,
+        database_url=database_url,
+        persist_batch_size="20",
+        persist_prefetch="40",
+        log_level="warning",
+    )
+
+    with processes.started(["worker", "persist"], env) as first:
+        await eventually(lambda: _stored_at_least(pool, provider, 500), within=60, interval=0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    at_kill = await _stored(pool, provider)
+    assert at_kill < EVENTS_PER_RUN, "the worker finished before it was killed"
+
+    with processes.started(["worker", "persist"], env) as second:
+        await eventually(lambda: _stored_at_least(pool, provider, EVENTS_PER_RUN), within=90)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0, "a drained worker exits 0"
+
+    assert await _stored(pool, provider) == EVENTS_PER_RUN
+    states = await pool.fetch(
+        "SELECT status, count(*) AS n FROM sessions WHERE provider = $1 GROUP BY status", provider
+    )
+    assert {row["status"]: row["n"] for row in states} == {"FINISHED": EVENTS_PER_RUN // 2}
+    assert await queue_depth(amqp_url, QUEUE.name) == 0
+
+
+async def _publish_lifecycles(broker: AmqpBroker, provider: str, sessions: int) -> None:
+    items = [
+        item
+        for number in range(sessions)
+        for item in (
+            event(f"k{number}", "IN_PROGRESS", 1, charged_kwh=1),
+            event(f"k{number}", "FINISHED", 2, charged_kwh=2),
+        )
+    ]
+    random.Random(7).shuffle(items)  # noqa: S311 - a repeatable order, not a secret
+    messages = [_message(provider, index, item) for index, item in enumerate(items)]
+    for start in range(0, len(messages), 500):
+        await asyncio.gather(
+            *(broker.publish(EVENTS_EXCHANGE, *m) for m in messages[start : start + 500])
+        )
+
+
+def _message(provider: str, index: int, item: dict[str, Any]) -> tuple[str, OutboundMessage]:
+    event_id = f"evt-{provider}-{index}"
+    body = msgspec.json.encode(
+        {
+            "event_id": event_id,
+            "provider": provider,
+            "received_at": "2026-03-01T12:00:00Z",
+            "session": item,
+        }
+    )
+    return routing_key(item["status"], provider), OutboundMessage(body, event_id)
+
+
+async def _stored(pool: Pool, provider: str) -> int:
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM session_events WHERE provider = $1", provider
+    )
+    return count
+
+
+async def _stored_at_least(pool: Pool, provider: str, count: int) -> bool:
+    return await _stored(pool, provider) >= count

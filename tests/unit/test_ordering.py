@@ -1,0 +1,55 @@
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.ordering import OrderKey, latest_per_session, order_key
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def key(status: str, minute: int | None, event_id: str, arrived: int = 0) -> OrderKey:
+    updated = None if minute is None else T0 + timedelta(minutes=minute)
+    return order_key(status, updated, T0 + timedelta(minutes=arrived), event_id)
+
+
+EVENTS = [
+    ("init", key("ORDER_INIT_AND_WAITING", 0, "a")),
+    ("charging", key("IN_PROGRESS", 5, "b")),
+    ("finished", key("FINISHED", 20, "c")),
+    ("late progress", key("IN_PROGRESS", 25, "d")),
+    ("payment error", key("PAYMENT_ERROR", 30, "e")),
+]
+
+
+def winner(events: list[tuple[str, OrderKey]]) -> str:
+    [(name, _)] = latest_per_session(events, lambda e: (("p", "s"), e[1]))
+    return name
+
+
+def test_every_arrival_order_gives_the_same_current_state() -> None:
+    results = {winner(list(order)) for order in itertools.permutations(EVENTS)}
+    assert results == {"payment error"}
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        (key("IN_PROGRESS", 30, "x"), key("FINISHED", 20, "y")),  # terminal absorbs
+        (key("FINISHED", 20, "x"), key("PAYMENT_ERROR", 30, "y")),  # later terminal wins
+        (key("ORDER_INIT_AND_WAITING", 5, "z"), key("IN_PROGRESS", 5, "a")),  # rank breaks ties
+        (key("IN_PROGRESS", 5, "a"), key("IN_PROGRESS", 5, "b")),  # event_id breaks the rest
+        (key("IN_PROGRESS", None, "a", arrived=1), key("IN_PROGRESS", 2, "a")),  # arrival time
+    ],
+    ids=["terminal absorbs", "later terminal", "lifecycle rank", "event id", "arrival time"],
+)
+def test_the_order_rules_of_spec_section_4(older: OrderKey, newer: OrderKey) -> None:
+    assert older < newer
+
+
+def test_latest_is_kept_per_session() -> None:
+    events = [("p", "s1", 1), ("p", "s2", 3), ("p", "s1", 2), ("q", "s1", 0)]
+    picked = latest_per_session(
+        events, lambda e: ((e[0], e[1]), key("IN_PROGRESS", e[2], str(e[2])))
+    )
+    assert sorted(picked) == [("p", "s1", 2), ("p", "s2", 3), ("q", "s1", 0)]
