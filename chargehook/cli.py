@@ -7,6 +7,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiormq.exceptions import AMQPError
 
 from chargehook import root
@@ -14,7 +15,10 @@ from infra.config import Settings, env_name, load_settings, setting_names
 from infra.errors import ConfigError
 from infra.logging import configure_logging
 from infra.providers import PROVIDER_NAME
+from schemas.contract import asyncapi, event_json_schema, openapi
 from workers import WORKERS
+
+CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}
 
 UNREACHABLE = (OSError, asyncio.TimeoutError, AMQPError, asyncpg.PostgresError)
 
@@ -48,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     provider_commands = provider.add_subparsers(dest="action", required=True)
     add = provider_commands.add_parser("add", parents=[flags], help="register; print a token")
     add.add_argument("name", help="lower case, e.g. repsol")
+    contract = commands.add_parser("contract", help="print the machine-readable contract")
+    contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
 
 
@@ -72,6 +78,9 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "contract":
+        print(msgspec.json.format(msgspec.json.encode(CONTRACT[args.document]()).decode()))
+        return 0
     overrides = {name: value for name in setting_names() if (value := getattr(args, name, None))}
     try:
         settings = load_settings(overrides=overrides)

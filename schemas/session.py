@@ -28,6 +28,9 @@ Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# Decoded from the JSON text straight to Decimal: the page types money as a number, and a
+# decimal string is accepted too. Sign and finiteness are checked in __post_init__.
+Money = Annotated[Decimal, msgspec.Meta(description="decimal, from its JSON text")]
 
 
 class InvalidField(ValueError):
@@ -58,7 +61,7 @@ class PhysicalPlug(Wire):
     chargeMode: float | None = None
     maxPower: NonNegative | None = None
     provider: str | None = None
-    price: Decimal | None = None
+    price: Money | None = None
 
     def __post_init__(self) -> None:
         check_amounts(price=self.price)
@@ -92,7 +95,7 @@ class ChargerDetails(Wire):
     hasCoffeeShop: bool | None = None
     hasWorkshop: bool | None = None
     plusCode: str | int | None = None
-    accessPrice: Decimal | None = None
+    accessPrice: Money | None = None
     moreInfo: str | None = None
     schedule: str | None = None
     plugs: list[LogicPlug] | None = None
@@ -137,9 +140,9 @@ class Session(Wire):
 
     id: NonEmpty
     status: Status
-    amount: Decimal | None = None
-    commision_price: Decimal | None = None
-    tax_price: Decimal | None = None
+    amount: Money | None = None
+    commision_price: Money | None = None
+    tax_price: Money | None = None
     provider: str | None = None
     charger: Charger | None = None
     physicalPlugs: PhysicalPlug | None = None
@@ -147,10 +150,10 @@ class Session(Wire):
     started: Timestamp | None = None
     finished: Timestamp | None = None
     email: str | None = None
-    plug_price: Decimal | None = None
+    plug_price: Money | None = None
     price_unit: PriceUnit | None = None
     currency: str | None = None
-    charged_kwh: Decimal | None = None
+    charged_kwh: Money | None = None
     co2_saved: NonNegative | None = None
     battery_level: Percent | None = None
     user_email: str | None = None
