@@ -1,7 +1,7 @@
 """RabbitMQ through aio-pika: one robust connection, confirmed publishes, manual-ack consumers."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -132,20 +132,45 @@ class AmqpBroker:
 
     @asynccontextmanager
     async def deliveries(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
+        # A callback consumer on a robust channel is restored after a reconnect; a queue
+        # iterator is not, so the loop would go quiet after the broker's first restart.
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         async with self._connection.channel() as channel:
             await channel.set_qos(prefetch_count=prefetch)
-            declared = await channel.get_queue(queue.name, ensure=False)
-            async with declared.iterator() as messages:
-                yield self._wrap(messages, queue.name)
+            # declare_queue, not get_queue: only a declared queue is restored with its consumer
+            declared = await channel.declare_queue(queue.name, passive=True)
+            tag = await declared.consume(_put_into(inbox))
+            try:
+                yield self._wrap(inbox, queue.name)
+            finally:
+                await _quietly(asyncio.wait_for(declared.cancel(tag), 5))
 
-    async def _wrap(self, messages: Any, queue: str) -> AsyncIterator[AmqpDelivery]:
-        async for message in messages:
-            yield AmqpDelivery(message, self, queue)
+    async def _wrap(
+        self, inbox: asyncio.Queue[AbstractIncomingMessage], queue: str
+    ) -> AsyncIterator[AmqpDelivery]:
+        while True:
+            yield AmqpDelivery(await inbox.get(), self, queue)
 
     def _require_channel(self) -> AbstractRobustChannel:
         if self._channel is None or self._channel.is_closed:
             raise BrokerUnavailable("no open channel to the broker")
         return self._channel
+
+
+def _put_into(
+    inbox: asyncio.Queue[AbstractIncomingMessage],
+) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    async def put(message: AbstractIncomingMessage) -> None:
+        inbox.put_nowait(message)
+
+    return put
+
+
+async def _quietly(closing: Awaitable[Any]) -> None:
+    try:
+        await closing
+    except Exception as exc:  # noqa: BLE001 - closing a channel that is already gone is fine
+        log.debug("close on a lost channel", error=repr(exc))
 
 
 @asynccontextmanager

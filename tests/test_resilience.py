@@ -13,6 +13,7 @@ from yarl import URL
 
 from infra.amqp import AmqpBroker, amqp_broker
 from infra.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from infra.consume import Consumer
 from infra.database import Pool
 from infra.metrics import Metrics
 from ingest.app import create_app
@@ -20,7 +21,7 @@ from tests import processes
 from tests.conftest import ADMIN_TOKEN, Provider
 from tests.support import TcpProxy, event, eventually, purge, queue_depth
 from workers import ALL_QUEUES
-from workers.persist import QUEUE
+from workers.persist import QUEUE, PersistWorker
 
 pytestmark = pytest.mark.services
 
@@ -141,3 +142,34 @@ async def _stored(pool: Pool, provider: str) -> int:
 
 async def _stored_at_least(pool: Pool, provider: str, count: int) -> bool:
     return await _stored(pool, provider) >= count
+
+
+async def test_a_worker_keeps_consuming_after_the_broker_connection_comes_back(
+    broker: AmqpBroker, pool: Pool, amqp_url: str
+) -> None:
+    target = URL(amqp_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5672)
+    await proxy.start()
+    stop = asyncio.Event()
+    provider = f"reconnect{uuid.uuid4().hex[:6]}"
+    try:
+        async with amqp_broker(str(target.with_port(proxy.port)), "reconnect test", 1) as flaky:
+            worker = PersistWorker(pool, prefetch=10, batch_size=10)
+            running = asyncio.create_task(Consumer(flaky, worker, Metrics(), 0.01).run(stop))
+            try:
+                await broker.publish(
+                    EVENTS_EXCHANGE, *_message(provider, 0, event("r0", "IN_PROGRESS", 1))
+                )
+                await eventually(lambda: _stored_at_least(pool, provider, 1))
+
+                await proxy.cut()
+                await broker.publish(
+                    EVENTS_EXCHANGE, *_message(provider, 1, event("r1", "IN_PROGRESS", 1))
+                )
+                await proxy.start()
+                await eventually(lambda: _stored_at_least(pool, provider, 2), within=30)
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, 10)
+    finally:
+        await proxy.cut()
