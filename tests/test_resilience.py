@@ -4,6 +4,7 @@ import asyncio
 import random
 import signal
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -26,22 +27,22 @@ from workers.persist import QUEUE, PersistWorker
 pytestmark = pytest.mark.services
 
 
-async def test_ingest_answers_503_while_the_broker_is_unreachable_and_recovers_by_itself(
-    pool: Pool, amqp_url: str, provider: Provider
-) -> None:
+@pytest.fixture
+async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
+    """A cuttable path to RabbitMQ: `proxy.url` reaches the test vhost through it."""
     target = URL(amqp_url)
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5672)
     await proxy.start()
-    via_proxy = str(target.with_port(proxy.port))
-    try:
-        await _outage_and_recovery(pool, via_proxy, proxy, provider)
-    finally:
-        await proxy.cut()
+    proxy.url = str(target.with_port(proxy.port))
+    yield proxy
+    await proxy.cut()
 
 
-async def _outage_and_recovery(pool: Pool, url: str, proxy: TcpProxy, provider: Provider) -> None:
+async def test_ingest_answers_503_while_the_broker_is_unreachable_and_recovers_by_itself(
+    pool: Pool, proxy: TcpProxy, provider: Provider
+) -> None:
     async with (
-        amqp_broker(url, "outage test", publish_timeout=1) as broker,
+        amqp_broker(proxy.url, "outage test", publish_timeout=1) as broker,
         TestClient(TestServer(create_app(broker, pool, Metrics(), ADMIN_TOKEN))) as client,
     ):
         await broker.declare(ALL_QUEUES)
@@ -145,31 +146,25 @@ async def _stored_at_least(pool: Pool, provider: str, count: int) -> bool:
 
 
 async def test_a_worker_keeps_consuming_after_the_broker_connection_comes_back(
-    broker: AmqpBroker, pool: Pool, amqp_url: str
+    broker: AmqpBroker, pool: Pool, proxy: TcpProxy
 ) -> None:
-    target = URL(amqp_url)
-    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5672)
-    await proxy.start()
     stop = asyncio.Event()
     provider = f"reconnect{uuid.uuid4().hex[:6]}"
-    try:
-        async with amqp_broker(str(target.with_port(proxy.port)), "reconnect test", 1) as flaky:
-            worker = PersistWorker(pool, prefetch=10, batch_size=10)
-            running = asyncio.create_task(Consumer(flaky, worker, Metrics(), 0.01).run(stop))
-            try:
-                await broker.publish(
-                    EVENTS_EXCHANGE, *_message(provider, 0, event("r0", "IN_PROGRESS", 1))
-                )
-                await eventually(lambda: _stored_at_least(pool, provider, 1))
+    async with amqp_broker(proxy.url, "reconnect test", 1) as flaky:
+        worker = PersistWorker(pool, prefetch=10, batch_size=10)
+        running = asyncio.create_task(Consumer(flaky, worker, Metrics(), 0.01).run(stop))
+        try:
+            await broker.publish(
+                EVENTS_EXCHANGE, *_message(provider, 0, event("r0", "IN_PROGRESS", 1))
+            )
+            await eventually(lambda: _stored_at_least(pool, provider, 1))
 
-                await proxy.cut()
-                await broker.publish(
-                    EVENTS_EXCHANGE, *_message(provider, 1, event("r1", "IN_PROGRESS", 1))
-                )
-                await proxy.start()
-                await eventually(lambda: _stored_at_least(pool, provider, 2), within=30)
-            finally:
-                stop.set()
-                await asyncio.wait_for(running, 10)
-    finally:
-        await proxy.cut()
+            await proxy.cut()
+            await broker.publish(
+                EVENTS_EXCHANGE, *_message(provider, 1, event("r1", "IN_PROGRESS", 1))
+            )
+            await proxy.start()
+            await eventually(lambda: _stored_at_least(pool, provider, 2), within=30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 10)
