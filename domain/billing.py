@@ -1,0 +1,169 @@
+"""BILLING.md as a pure function: a session event and the provider's rates in, a bill out.
+
+Decimal only, ROUND_HALF_UP to the currency's minor unit, every line of the formula. Nothing is
+invented: a bill whose inputs are missing is incomplete, with the reason.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from schemas import Session
+
+# ISO 4217 currencies whose minor unit is not 2 places; every other code (and an unknown one) is 2.
+MINOR_UNITS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "CLF": 4, "UYW": 4,
+}  # fmt: skip
+DEFAULT_COMMISSION_RATE = Decimal("0.10")
+DEFAULT_TAX_RATE = Decimal("0.21")
+ENERGY_STEP = Decimal("0.001")  # per started Wh
+ZERO_STATUSES = frozenset(
+    {"ORDER_INIT_AND_WAITING", "NOT_PLUGGED", "INTERNAL_ERROR", "PROVIDER_ERROR"}
+)
+ERROR_STATUSES = frozenset({"INTERNAL_ERROR", "PROVIDER_ERROR"})
+
+Kind = Literal["final", "estimate", "zero", "incomplete"]
+
+
+@dataclass(frozen=True)
+class Rates:
+    commission: Decimal = DEFAULT_COMMISSION_RATE
+    tax: Decimal = DEFAULT_TAX_RATE
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The money lines of a bill; `amount` is their sum, never rounded again."""
+
+    quantity: Decimal
+    base: Decimal
+    access_fee: Decimal
+    subtotal: Decimal
+    commission: Decimal
+    tax: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Bill:
+    kind: Kind
+    currency: str
+    rates: Rates
+    lines: Lines | None  # None when incomplete
+    reason: str | None = None  # why incomplete, or why flagged for review
+
+
+def minor_unit(currency: str | None) -> Decimal:
+    places = MINOR_UNITS.get((currency or "").upper(), 2)
+    return Decimal(1).scaleb(-places)
+
+
+def q(amount: Decimal, unit: Decimal) -> Decimal:
+    return amount.quantize(unit, rounding=ROUND_HALF_UP)
+
+
+def ceil_to(amount: Decimal, step: Decimal) -> Decimal:
+    return (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def started_minutes(start: datetime, end: datetime) -> Decimal:
+    """Whole seconds between start and end (floored), then per started minute."""
+    elapsed = end - start
+    seconds = elapsed.days * 86_400 + elapsed.seconds  # integers: no float on the way
+    return Decimal(-(-seconds // 60))
+
+
+def access_price(session: Session) -> Decimal:
+    """accessPrice of the details holding the session's physical plug; the only one's; else 0."""
+    details = (session.charger.chargerDetails if session.charger else None) or []
+    plug = session.physicalPlugs.id_ if session.physicalPlugs else None
+    for entry in details:
+        plugs = [p for logic in entry.plugs or [] for p in logic.physicalPlugs or []]
+        if plug is not None and any(p.id_ == plug for p in plugs):
+            return entry.accessPrice or Decimal(0)
+    if len(details) == 1:
+        return details[0].accessPrice or Decimal(0)
+    return Decimal(0)
+
+
+def quantity_and_base(session: Session, unit: Decimal) -> tuple[Decimal, Decimal] | str:
+    """(quantity, B) by price_unit, or the reason it cannot be computed."""
+    price_unit, price = session.price_unit, session.plug_price
+    if price_unit is None:
+        return "price_unit missing"
+    if price_unit == "free":
+        return Decimal(0), q(Decimal(0), unit)
+    if price is None:
+        return "plug_price missing"
+    if price_unit == "session":
+        return Decimal(1), q(price, unit)
+    if price_unit == "kwh":
+        if session.charged_kwh is None:
+            return "charged_kwh missing for a kwh price"
+        energy = ceil_to(session.charged_kwh, ENERGY_STEP)
+        return energy, q(price * energy, unit)
+    minutes = _minutes(session)
+    if isinstance(minutes, str):
+        return minutes
+    return minutes, q(price * minutes if price_unit == "minute" else price * minutes / 60, unit)
+
+
+def _minutes(session: Session) -> Decimal | str:
+    end = session.updatedAt if session.status == "IN_PROGRESS" else session.finished
+    if session.started is None:
+        return "started missing for a time price"
+    if end is None:
+        return (
+            "updatedAt missing for a running estimate"
+            if session.status == "IN_PROGRESS"
+            else "finished missing for a time price"
+        )
+    if end < session.started:
+        return "the end of the charge is before its start"
+    return started_minutes(session.started, end)
+
+
+def lines_for(session: Session, rates: Rates, unit: Decimal) -> Lines | str:
+    priced = quantity_and_base(session, unit)
+    if isinstance(priced, str):
+        return priced
+    quantity, base = priced
+    access_fee = q(access_price(session), unit)
+    subtotal = base + access_fee
+    commission = q(subtotal * rates.commission, unit)
+    tax = q((subtotal + commission) * rates.tax, unit)
+    return Lines(quantity, base, access_fee, subtotal, commission, tax, subtotal + commission + tax)
+
+
+def zero_lines(unit: Decimal) -> Lines:
+    zero = q(Decimal(0), unit)
+    return Lines(Decimal(0), zero, zero, zero, zero, zero, zero)
+
+
+def has_energy(session: Session) -> bool:
+    return session.charged_kwh is not None and session.charged_kwh > 0
+
+
+def bill(session: Session, rates: Rates) -> Bill:
+    """The bill of one event, by BILLING.md's 'Which events are billed'."""
+    unit = minor_unit(session.currency)
+    currency = (session.currency or "").upper()
+    billable = session.status in ("FINISHED", "IN_PROGRESS") or (
+        session.status == "PAYMENT_ERROR" and has_energy(session)
+    )
+    if not billable:
+        review = (
+            "error with energy delivered"
+            if session.status in ERROR_STATUSES and has_energy(session)
+            else None
+        )
+        return Bill("zero", currency, rates, zero_lines(unit), review)
+    computed = lines_for(session, rates, unit)
+    if isinstance(computed, str):
+        return Bill("incomplete", currency, rates, None, computed)
+    return Bill(
+        "estimate" if session.status == "IN_PROGRESS" else "final", currency, rates, computed
+    )

@@ -1,0 +1,178 @@
+"""BILLING.md's worked examples and properties, on the pure billing core."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.billing import Rates, bill
+from schemas import Session
+from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
+
+START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+decode = msgspec.json.Decoder(Session).decode
+
+
+def session(
+    status: str = "FINISHED", seconds: int = 0, access: str | None = None, **fields: Any
+) -> Session:
+    item: dict[str, Any] = {
+        "id": "s",
+        "status": status,
+        "currency": "EUR",
+        "started": START.isoformat(),
+        "finished": (START + timedelta(seconds=seconds)).isoformat(),
+        "updatedAt": (START + timedelta(seconds=seconds)).isoformat(),
+        **fields,
+    }
+    text = msgspec.json.encode(item)
+    if access is not None:  # spliced as JSON text, so it decodes exactly as a provider's would
+        text = (
+            text[:-1] + b',"charger":{"chargerDetails":[{"accessPrice":' + access.encode() + b"}]}}"
+        )
+    return decode(text)
+
+
+def raw_number(text: str) -> msgspec.Raw:
+    return number(text)
+
+
+@pytest.mark.parametrize("example", WORKED_EXAMPLES, ids=EXAMPLE_IDS)
+def test_the_worked_examples_of_billing_md(example: Example) -> None:
+    result = bill(decode(example.body("s")), Rates())
+    assert result.kind == "final" and result.lines is not None
+    lines = result.lines
+    figures = (lines.base, lines.access_fee, lines.commission, lines.tax, lines.amount)
+    assert tuple(str(value) for value in figures) == example.expected
+
+
+def test_example_5_rounds_half_up_not_to_even() -> None:
+    result = bill(session(price_unit="session", plug_price=raw_number("1.25")), Rates())
+    assert result.lines is not None and str(result.lines.commission) == "0.13"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"price_unit": "kwh", "charged_kwh": 1}, "plug_price missing"),
+        ({"plug_price": 1}, "price_unit missing"),
+        ({"price_unit": "kwh", "plug_price": 1}, "charged_kwh missing for a kwh price"),
+        (
+            {"price_unit": "minute", "plug_price": 1, "started": None},
+            "started missing for a time price",
+        ),
+        (
+            {"price_unit": "hour", "plug_price": 1, "finished": None},
+            "finished missing for a time price",
+        ),
+    ],
+)
+def test_missing_inputs_make_an_incomplete_bill_never_invented_figures(
+    fields: dict[str, Any], reason: str
+) -> None:
+    result = bill(session(**fields), Rates())
+    assert (result.kind, result.lines, result.reason) == ("incomplete", None, reason)
+
+
+@pytest.mark.parametrize(
+    ("status", "energy", "kind", "review"),
+    [
+        ("ORDER_INIT_AND_WAITING", None, "zero", None),
+        ("NOT_PLUGGED", None, "zero", None),
+        ("INTERNAL_ERROR", None, "zero", None),
+        ("PROVIDER_ERROR", 3, "zero", "error with energy delivered"),
+        ("PAYMENT_ERROR", 0, "zero", None),
+        ("PAYMENT_ERROR", 2, "final", None),
+        ("IN_PROGRESS", 2, "estimate", None),
+    ],
+)
+def test_which_events_are_billed(
+    status: str, energy: int | None, kind: str, review: str | None
+) -> None:
+    result = bill(session(status, price_unit="kwh", plug_price=1, charged_kwh=energy), Rates())
+    assert (result.kind, result.reason) == (kind, review)
+    if kind == "zero":
+        assert result.lines is not None and result.lines.amount == 0
+
+
+def test_a_running_estimate_ends_at_updated_at() -> None:
+    running = session("IN_PROGRESS", seconds=600, price_unit="minute", plug_price=1)
+    assert running.finished is not None
+    result = bill(msgspec.structs.replace(running, finished=None), Rates())
+    assert result.kind == "estimate" and result.lines is not None and result.lines.quantity == 10
+
+
+def test_the_rates_used_are_the_providers() -> None:
+    result = bill(
+        session(price_unit="session", plug_price=10), Rates(Decimal("0.05"), Decimal("0.10"))
+    )
+    assert result.lines is not None
+    assert (result.lines.commission, result.lines.tax, result.lines.amount) == (
+        Decimal("0.50"),
+        Decimal("1.05"),
+        Decimal("11.55"),
+    )
+
+
+money_text = st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False).map(str)
+CURRENCY_PLACES = {"EUR": 2, "JPY": 0, "KWD": 3, "string": 2}
+
+
+@given(
+    unit=st.sampled_from(["kwh", "minute", "hour", "session", "free"]),
+    price=money_text,
+    energy=money_text,
+    access=money_text,
+    seconds=st.integers(min_value=0, max_value=200_000),
+    currency=st.sampled_from(sorted(CURRENCY_PLACES)),
+    commission=st.decimals(min_value=0, max_value=1, places=4),
+    tax=st.decimals(min_value=0, max_value=1, places=4),
+)
+def test_the_lines_always_add_up_with_the_currencys_digits(
+    unit: str,
+    price: str,
+    energy: str,
+    access: str,
+    seconds: int,
+    currency: str,
+    commission: Decimal,
+    tax: Decimal,
+) -> None:
+    fields: dict[str, Any] = {
+        "price_unit": unit,
+        "plug_price": raw_number(price),
+        "charged_kwh": raw_number(energy),
+    }
+    result = bill(
+        session(seconds=seconds, access=access, currency=currency, **fields), Rates(commission, tax)
+    )
+    assert result.lines is not None
+    lines = result.lines
+    assert lines.amount == lines.subtotal + lines.commission + lines.tax
+    assert lines.subtotal == lines.base + lines.access_fee
+    for money in (
+        lines.base,
+        lines.access_fee,
+        lines.subtotal,
+        lines.commission,
+        lines.tax,
+        lines.amount,
+    ):
+        assert money.as_tuple().exponent == -CURRENCY_PLACES[currency]
+
+
+@given(
+    cents=st.integers(min_value=0, max_value=99_999), half=st.sampled_from(["5", "49999", "50001"])
+)
+def test_prices_on_a_rounding_edge_bill_exactly_from_their_text(cents: int, half: str) -> None:
+    text = f"{cents // 100}.{cents % 100:02d}{half}"  # e.g. 1.005, 0.995, 2.00499999
+    result = bill(
+        session(price_unit="session", plug_price=raw_number(text)), Rates(Decimal(0), Decimal(0))
+    )
+    assert result.lines is not None
+    expected = Decimal(cents + (1 if half != "49999" else 0)) / 100
+    assert result.lines.base == expected and result.lines.amount == expected
