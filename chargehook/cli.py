@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import asyncpg
@@ -38,6 +39,17 @@ def settings_flags() -> argparse.ArgumentParser:
     return parent
 
 
+def rate(text: str) -> Decimal:
+    """A rate as an exact decimal fraction, 0 to 1 (0.21 is 21 %)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal number") from None
+    if not value.is_finite() or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     flags = settings_flags()
     parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
@@ -51,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     provider = commands.add_parser("provider", help="manage providers")
     provider_commands = provider.add_subparsers(dest="action", required=True)
     add = provider_commands.add_parser("add", parents=[flags], help="register; print a token")
-    add.add_argument("name", help="lower case, e.g. repsol")
+    rates = provider_commands.add_parser("rates", parents=[flags], help="change a provider's rates")
+    for command in (add, rates):
+        command.add_argument("name", help="lower case, e.g. repsol")
+        command.add_argument("--commission-rate", type=rate, help="0 to 1; default 0.10")
+        command.add_argument("--tax-rate", type=rate, help="0 to 1; default 0.21")
     contract = commands.add_parser("contract", help="print the machine-readable contract")
     contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
@@ -72,7 +88,8 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
         case "provider":
             if not PROVIDER_NAME.match(args.name):
                 raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
-            return root.run_provider_add(settings, args.name)
+            change = root.run_provider_add if args.action == "add" else root.run_provider_rates
+            return change(settings, args.name, args.commission_rate, args.tax_rate)
     raise ConfigError(f"unknown command {args.command}")
 
 

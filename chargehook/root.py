@@ -6,6 +6,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 
 import structlog
 from aiohttp import web
@@ -18,9 +19,9 @@ from infra.database import Pool, embedded_postgres, migrate, open_pool
 from infra.errors import ConfigError
 from infra.memory_broker import MemoryBroker
 from infra.metrics import Metrics
-from infra.providers import add_provider
+from infra.providers import add_provider, set_rates
 from ingest.app import create_app
-from workers import ALL_QUEUES, WORKERS
+from workers import ALL_QUEUES, WORKERS, Deps
 
 log = structlog.get_logger("chargehook")
 
@@ -89,7 +90,8 @@ async def listening(
 async def serve_worker(
     kind: str, resources: Resources, settings: Settings, stop: asyncio.Event
 ) -> None:
-    worker = WORKERS[kind].build(settings, resources.pool, resources.broker)
+    deps = Deps(settings, resources.pool, resources.broker, resources.metrics)
+    worker = WORKERS[kind].build(deps)
     consumer = Consumer(resources.broker, worker, resources.metrics, settings.batch_linger)
     log.info("worker consuming", worker=kind, queue=worker.queue.name)
     await drained(consumer.run(stop), stop, settings.drain_timeout)
@@ -161,10 +163,21 @@ async def run_topology(settings: Settings) -> None:
         print("topology declared: " + ", ".join(queue.name for queue in ALL_QUEUES))
 
 
-async def run_provider_add(settings: Settings, name: str) -> None:
+async def run_provider_add(
+    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
+) -> None:
     async with open_database(settings) as pool:
-        token = await add_provider(pool, name)
+        token = await add_provider(pool, name, commission_rate, tax_rate)
     print(f"provider {name} registered; its token (shown once, stored only as a hash):\n{token}")
+
+
+async def run_provider_rates(
+    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
+) -> None:
+    async with open_database(settings) as pool:
+        if not await set_rates(pool, name, commission_rate, tax_rate):
+            raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
+    print(f"provider {name}: rates changed; bills already made keep theirs")
 
 
 def print_welcome(

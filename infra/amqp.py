@@ -113,7 +113,9 @@ class AmqpBroker:
                 )
                 await dlq.bind(dead, spec.name)
 
-    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
+    ) -> None:
         outgoing = aio_pika.Message(
             message.body,
             message_id=message.message_id,
@@ -125,7 +127,7 @@ class AmqpBroker:
             channel = self._require_channel()
             target = await channel.get_exchange(exchange, ensure=False)
             await asyncio.wait_for(
-                target.publish(outgoing, routing_key, mandatory=True), self._publish_timeout
+                target.publish(outgoing, routing_key, mandatory=mandatory), self._publish_timeout
             )
         except Exception as exc:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc

@@ -70,8 +70,13 @@ class Broker(Protocol):
     async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
         """Declare the exchanges and these queues; safe to repeat."""
 
-    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
-        """Return once the broker confirmed the message; else raise BrokerUnavailable."""
+    async def publish(
+        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
+    ) -> None:
+        """Return once the broker confirmed the message; else raise BrokerUnavailable.
+
+        `mandatory`: a message no queue is bound for is an error, not silently dropped.
+        """
 
     def deliveries(
         self, queue: QueueSpec, prefetch: int

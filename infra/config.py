@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     publish_timeout: Seconds = 5.0
     persist_prefetch: Positive = 200
     persist_batch_size: Positive = 100
+    billing_prefetch: Positive = 100
+    billing_batch_size: Positive = 50
     batch_linger: Seconds = 0.02
     drain_timeout: Seconds = 10.0
 

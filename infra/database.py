@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
@@ -25,6 +25,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 Pool = asyncpg.Pool
+Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 
 @asynccontextmanager

@@ -95,7 +95,9 @@ class MemoryBroker:
             if (key, queue) not in self._bindings[exchange]:
                 self._bindings[exchange].append((key, queue))
 
-    async def publish(self, exchange: str, routing_key: str, message: OutboundMessage) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
+    ) -> None:
         if exchange not in (*TOPIC_EXCHANGES, DEAD_EXCHANGE):
             raise BrokerUnavailable(f"no exchange {exchange}")
         exact = exchange == DEAD_EXCHANGE
@@ -104,7 +106,7 @@ class MemoryBroker:
             for key, queue in self._bindings[exchange]
             if (key == routing_key if exact else topic_matches(key, routing_key))
         }
-        if not targets:
+        if not targets and mandatory:
             raise BrokerUnavailable(f"{exchange} routes {routing_key} to no queue")
         for queue in targets:
             self.enqueue(queue, Stored(message, routing_key))

@@ -10,6 +10,7 @@ HELP = {
     "chargehook_events_accepted_total": "Session events confirmed by the broker, by provider",
     "chargehook_publish_failures_total": "Publishes the broker did not confirm in time",
     "chargehook_worker_messages_total": "Messages finished by a worker, by outcome",
+    "chargehook_billing_mismatches_total": "Bills whose provider figures differ by more than 0.01",
 }
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import re
 import secrets
+from decimal import Decimal
 
 from infra.database import Pool
 
@@ -20,19 +21,45 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def add_provider(pool: Pool, name: str) -> str:
-    """Register `name` (or reuse it) and issue a fresh token, returned only this once."""
+UPSERT = """
+INSERT INTO providers (name, commission_rate, tax_rate)
+VALUES ($1, coalesce($2, 0.10), coalesce($3, 0.21))
+ON CONFLICT (name) DO UPDATE SET
+    commission_rate = coalesce($2, providers.commission_rate),
+    tax_rate = coalesce($3, providers.tax_rate)
+"""
+
+
+async def add_provider(
+    pool: Pool, name: str, commission_rate: Decimal | None = None, tax_rate: Decimal | None = None
+) -> str:
+    """Register `name` (or update its rates) and issue a fresh token, returned only this once.
+
+    Bills keep the rates they were made with, so a change applies to later bills only.
+    """
     token = new_token()
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO providers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name
-        )
+        await conn.execute(UPSERT, name, commission_rate, tax_rate)
         await conn.execute(
             "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
             hash_token(token),
             name,
         )
     return token
+
+
+async def set_rates(
+    pool: Pool, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
+) -> bool:
+    """Change a registered provider's rates; False when there is no such provider."""
+    status = await pool.execute(
+        "UPDATE providers SET commission_rate = coalesce($2, commission_rate),"
+        " tax_rate = coalesce($3, tax_rate) WHERE name = $1",
+        name,
+        commission_rate,
+        tax_rate,
+    )
+    return bool(status != "UPDATE 0")
 
 
 async def provider_of(pool: Pool, token_hash: bytes) -> str | None:

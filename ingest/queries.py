@@ -3,6 +3,7 @@
 import msgspec
 
 from domain.ordering import order_key
+from infra.bills import read_session_bill
 from infra.database import Pool
 from schemas import SessionState, StoredEvent
 
@@ -31,6 +32,7 @@ async def session_state(pool: Pool, provider: str, session_id: str) -> SessionSt
         updated_at=row["updated_at"],
         events=row["events"],
         session=msgspec.Raw(row["body"].encode()),
+        billing=await read_session_bill(pool, provider, session_id),
     )
 
 

@@ -3,8 +3,11 @@
 from schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
+    BilledEnvelope,
+    Billing,
     Envelope,
     ErrorBody,
+    ProviderFigures,
     SessionState,
     StoredEvent,
 )
@@ -24,6 +27,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUSES",
     "Accepted",
+    "BilledEnvelope",
+    "Billing",
     "Charger",
     "ChargerDetails",
     "Envelope",
@@ -32,6 +37,7 @@ __all__ = [
     "LogicPlug",
     "PhysicalPlug",
     "PriceUnit",
+    "ProviderFigures",
     "Session",
     "SessionState",
     "Status",

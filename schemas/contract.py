@@ -7,6 +7,7 @@ import msgspec
 from schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
+    BilledEnvelope,
     Envelope,
     ErrorBody,
     SessionState,
@@ -16,8 +17,8 @@ from schemas.session import STATUSES, Session
 
 Document = dict[str, Any]
 # Structs whose `session` is the provider's item verbatim (msgspec.Raw): documented as a Session.
-CARRIES_SESSION = ("Envelope", "SessionState", "StoredEvent")
-TYPES = (Session, Envelope, ErrorBody, Accepted, SessionState, StoredEvent)
+CARRIES_SESSION = ("Envelope", "BilledEnvelope", "SessionState", "StoredEvent")
+TYPES = (Session, Envelope, BilledEnvelope, ErrorBody, Accepted, SessionState, StoredEvent)
 
 
 def components(ref_template: str) -> Document:
@@ -146,8 +147,30 @@ def openapi() -> Document:
     }
 
 
-def asyncapi() -> Document:
-    """AsyncAPI 3 for the exchanges downstream services bind to (SPEC §3)."""
+def _channel(exchange: str, message: str, description: str) -> Document:
+    return {
+        "address": "session.{status}.{provider}",
+        "description": f"{description}, on the topic exchange {exchange}",
+        "parameters": {
+            "status": {"description": "the session status in lower case"},
+            "provider": {"description": "the provider's registered name"},
+        },
+        "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {
+                    "name": exchange,
+                    "type": "topic",
+                    "durable": True,
+                    "autoDelete": False,
+                },
+            }
+        },
+    }
+
+
+def _message(name: str, payload: str) -> Document:
     headers = {
         "type": "object",
         "properties": {
@@ -157,48 +180,44 @@ def asyncapi() -> Document:
         },
         "required": ["status", "provider", "schema_version"],
     }
-    message = {
-        "name": "SessionEvent",
+    return {
+        "name": name,
         "contentType": "application/json",
-        "payload": _ref("Envelope"),
+        "payload": _ref(payload),
         "headers": headers,
         "correlationId": {"location": "$message.payload#/event_id"},
     }
+
+
+def asyncapi() -> Document:
+    """AsyncAPI 3 for the exchanges downstream services bind to (SPEC §3)."""
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "chargehook events", "version": SCHEMA_VERSION},
         "defaultContentType": "application/json",
         "channels": {
-            "events": {
-                "address": "session.{status}.{provider}",
-                "description": "Every accepted event, on the topic exchange chargehook.events",
-                "parameters": {
-                    "status": {"description": "the session status in lower case"},
-                    "provider": {"description": "the provider's registered name"},
-                },
-                "messages": {"sessionEvent": {"$ref": "#/components/messages/SessionEvent"}},
-                "bindings": {
-                    "amqp": {
-                        "is": "routingKey",
-                        "exchange": {
-                            "name": "chargehook.events",
-                            "type": "topic",
-                            "durable": True,
-                            "autoDelete": False,
-                        },
-                    }
-                },
-            }
+            "events": _channel("chargehook.events", "SessionEvent", "Every accepted event"),
+            "billed": _channel(
+                "chargehook.billed", "BilledSessionEvent", "Every event with its bill filled in"
+            ),
         },
         "operations": {
             "receiveEvents": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/events"},
                 "summary": "Bind a queue of your own to chargehook.events",
-            }
+            },
+            "receiveBilled": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/billed"},
+                "summary": "Bind a queue of your own to chargehook.billed",
+            },
         },
         "components": {
-            "messages": {"SessionEvent": message},
+            "messages": {
+                "SessionEvent": _message("SessionEvent", "Envelope"),
+                "BilledSessionEvent": _message("BilledSessionEvent", "BilledEnvelope"),
+            },
             "schemas": components("#/components/schemas/{name}"),
         },
     }

@@ -1,6 +1,8 @@
 """What chargehook itself puts on the wire: broker envelopes and HTTP answers."""
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -16,6 +18,48 @@ class Envelope(msgspec.Struct, kw_only=True):
     provider: str
     received_at: datetime
     session: msgspec.Raw
+
+
+class ProviderFigures(msgspec.Struct, kw_only=True):
+    """What the provider itself sent, kept beside chargehook's bill."""
+
+    amount: Decimal | None = None
+    commision_price: Decimal | None = None
+    tax_price: Decimal | None = None
+
+
+class Billing(msgspec.Struct, kw_only=True):
+    """A bill: final (once per session), a running estimate, zero, or incomplete with the reason.
+
+    Money has exactly the currency's minor-unit digits; the lines add up to `amount`.
+    """
+
+    kind: Literal["final", "estimate", "zero", "incomplete"]
+    event_id: str
+    currency: str
+    price_unit: str | None
+    quantity: Decimal | None
+    base: Decimal | None
+    access_fee: Decimal | None
+    subtotal: Decimal | None
+    commission: Decimal | None
+    tax: Decimal | None
+    amount: Decimal | None
+    commission_rate: Decimal
+    tax_rate: Decimal
+    reason: str | None = None
+    provider_figures: ProviderFigures | None = None
+    mismatch: bool = False
+
+
+class BilledEnvelope(msgspec.Struct, kw_only=True):
+    """One event on `chargehook.billed`: the item with `amount`, `commision_price`, `tax_price`."""
+
+    event_id: str
+    provider: str
+    received_at: datetime
+    session: msgspec.Raw
+    billing: Billing
 
 
 class ErrorBody(msgspec.Struct):
@@ -53,3 +97,4 @@ class SessionState(msgspec.Struct, kw_only=True):
     updated_at: datetime
     events: int
     session: msgspec.Raw
+    billing: Billing | None

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from infra.amqp import AmqpBroker, amqp_broker
-from infra.consume import Consumer
+from infra.consume import Consumer, Worker
 from infra.database import Pool, migrate, open_pool
 from infra.metrics import Metrics
 from infra.providers import add_provider
 from ingest.app import create_app
 from workers import ALL_QUEUES
+from workers.billing import BillingWorker
 from workers.persist import PersistWorker
 
 AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -117,13 +119,30 @@ def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+@asynccontextmanager
+async def consuming(
+    broker: AmqpBroker, worker: Worker[Any], metrics: Metrics
+) -> AsyncIterator[None]:
+    """`worker` consuming in this process until the block ends; then it drains."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(Consumer(broker, worker, metrics, 0.02).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
 @pytest.fixture
 async def persist_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metrics]:
-    """The persist worker consuming in this process until the test ends."""
     metrics = Metrics()
-    stop = asyncio.Event()
-    consumer = Consumer(broker, PersistWorker(pool, prefetch=200, batch_size=100), metrics, 0.02)
-    task = asyncio.create_task(consumer.run(stop))
-    yield metrics
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    async with consuming(broker, PersistWorker(pool, prefetch=200, batch_size=100), metrics):
+        yield metrics
+
+
+@pytest.fixture
+async def billing_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metrics]:
+    metrics = Metrics()
+    worker = BillingWorker(pool, broker, metrics, prefetch=100, batch_size=50)
+    async with consuming(broker, worker, metrics):
+        yield metrics

@@ -3,11 +3,13 @@
 import re
 import signal
 import socket
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from infra.database import Pool
 from tests import processes
 from tests.support import eventually
 
@@ -105,3 +107,27 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
         assert isinstance(state, dict) and state["status"] == "FINISHED"
         chargehook.send_signal(signal.SIGTERM)
         assert chargehook.wait(30) == 0
+
+
+@pytest.mark.services
+async def test_provider_rates_are_set_at_registration_and_changeable_later(
+    database_url: str, pool: Pool
+) -> None:
+    env = processes.chargehook_env(database_url=database_url)
+    added = processes.run(
+        ["provider", "add", "ratesco", "--commission-rate", "0.05", "--tax-rate", "0.1"], env
+    )
+    assert added.returncode == 0, added.stderr
+    changed = processes.run(["provider", "rates", "ratesco", "--tax-rate", "0.21"], env)
+    assert changed.returncode == 0 and "rates changed" in changed.stdout
+    row = await pool.fetchrow(
+        "SELECT commission_rate, tax_rate FROM providers WHERE name = 'ratesco'"
+    )
+    assert row is not None and (row["commission_rate"], row["tax_rate"]) == (
+        Decimal("0.05"),
+        Decimal("0.21"),
+    )
+    unknown = processes.run(["provider", "rates", "nobody", "--tax-rate", "0.21"], env)
+    assert unknown.returncode == 2 and "no provider 'nobody'" in unknown.stderr
+    refused = processes.run(["provider", "add", "ratesco", "--tax-rate", "1.5"], env)
+    assert refused.returncode == 2 and "1.5 is not between 0 and 1" in refused.stderr

@@ -8,20 +8,40 @@ from infra.broker import Broker, QueueSpec
 from infra.config import Settings
 from infra.consume import Worker
 from infra.database import Pool
-from workers import persist
+from infra.metrics import Metrics
+from workers import billing, persist
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What a worker may be built from; the composition root fills it in."""
+
+    settings: Settings
+    pool: Pool
+    broker: Broker
+    metrics: Metrics
 
 
 @dataclass(frozen=True)
 class WorkerKind:
     queue: QueueSpec
-    build: Callable[[Settings, Pool, Broker], Worker[Any]]
+    build: Callable[[Deps], Worker[Any]]
 
 
-def _persist(settings: Settings, pool: Pool, broker: Broker) -> Worker[Any]:
-    return persist.PersistWorker(pool, settings.persist_prefetch, settings.persist_batch_size)
+def _persist(deps: Deps) -> Worker[Any]:
+    s = deps.settings
+    return persist.PersistWorker(deps.pool, s.persist_prefetch, s.persist_batch_size)
+
+
+def _billing(deps: Deps) -> Worker[Any]:
+    s = deps.settings
+    return billing.BillingWorker(
+        deps.pool, deps.broker, deps.metrics, s.billing_prefetch, s.billing_batch_size
+    )
 
 
 WORKERS: dict[str, WorkerKind] = {
     "persist": WorkerKind(persist.QUEUE, _persist),
+    "billing": WorkerKind(billing.QUEUE, _billing),
 }
 ALL_QUEUES = tuple(kind.queue for kind in WORKERS.values())
