@@ -14,14 +14,13 @@ from aiohttp import web
 from infra.amqp import amqp_broker
 from infra.broker import Broker
 from infra.config import Settings
-from infra.consume import Consumer
 from infra.database import Pool, embedded_postgres, migrate, open_pool
 from infra.errors import ConfigError
 from infra.memory_broker import MemoryBroker
 from infra.metrics import Metrics
 from infra.providers import add_provider, set_rates
 from ingest.app import create_app
-from workers import ALL_QUEUES, WORKERS, Deps
+from workers import ALL_QUEUES, WORKERS, Deps, delay_queues
 
 log = structlog.get_logger("chargehook")
 
@@ -56,12 +55,12 @@ async def open_database(settings: Settings) -> AsyncIterator[Pool]:
 async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
     if settings.amqp_url is None:
         broker: Broker = MemoryBroker()
-        await broker.declare(ALL_QUEUES)
+        await broker.declare(ALL_QUEUES, delay_queues(settings))
         yield broker
         return
     async with amqp_broker(settings.amqp_url, name, settings.publish_timeout) as amqp:
         # Every process declares every worker queue, so no accepted event routes to nothing.
-        await amqp.declare(ALL_QUEUES)
+        await amqp.declare(ALL_QUEUES, delay_queues(settings))
         yield amqp
 
 
@@ -91,10 +90,9 @@ async def serve_worker(
     kind: str, resources: Resources, settings: Settings, stop: asyncio.Event
 ) -> None:
     deps = Deps(settings, resources.pool, resources.broker, resources.metrics)
-    worker = WORKERS[kind].build(deps)
-    consumer = Consumer(resources.broker, worker, resources.metrics, settings.batch_linger)
-    log.info("worker consuming", worker=kind, queue=worker.queue.name)
-    await drained(consumer.run(stop), stop, settings.drain_timeout)
+    service = WORKERS[kind].build(deps)
+    log.info("worker consuming", worker=kind, queues=[q.name for q in WORKERS[kind].queues])
+    await drained(service.run(stop), stop, settings.drain_timeout)
 
 
 async def drained(work: Awaitable[None], stop: asyncio.Event, grace: float) -> None:

@@ -5,7 +5,7 @@ It is a total order, so any arrival order of the same events ends in the same cu
 """
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar
 
 TERMINAL_STATUSES = frozenset(
@@ -20,6 +20,12 @@ class OrderKey(NamedTuple):
     updated_at: datetime
     lifecycle_rank: int
     event_id: str
+
+
+def position(key: OrderKey) -> str:
+    """The key as text that sorts the same way, so a receiver can compare positions as strings."""
+    stamp = key.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{int(key.terminal)}|{stamp}|{key.lifecycle_rank}|{key.event_id}"
 
 
 def is_terminal(status: str) -> bool:

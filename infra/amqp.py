@@ -16,15 +16,30 @@ from aio_pika.abc import (
 
 from infra.broker import (
     DEAD_EXCHANGE,
+    DEFAULT_EXCHANGE,
     DELIVERY_LIMIT,
+    DIRECT_EXCHANGES,
     REASON_HEADER,
     TOPIC_EXCHANGES,
+    DelaySpec,
     OutboundMessage,
     QueueSpec,
 )
 from infra.errors import BrokerUnavailable
 
 log = structlog.get_logger("chargehook.amqp")
+
+
+def delay_arguments(delay: DelaySpec) -> dict[str, Any]:
+    # at-least-once dead-lettering (quorum queues) so an expiring retry is never dropped
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": delay.delay_ms,
+        "x-dead-letter-exchange": delay.exchange,
+        "x-dead-letter-routing-key": delay.routing_key,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
 
 def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
@@ -97,11 +112,19 @@ class AmqpBroker:
             and (not self._channel.is_closed)
         )
 
-    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+    async def declare(
+        self, queues: tuple[QueueSpec, ...], delays: tuple[DelaySpec, ...] = ()
+    ) -> None:
         async with self._connection.channel() as channel:
             for name in TOPIC_EXCHANGES:
                 await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
-            dead = await channel.declare_exchange(DEAD_EXCHANGE, ExchangeType.DIRECT, durable=True)
+            for name in DIRECT_EXCHANGES:
+                await channel.declare_exchange(name, ExchangeType.DIRECT, durable=True)
+            dead = await channel.get_exchange(DEAD_EXCHANGE)
+            for delay in delays:
+                await channel.declare_queue(
+                    delay.name, durable=True, arguments=delay_arguments(delay)
+                )
             for spec in queues:
                 queue = await channel.declare_queue(
                     spec.name, durable=True, arguments=queue_arguments(spec)
@@ -125,7 +148,11 @@ class AmqpBroker:
         )
         try:
             channel = self._require_channel()
-            target = await channel.get_exchange(exchange, ensure=False)
+            target = (
+                channel.default_exchange
+                if exchange == DEFAULT_EXCHANGE
+                else await channel.get_exchange(exchange, ensure=False)
+            )
             await asyncio.wait_for(
                 target.publish(outgoing, routing_key, mandatory=mandatory), self._publish_timeout
             )

@@ -1,5 +1,7 @@
 """The bills table as chargehook reads it: one row to the wire's `Billing`, a session's bill."""
 
+from __future__ import annotations
+
 import asyncpg
 
 from domain.ordering import order_key

@@ -12,7 +12,10 @@ from typing import Protocol
 EVENTS_EXCHANGE = "chargehook.events"
 BILLED_EXCHANGE = "chargehook.billed"
 DEAD_EXCHANGE = "chargehook.dead"
+DELIVERY_EXCHANGE = "chargehook.delivery"
 TOPIC_EXCHANGES = (EVENTS_EXCHANGE, BILLED_EXCHANGE)
+DIRECT_EXCHANGES = (DEAD_EXCHANGE, DELIVERY_EXCHANGE)
+DEFAULT_EXCHANGE = ""  # routes straight to the queue named by the routing key
 
 REASON_HEADER = "x-chargehook-reason"
 DEAD_QUEUE_SUFFIX = ".dead"
@@ -35,6 +38,19 @@ class QueueSpec:
     @property
     def dead_letter_queue(self) -> str:
         return self.name + DEAD_QUEUE_SUFFIX
+
+
+@dataclass(frozen=True)
+class DelaySpec:
+    """A queue that holds each message `delay_ms`, then dead-letters it to exchange/routing key.
+
+    Retries wait here, in the broker, not in a process: a restart loses none of them.
+    """
+
+    name: str
+    delay_ms: int
+    exchange: str
+    routing_key: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,9 @@ class Delivery(Protocol):
 
 
 class Broker(Protocol):
-    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+    async def declare(
+        self, queues: tuple[QueueSpec, ...], delays: tuple[DelaySpec, ...] = ()
+    ) -> None:
         """Declare the exchanges and these queues; safe to repeat."""
 
     async def publish(

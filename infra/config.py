@@ -11,6 +11,7 @@ from infra.errors import ConfigError
 ENV_PREFIX = "CHARGEHOOK_"
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+SCHEDULE = r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$"  # seconds, comma separated
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -30,6 +31,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     persist_batch_size: Positive = 100
     billing_prefetch: Positive = 100
     billing_batch_size: Positive = 50
+    notify_prefetch: Positive = 100
+    notify_batch_size: Positive = 50
+    delivery_concurrency: Positive = 64
+    delivery_per_subscription: Positive = 4
+    retry_schedule: Annotated[str, msgspec.Meta(pattern=SCHEDULE)] = (
+        "5,300,1800,7200,18000,36000,36000"
+    )
+    retry_busy_delay: Seconds = 1.0
+    disable_after: Seconds = 5 * 24 * 3600.0
     batch_linger: Seconds = 0.02
     drain_timeout: Seconds = 10.0
 

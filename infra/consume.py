@@ -7,7 +7,7 @@ any other fault splits the batch so that one bad message is dead-lettered alone.
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
@@ -21,6 +21,11 @@ Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
 RETRYABLE: tuple[type[BaseException], ...] = (RetryLater, *TRANSIENT_ERRORS)
 MAX_BACKOFF = 10.0
+
+
+class Service(Protocol):
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, then finish or hand back what is in hand."""
 
 
 class Worker(Protocol, Generic[Item]):
@@ -118,15 +123,21 @@ class Consumer(Generic[Item]):
         )
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        self.log.warning("dead-lettered", message_id=delivery.message_id, reason=reason)
-        try:
-            await delivery.dead_letter(reason)
-        except RetryLater:
-            await delivery.requeue()
-            return
-        self.metrics.inc(
-            "chargehook_worker_messages_total", worker=self.worker.name, outcome="dead"
-        )
+        await _dead_letter(self, delivery, reason)
+
+
+async def _dead_letter(
+    consumer: "Consumer[Any] | ConcurrentConsumer[Any]", delivery: Delivery, reason: str
+) -> None:
+    consumer.log.warning("dead-lettered", message_id=delivery.message_id, reason=reason)
+    try:
+        await delivery.dead_letter(reason)
+    except RetryLater:
+        await delivery.requeue()
+        return
+    consumer.metrics.inc(
+        "chargehook_worker_messages_total", worker=consumer.worker.name, outcome="dead"
+    )
 
 
 async def _pump(incoming: AsyncIterator[Delivery], inbox: asyncio.Queue[Delivery]) -> None:
@@ -161,3 +172,70 @@ async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+class OneByOne(Protocol, Generic[Item]):
+    """A worker whose messages are independent and slow (HTTP): each handled on its own."""
+
+    name: str
+    queue: QueueSpec
+    concurrency: int
+
+    def decode(self, delivery: Delivery) -> Item:
+        """Parse one message; raise RejectMessage if it can never be processed."""
+
+    async def handle_one(self, item: Item) -> None:
+        """Do the work of one message; raising leaves it unacked."""
+
+
+class ConcurrentConsumer(Generic[Item]):
+    """Up to `concurrency` messages in flight, each acked on its own, so a slow one holds none."""
+
+    def __init__(self, broker: Broker, worker: OneByOne[Item], metrics: Metrics) -> None:
+        self.broker, self.worker, self.metrics = broker, worker, metrics
+        self.log = log.bind(worker=worker.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        in_flight: set[asyncio.Task[None]] = set()
+        async with self.broker.deliveries(self.worker.queue, self.worker.concurrency) as incoming:
+            pump = asyncio.create_task(_pump(incoming, inbox))
+            try:
+                while (delivery := await _next_or_stop(inbox, stop)) is not None:
+                    task = asyncio.create_task(self._process(delivery, stop))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if in_flight:
+                    await asyncio.wait(in_flight)
+            finally:
+                pump.cancel()
+                for delivery in _drain(inbox):
+                    await delivery.requeue()
+        self.log.info("consumer stopped")
+
+    async def _process(self, delivery: Delivery, stop: asyncio.Event) -> None:
+        try:
+            item = self.worker.decode(delivery)
+        except RejectMessage as exc:
+            await _dead_letter(self, delivery, exc.reason)
+            return
+        backoff = 0.5
+        while True:
+            try:
+                await self.worker.handle_one(item)
+            except RETRYABLE as exc:
+                self.log.warning("message will be retried", error=repr(exc))
+                if await _wait_or_stop(stop, backoff):
+                    await delivery.requeue()
+                    return
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            except Exception:
+                self.log.exception("message failed for good", message_id=delivery.message_id)
+                await _dead_letter(self, delivery, "handler failed; see worker log")
+                return
+            await delivery.ack()
+            self.metrics.inc(
+                "chargehook_worker_messages_total", worker=self.worker.name, outcome="done"
+            )
+            return

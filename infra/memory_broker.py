@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from infra.broker import (
     DEAD_EXCHANGE,
+    DEFAULT_EXCHANGE,
+    DIRECT_EXCHANGES,
     REASON_HEADER,
     TOPIC_EXCHANGES,
+    DelaySpec,
     OutboundMessage,
     QueueSpec,
 )
@@ -80,11 +83,15 @@ class MemoryBroker:
     def __init__(self) -> None:
         self._bindings: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._queues: dict[str, asyncio.Queue[Stored]] = {}
+        self._delays: dict[str, DelaySpec] = {}
 
     def is_ready(self) -> bool:
         return True
 
-    async def declare(self, queues: tuple[QueueSpec, ...]) -> None:
+    async def declare(
+        self, queues: tuple[QueueSpec, ...], delays: tuple[DelaySpec, ...] = ()
+    ) -> None:
+        self._delays.update({delay.name: delay for delay in delays})
         for spec in queues:
             self._bind(spec.name, spec.exchange, spec.binding_keys)
             self._bind(spec.dead_letter_queue, DEAD_EXCHANGE, (spec.name,))
@@ -98,9 +105,12 @@ class MemoryBroker:
     async def publish(
         self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
     ) -> None:
-        if exchange not in (*TOPIC_EXCHANGES, DEAD_EXCHANGE):
+        if exchange == DEFAULT_EXCHANGE:
+            self._publish_to_queue(routing_key, message)
+            return
+        if exchange not in (*TOPIC_EXCHANGES, *DIRECT_EXCHANGES):
             raise BrokerUnavailable(f"no exchange {exchange}")
-        exact = exchange == DEAD_EXCHANGE
+        exact = exchange in DIRECT_EXCHANGES
         targets = {
             queue
             for key, queue in self._bindings[exchange]
@@ -110,6 +120,17 @@ class MemoryBroker:
             raise BrokerUnavailable(f"{exchange} routes {routing_key} to no queue")
         for queue in targets:
             self.enqueue(queue, Stored(message, routing_key))
+
+    def _publish_to_queue(self, queue: str, message: OutboundMessage) -> None:
+        delay = self._delays.get(queue)
+        if delay is None:
+            self.enqueue(queue, Stored(message, queue))
+            return
+        # In process only, like everything here: a restart of the embedded default drops it.
+        asyncio.get_running_loop().call_later(
+            delay.delay_ms / 1000,
+            lambda: asyncio.ensure_future(self.publish(delay.exchange, delay.routing_key, message)),
+        )
 
     def enqueue(self, queue: str, stored: Stored) -> None:
         self._queues[queue].put_nowait(stored)

@@ -2,14 +2,13 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from infra.broker import Broker, QueueSpec
+from infra.broker import Broker, DelaySpec, QueueSpec
 from infra.config import Settings
-from infra.consume import Worker
+from infra.consume import Consumer, Service
 from infra.database import Pool
 from infra.metrics import Metrics
-from workers import billing, persist
+from workers import billing, notify, persist
 
 
 @dataclass(frozen=True)
@@ -24,24 +23,35 @@ class Deps:
 
 @dataclass(frozen=True)
 class WorkerKind:
-    queue: QueueSpec
-    build: Callable[[Deps], Worker[Any]]
+    queues: tuple[QueueSpec, ...]
+    build: Callable[[Deps], Service]
 
 
-def _persist(deps: Deps) -> Worker[Any]:
+def _persist(deps: Deps) -> Service:
     s = deps.settings
-    return persist.PersistWorker(deps.pool, s.persist_prefetch, s.persist_batch_size)
+    worker = persist.PersistWorker(deps.pool, s.persist_prefetch, s.persist_batch_size)
+    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger)
 
 
-def _billing(deps: Deps) -> Worker[Any]:
+def _billing(deps: Deps) -> Service:
     s = deps.settings
-    return billing.BillingWorker(
+    worker = billing.BillingWorker(
         deps.pool, deps.broker, deps.metrics, s.billing_prefetch, s.billing_batch_size
     )
+    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger)
+
+
+def _notify(deps: Deps) -> Service:
+    return notify.NotifyService(deps.settings, deps.pool, deps.broker, deps.metrics)
 
 
 WORKERS: dict[str, WorkerKind] = {
-    "persist": WorkerKind(persist.QUEUE, _persist),
-    "billing": WorkerKind(billing.QUEUE, _billing),
+    "persist": WorkerKind((persist.QUEUE,), _persist),
+    "billing": WorkerKind((billing.QUEUE,), _billing),
+    "notify": WorkerKind((notify.FANOUT_QUEUE, notify.DELIVERY_QUEUE), _notify),
 }
-ALL_QUEUES = tuple(kind.queue for kind in WORKERS.values())
+ALL_QUEUES = tuple(queue for kind in WORKERS.values() for queue in kind.queues)
+
+
+def delay_queues(settings: Settings) -> tuple[DelaySpec, ...]:
+    return notify.delay_queues(settings)

@@ -1,0 +1,97 @@
+"""The subscriptions API and the delivery log on the wire, and the delivery task on the broker."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.session import Status
+
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+Description = Annotated[str, msgspec.Meta(max_length=500)]
+ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+DeliveryStatus = Literal["pending", "succeeded", "failed", "superseded"]
+
+
+class NewSubscription(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/subscriptions: filters left out (or null) match everything."""
+
+    url: Url
+    statuses: list[Status] | None = None
+    providers: list[ProviderName] | None = None
+    description: Description | None = None
+
+
+class SubscriptionChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /v1/subscriptions/{id}: only the fields sent change."""
+
+    url: Url | msgspec.UnsetType = msgspec.UNSET
+    statuses: list[Status] | msgspec.UnsetType | None = msgspec.UNSET
+    providers: list[ProviderName] | msgspec.UnsetType | None = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Subscription(msgspec.Struct, kw_only=True):
+    id: str
+    url: str
+    statuses: list[Status] | None
+    providers: list[str] | None
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_success_at: datetime | None
+
+
+class SubscriptionCreated(Subscription, kw_only=True):
+    """The only answer that shows the signing secret."""
+
+    secret: str
+
+
+class RotatedSecret(msgspec.Struct, kw_only=True):
+    secret: str
+    previous_expires_at: datetime
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error_kind: str | None
+    response_snippet: str | None
+
+
+class Delivery(msgspec.Struct, kw_only=True):
+    id: str
+    subscription_id: str
+    provider: str
+    session_id: str
+    event_id: str
+    position: str
+    status: DeliveryStatus
+    attempts: list[Attempt]
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Recover(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/subscriptions/{id}/recover: replay every failed delivery since then."""
+
+    since: datetime
+
+
+class Replayed(msgspec.Struct, kw_only=True):
+    replayed: int
+
+
+class DeliveryTask(msgspec.Struct, kw_only=True):
+    """One delivery to attempt, on `chargehook.delivery`; `round` indexes the retry schedule."""
+
+    delivery_id: str
+    round: int = 1
