@@ -75,7 +75,13 @@ async def listening(
     resources: Resources, settings: Settings, admin_token: str | None
 ) -> AsyncIterator[None]:
     """Ingest accepting requests; on leaving, it stops accepting and lets in-flight ones finish."""
-    app = create_app(resources.broker, resources.pool, resources.metrics, admin_token)
+    app = create_app(
+        resources.broker,
+        resources.pool,
+        resources.metrics,
+        admin_token,
+        settings.allow_private_urls,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

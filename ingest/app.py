@@ -8,7 +8,7 @@ from aiohttp.typedefs import Handler
 from infra.broker import Broker
 from infra.database import Pool
 from infra.metrics import Metrics
-from ingest import routes
+from ingest import routes, subscriptions
 from ingest.auth import TokenTable
 from ingest.errors import error_shape
 from ingest.intake import MAX_BODY_BYTES
@@ -26,11 +26,17 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def create_app(
-    broker: Broker, pool: Pool, metrics: Metrics, admin_token: str | None
+    broker: Broker,
+    pool: Pool,
+    metrics: Metrics,
+    admin_token: str | None,
+    allow_private_urls: bool = False,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[count_requests, error_shape])
     tokens = TokenTable(pool)
-    app[routes.INGEST] = routes.Ingest(broker, pool, tokens, metrics, admin_token)
+    app[routes.INGEST] = routes.Ingest(
+        broker, pool, tokens, metrics, admin_token, allow_private_urls
+    )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
         await tokens.load()
@@ -45,6 +51,7 @@ def create_app(
             web.get("/healthz", routes.healthz),
             web.get("/readyz", routes.readyz),
             web.get("/metrics", routes.metrics),
+            *subscriptions.ROUTES,
         ]
     )
     return app

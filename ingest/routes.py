@@ -39,6 +39,7 @@ class Ingest:
     tokens: TokenTable
     metrics: Metrics
     admin_token: str | None
+    allow_private_urls: bool = False
 
 
 INGEST = web.AppKey("ingest", Ingest)

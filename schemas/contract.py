@@ -14,11 +14,39 @@ from schemas.messages import (
     StoredEvent,
 )
 from schemas.session import STATUSES, Session
+from schemas.subscriptions import (
+    Delivery,
+    DeliveryTask,
+    NewSubscription,
+    Recover,
+    Replayed,
+    RotatedSecret,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionCreated,
+)
 
 Document = dict[str, Any]
 # Structs whose `session` is the provider's item verbatim (msgspec.Raw): documented as a Session.
 CARRIES_SESSION = ("Envelope", "BilledEnvelope", "SessionState", "StoredEvent")
-TYPES = (Session, Envelope, BilledEnvelope, ErrorBody, Accepted, SessionState, StoredEvent)
+TYPES = (
+    Session,
+    Envelope,
+    BilledEnvelope,
+    ErrorBody,
+    Accepted,
+    SessionState,
+    StoredEvent,
+    NewSubscription,
+    SubscriptionChange,
+    Subscription,
+    SubscriptionCreated,
+    RotatedSecret,
+    Delivery,
+    Recover,
+    Replayed,
+    DeliveryTask,
+)
 
 
 def components(ref_template: str) -> Document:
@@ -60,7 +88,7 @@ ERRORS = {
     "400": "Bad input: the message names each bad field by its path",
     "401": "Missing or unknown token",
     "403": "A token of the wrong kind for this route",
-    "404": "No such session",
+    "404": "No such session or subscription",
     "413": "Body over 1 MiB",
     "415": "Body is not application/json",
     "500": "A fault on our side",
@@ -78,6 +106,99 @@ SESSION_PARAMETERS = [
     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
 ]
 ADMIN: list[Document] = [{"bearer": []}]
+
+
+def _body(name: str) -> Document:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+SUBSCRIPTION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+ADMIN_ERRORS = ("401", "403", "404", "500")
+
+
+def _admin(summary: str, status: str, answer: Document, **extra: Any) -> Document:
+    operation = _operation(summary, answer, ADMIN_ERRORS, security=ADMIN, **extra)
+    if status != "200":
+        operation["responses"][status] = operation["responses"].pop("200")
+    return operation
+
+
+def subscription_paths() -> Document:
+    one, listed = _ref("Subscription"), {"type": "array", "items": _ref("Subscription")}
+    replayed = _json(_ref("Replayed"), "Deliveries queued again")
+    no_content = {"description": "Deleted"}
+    log_filters = [
+        {
+            "name": "status",
+            "in": "query",
+            "schema": {"enum": ["pending", "succeeded", "failed", "superseded"]},
+        },
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+        },
+    ]
+    delivery = [
+        *SUBSCRIPTION_ID,
+        {"name": "delivery", "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+    return {
+        "/v1/subscriptions": {
+            "post": _admin(
+                "Subscribe a URL; the signing secret is shown once",
+                "201",
+                _json(_ref("SubscriptionCreated"), "Created"),
+                requestBody=_body("NewSubscription"),
+            ),
+            "get": _admin("Every subscription", "200", _json(listed, "Subscriptions")),
+        },
+        "/v1/subscriptions/{id}": {
+            "get": _admin(
+                "One subscription",
+                "200",
+                _json(one, "The subscription"),
+                parameters=SUBSCRIPTION_ID,
+            ),
+            "patch": _admin(
+                "Change url, filters, description or enabled",
+                "200",
+                _json(one, "Changed"),
+                parameters=SUBSCRIPTION_ID,
+                requestBody=_body("SubscriptionChange"),
+            ),
+            "delete": _admin("Unsubscribe", "204", no_content, parameters=SUBSCRIPTION_ID),
+        },
+        "/v1/subscriptions/{id}/secret/rotate": {
+            "post": _admin(
+                "A new secret; the old one signs for 24 h more",
+                "200",
+                _json(_ref("RotatedSecret"), "The new secret, shown once"),
+                parameters=SUBSCRIPTION_ID,
+            ),
+        },
+        "/v1/subscriptions/{id}/deliveries": {
+            "get": _admin(
+                "The delivery log with every attempt, newest first",
+                "200",
+                _json({"type": "array", "items": _ref("Delivery")}, "Deliveries"),
+                parameters=SUBSCRIPTION_ID + log_filters,
+            ),
+        },
+        "/v1/subscriptions/{id}/deliveries/{delivery}/replay": {
+            "post": _admin("Send one delivery again", "202", replayed, parameters=delivery),
+        },
+        "/v1/subscriptions/{id}/recover": {
+            "post": _admin(
+                "Send every failed delivery since a time again",
+                "202",
+                replayed,
+                parameters=SUBSCRIPTION_ID,
+                requestBody=_body("Recover"),
+            ),
+        },
+    }
 
 
 def openapi() -> Document:
@@ -139,7 +260,7 @@ def openapi() -> Document:
     return {
         "openapi": "3.1.0",
         "info": {"title": "chargehook", "version": SCHEMA_VERSION},
-        "paths": paths,
+        "paths": paths | subscription_paths(),
         "components": {
             "schemas": components("#/components/schemas/{name}"),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

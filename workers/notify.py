@@ -34,6 +34,7 @@ from infra import deliveries, subscriptions
 from infra.broker import (
     BILLED_EXCHANGE,
     DEFAULT_EXCHANGE,
+    DELIVER_KEY,
     DELIVERY_EXCHANGE,
     Broker,
     DelaySpec,
@@ -50,7 +51,6 @@ from infra.ssrf import UnsafeUrl, check_url, guarded_connector
 from schemas import BilledEnvelope, DeliveryTask, Session, Subscription
 
 FANOUT_QUEUE = QueueSpec("chargehook.notify", BILLED_EXCHANGE)
-DELIVER_KEY = "deliver"
 DELIVERY_QUEUE = QueueSpec("chargehook.deliveries", DELIVERY_EXCHANGE, (DELIVER_KEY,))
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 RELOAD_EVERY = 30.0  # a missed NOTIFY costs at most this long
