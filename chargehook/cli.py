@@ -16,6 +16,7 @@ from infra.config import Settings, env_name, load_settings, setting_names
 from infra.errors import ConfigError
 from infra.logging import configure_logging
 from infra.providers import PROVIDER_NAME
+from schemas import STATUSES, NewSubscription
 from schemas.contract import asyncapi, event_json_schema, openapi
 from workers import WORKERS
 
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("name", help="lower case, e.g. repsol")
         command.add_argument("--commission-rate", type=rate, help="0 to 1; default 0.10")
         command.add_argument("--tax-rate", type=rate, help="0 to 1; default 0.21")
+    subscription = commands.add_parser("subscription", help="manage subscriptions")
+    subscription_commands = subscription.add_subparsers(dest="action", required=True)
+    subscribe = subscription_commands.add_parser("add", parents=[flags], help="subscribe a URL")
+    subscribe.add_argument("url")
+    subscribe.add_argument("--status", action="append", dest="statuses", choices=STATUSES)
+    subscribe.add_argument("--provider", action="append", dest="providers")
+    subscribe.add_argument("--description")
     contract = commands.add_parser("contract", help="print the machine-readable contract")
     contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
@@ -90,6 +98,14 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
             change = root.run_provider_add if args.action == "add" else root.run_provider_rates
             return change(settings, args.name, args.commission_rate, args.tax_rate)
+        case "subscription":
+            new = NewSubscription(
+                url=args.url,
+                statuses=args.statuses,
+                providers=args.providers,
+                description=args.description,
+            )
+            return root.run_subscription_add(settings, new)
     raise ConfigError(f"unknown command {args.command}")
 
 

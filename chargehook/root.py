@@ -11,6 +11,7 @@ from decimal import Decimal
 import structlog
 from aiohttp import web
 
+from infra import subscriptions
 from infra.amqp import amqp_broker
 from infra.broker import Broker
 from infra.config import Settings
@@ -19,7 +20,9 @@ from infra.errors import ConfigError
 from infra.memory_broker import MemoryBroker
 from infra.metrics import Metrics
 from infra.providers import add_provider, set_rates
+from infra.ssrf import UnsafeUrl, check_url
 from ingest.app import create_app
+from schemas import NewSubscription
 from workers import ALL_QUEUES, WORKERS, Deps, delay_queues
 
 log = structlog.get_logger("chargehook")
@@ -182,6 +185,19 @@ async def run_provider_rates(
         if not await set_rates(pool, name, commission_rate, tax_rate):
             raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
     print(f"provider {name}: rates changed; bills already made keep theirs")
+
+
+async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:
+    try:
+        await check_url(new.url, settings.allow_private_urls)
+    except UnsafeUrl as exc:
+        raise ConfigError(exc.reason) from None
+    async with open_database(settings) as pool:
+        created = await subscriptions.create(pool, new)
+    print(
+        f"subscription {created.id} created for {created.url}\n"
+        f"its signing secret (shown once):\n{created.secret}"
+    )
 
 
 def print_welcome(

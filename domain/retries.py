@@ -25,15 +25,19 @@ def delays_ms(schedule: tuple[float, ...], busy_seconds: float) -> tuple[int, ..
 
 
 def retry_delay_ms(
-    schedule: tuple[float, ...], failed_round: int, retry_after: float | None, rng: random.Random
+    schedule: tuple[float, ...],
+    available: tuple[int, ...],
+    failed_round: int,
+    retry_after: float | None,
+    rng: random.Random,
 ) -> int | None:
-    """The wait before the next round, or None when the last round has failed."""
+    """The wait before the next round, one of the `available` delay queues, or None when the
+    last round has failed. Retry-After picks the first queue that waits at least that long."""
     if failed_round > len(schedule):
         return None
     wanted = schedule[failed_round - 1] * rng.choice(JITTER)
     if retry_after is not None:
         wanted = max(wanted, retry_after)
-    available = delays_ms(schedule, schedule[0])
     fitting = [delay for delay in available if delay >= round(wanted * 1000)]
     return fitting[0] if fitting else available[-1]
 

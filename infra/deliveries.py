@@ -94,7 +94,10 @@ async def load(conn: Pool | Connection, delivery: str) -> Pending | None:
 
 
 async def claim(conn: Connection, d: Pending) -> Claim:
-    """Take the (subscriber, session) lease unless a newer state was delivered already."""
+    """Take the (subscriber, session) lease unless a newer state was sent there already.
+
+    Equal positions are the same event: a retry of what was sent last may go again.
+    """
     await conn.execute(
         "INSERT INTO delivery_cursors (subscription_id, provider, session_id) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
@@ -103,7 +106,7 @@ async def claim(conn: Connection, d: Pending) -> Claim:
         d.session_id,
     )
     row = await conn.fetchrow(
-        "SELECT delivered_position, lease_delivery, lease_until > now() AS leased"
+        "SELECT sent_position, lease_until > now() AS leased"
         " FROM delivery_cursors WHERE subscription_id = $1 AND provider = $2 AND session_id = $3"
         " FOR UPDATE",
         d.subscription_id,
@@ -111,7 +114,7 @@ async def claim(conn: Connection, d: Pending) -> Claim:
         d.session_id,
     )
     assert row is not None
-    if row["delivered_position"] is not None and row["delivered_position"] >= d.position:
+    if row["sent_position"] is not None and row["sent_position"] > d.position:
         await _set_status(conn, d.id, "superseded", None)
         return "superseded"
     if row["leased"]:  # even our own: a second copy of a task must not send twice
@@ -150,16 +153,16 @@ async def record(
     succeeded = outcome.error_kind is None
     status = "succeeded" if succeeded else ("pending" if next_attempt_at else "failed")
     await _set_status(conn, d.id, status, outcome.error_kind, next_attempt_at)
+    # Sent counts, not only delivered: after a newer state reached the receiver, even as a
+    # failed attempt, an older one must not follow it.
     await conn.execute(
         "UPDATE delivery_cursors SET lease_delivery = NULL, lease_until = NULL,"
-        " delivered_position = CASE WHEN $5 THEN GREATEST(delivered_position, $4)"
-        " ELSE delivered_position END"
+        " sent_position = GREATEST(sent_position, $4)"
         " WHERE subscription_id = $1 AND provider = $2 AND session_id = $3",
         d.subscription_id,
         d.provider,
         d.session_id,
         d.position,
-        succeeded,
     )
     return attempt
 

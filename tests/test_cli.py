@@ -131,3 +131,24 @@ async def test_provider_rates_are_set_at_registration_and_changeable_later(
     assert unknown.returncode == 2 and "no provider 'nobody'" in unknown.stderr
     refused = processes.run(["provider", "add", "ratesco", "--tax-rate", "1.5"], env)
     assert refused.returncode == 2 and "1.5 is not between 0 and 1" in refused.stderr
+
+
+@pytest.mark.services
+async def test_subscription_add_prints_the_secret_once_and_refuses_private_urls(
+    database_url: str, pool: Pool
+) -> None:
+    env = processes.chargehook_env(database_url=database_url)
+    refused = processes.run(["subscription", "add", "http://10.0.0.1/hook"], env)
+    assert refused.returncode == 2 and "private address" in refused.stderr
+    allowed = processes.chargehook_env(database_url=database_url, allow_private_urls="true")
+    args = ["subscription", "add", "http://127.0.0.1:9/hook", "--status", "FINISHED"]
+    added = processes.run([*args, "--provider", "repsol"], allowed)
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.split()[-1]
+    assert secret.startswith("whsec_")
+    row = await pool.fetchrow(
+        "SELECT s.statuses, s.providers FROM subscriptions s JOIN subscription_secrets k"
+        " ON k.subscription_id = s.id WHERE k.secret = $1",
+        secret,
+    )
+    assert row is not None and (row["statuses"], row["providers"]) == (["FINISHED"], ["repsol"])

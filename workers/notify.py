@@ -106,6 +106,14 @@ class SubscriptionCache:
     def _on_notify(self, *_: object) -> None:
         self.changed.set()
 
+    async def fresh(self) -> None:
+        """Reload now if a change was announced: PostgreSQL sends the NOTIFY at commit, before
+        the API answered, so a subscription created before an event is matched by that event."""
+        await asyncio.sleep(0)  # a NOTIFY already read off the socket runs its callback first
+        if self.changed.is_set():
+            self.changed.clear()
+            self.current = await subscriptions.enabled(self.pool)
+
     async def _reload_forever(self) -> None:
         while True:
             try:
@@ -157,6 +165,7 @@ class FanOut:
         return read_billed(delivery.body)
 
     async def handle(self, batch: Sequence[Billed]) -> None:
+        await self.cache.fresh()
         queued: list[str] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for billed in batch:
@@ -198,6 +207,7 @@ class Deliverer:
         self.settings, self.pool, self.broker, self.metrics = settings, pool, broker, metrics
         self.concurrency = settings.delivery_concurrency
         self.schedule = retries.parse_schedule(settings.retry_schedule)
+        self.delays = retries.delays_ms(self.schedule, settings.retry_busy_delay)
         self.http: aiohttp.ClientSession | None = None
         self.per_subscription: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.delivery_per_subscription)
@@ -252,7 +262,9 @@ class Deliverer:
     def next_delay(self, task: DeliveryTask, outcome: Outcome) -> int | None:
         if outcome.result.status_code == 410:
             return None
-        return retries.retry_delay_ms(self.schedule, task.round, outcome.retry_after, self.rng)
+        return retries.retry_delay_ms(
+            self.schedule, self.delays, task.round, outcome.retry_after, self.rng
+        )
 
     async def defer(self, task: DeliveryTask) -> None:
         """Try the same round a little later, without counting an attempt."""

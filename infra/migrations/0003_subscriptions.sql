@@ -53,13 +53,13 @@ CREATE TABLE delivery_attempts (
 );
 CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, attempt);
 
--- The newest position delivered per subscriber and session, and a short lease so that one
--- delivery at a time goes out per subscriber and session, whatever the number of workers.
+-- The newest position sent per subscriber and session (an older state is never sent after it),
+-- and a short lease so that one attempt at a time goes out per subscriber and session.
 CREATE TABLE delivery_cursors (
     subscription_id     text NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
     provider            text NOT NULL,
     session_id          text NOT NULL,
-    delivered_position  text COLLATE "C",
+    sent_position       text COLLATE "C",
     lease_delivery      text,
     lease_until         timestamptz,
     PRIMARY KEY (subscription_id, provider, session_id)
