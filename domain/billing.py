@@ -46,6 +46,10 @@ class Lines:
     tax: Decimal
     amount: Decimal
 
+    @property
+    def money(self) -> tuple[Decimal, ...]:
+        return (self.base, self.access_fee, self.subtotal, self.commission, self.tax, self.amount)
+
 
 @dataclass(frozen=True)
 class Bill:

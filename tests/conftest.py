@@ -25,6 +25,7 @@ from infra.database import Pool, migrate, open_pool
 from infra.metrics import Metrics
 from infra.providers import add_provider
 from ingest.app import create_app
+from tests.support import purge
 from workers import ALL_QUEUES
 from workers.billing import BillingWorker
 from workers.persist import PersistWorker
@@ -106,6 +107,13 @@ class Provider:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def flood(amqp_url: str) -> AsyncIterator[None]:
+    """For tests that publish thousands of events: other tests' queues start empty after them."""
+    yield
+    await purge(amqp_url, *(queue.name for queue in ALL_QUEUES))
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """Running the real `chargehook` command as a child process, the way operators do."""
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+
+from tests.support import eventually
 
 
 def chargehook_env(**settings: str) -> dict[str, str]:
@@ -36,6 +39,16 @@ def started(
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+async def killed_midway(
+    args: list[str], env: Mapping[str, str], progressed: Callable[[], Awaitable[bool]]
+) -> None:
+    """Start the command and SIGKILL it as soon as `progressed` holds: no drain, no goodbye."""
+    with started(args, env) as process:
+        await eventually(progressed, within=60, interval=0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
 
 
 def run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

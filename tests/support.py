@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import aio_pika
 
+from infra.broker import Broker, OutboundMessage
+
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -37,6 +39,15 @@ def event(
     if minute is not None:
         item["updatedAt"] = at(minute)
     return item
+
+
+async def publish_many(
+    broker: Broker, exchange: str, messages: list[tuple[str, OutboundMessage]]
+) -> None:
+    """Many confirmed publishes, 500 in flight at a time."""
+    for start in range(0, len(messages), 500):
+        chunk = messages[start : start + 500]
+        await asyncio.gather(*(broker.publish(exchange, key, message) for key, message in chunk))
 
 
 async def queue_depth(amqp_url: str, queue: str) -> int:

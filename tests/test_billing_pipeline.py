@@ -1,6 +1,5 @@
 """Billing through the whole pipeline: posted to ingest, billed once, read back, published."""
 
-import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from infra.providers import add_provider, set_rates
 from tests import processes
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
 from tests.conftest import Provider
-from tests.support import eventually, purge, queue_depth
+from tests.support import eventually, publish_many, purge, queue_depth
 from workers.billing import QUEUE
 
 pytestmark = pytest.mark.services
@@ -211,7 +210,7 @@ SESSIONS = 1_500
 
 
 async def test_killing_the_billing_worker_mid_stream_loses_no_bill_and_doubles_none(
-    broker: AmqpBroker, pool: Pool, amqp_url: str, database_url: str
+    broker: AmqpBroker, pool: Pool, amqp_url: str, database_url: str, flood: None
 ) -> None:
     await purge(amqp_url, QUEUE.name)
     provider = f"billkill{uuid.uuid4().hex[:6]}"
@@ -227,12 +226,9 @@ async def test_killing_the_billing_worker_mid_stream_loses_no_bill_and_doubles_n
                     "session": item,
                 }
             )
-            messages.append(OutboundMessage(body, f"e{number_}"))
-    for start in range(0, len(messages), 500):
-        chunk = messages[start : start + 500]
-        await asyncio.gather(
-            *(broker.publish(EVENTS_EXCHANGE, routing_key("FINISHED", provider), m) for m in chunk)
-        )
+            key = routing_key("FINISHED", provider)
+            messages.append((key, OutboundMessage(body, f"e{number_}")))
+    await publish_many(broker, EVENTS_EXCHANGE, messages)
     env = processes.chargehook_env(
         amqp_url=amqp_url,
         database_url=database_url,
@@ -241,10 +237,9 @@ async def test_killing_the_billing_worker_mid_stream_loses_no_bill_and_doubles_n
         log_level="warning",
     )
 
-    with processes.started(["worker", "billing"], env) as first:
-        await eventually(lambda: _bills_at_least(pool, provider, 100), within=60, interval=0.01)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+    await processes.killed_midway(
+        ["worker", "billing"], env, lambda: _bills_at_least(pool, provider, 100)
+    )
     assert await _bills(pool, provider) < SESSIONS, "the worker finished before it was killed"
 
     with processes.started(["worker", "billing"], env) as second:

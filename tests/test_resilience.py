@@ -20,7 +20,7 @@ from infra.metrics import Metrics
 from ingest.app import create_app
 from tests import processes
 from tests.conftest import ADMIN_TOKEN, Provider
-from tests.support import TcpProxy, event, eventually, purge, queue_depth
+from tests.support import TcpProxy, event, eventually, publish_many, purge, queue_depth
 from workers import ALL_QUEUES
 from workers.persist import QUEUE, PersistWorker
 
@@ -71,7 +71,7 @@ EVENTS_PER_RUN = 10_000
 
 
 async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_nothing(
-    broker: AmqpBroker, pool: Pool, amqp_url: str, database_url: str
+    broker: AmqpBroker, pool: Pool, amqp_url: str, database_url: str, flood: None
 ) -> None:
     await purge(amqp_url, QUEUE.name)
     provider = f"kill{uuid.uuid4().hex[:8]}"
@@ -84,10 +84,9 @@ async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_n
         log_level="warning",
     )
 
-    with processes.started(["worker", "persist"], env) as first:
-        await eventually(lambda: _stored_at_least(pool, provider, 500), within=60, interval=0.01)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+    await processes.killed_midway(
+        ["worker", "persist"], env, lambda: _stored_at_least(pool, provider, 500)
+    )
     at_kill = await _stored(pool, provider)
     assert at_kill < EVENTS_PER_RUN, "the worker finished before it was killed"
 
@@ -115,10 +114,7 @@ async def _publish_lifecycles(broker: AmqpBroker, provider: str, sessions: int) 
     ]
     random.Random(7).shuffle(items)  # noqa: S311 - a repeatable order, not a secret
     messages = [_message(provider, index, item) for index, item in enumerate(items)]
-    for start in range(0, len(messages), 500):
-        await asyncio.gather(
-            *(broker.publish(EVENTS_EXCHANGE, *m) for m in messages[start : start + 500])
-        )
+    await publish_many(broker, EVENTS_EXCHANGE, messages)
 
 
 def _message(provider: str, index: int, item: dict[str, Any]) -> tuple[str, OutboundMessage]:

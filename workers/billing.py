@@ -143,19 +143,7 @@ async def provider_rates(conn: Connection, providers: set[str]) -> dict[str, Rat
 
 def bill_row(event: Event, computed: Bill, mismatch: bool) -> tuple[object, ...]:
     e, s, lines = event.envelope, event.session, computed.lines
-    money = (
-        (
-            lines.quantity,
-            lines.base,
-            lines.access_fee,
-            lines.subtotal,
-            lines.commission,
-            lines.tax,
-            lines.amount,
-        )
-        if lines
-        else (None,) * 7
-    )
+    money = (lines.quantity, *lines.money) if lines else (None,) * 7
     return (
         e.provider, s.id, e.event_id, s.status, computed.kind, computed.reason, computed.currency,
         s.price_unit, *money, computed.rates.commission, computed.rates.tax, s.amount,

@@ -154,14 +154,7 @@ def test_the_lines_always_add_up_with_the_currencys_digits(
     lines = result.lines
     assert lines.amount == lines.subtotal + lines.commission + lines.tax
     assert lines.subtotal == lines.base + lines.access_fee
-    for money in (
-        lines.base,
-        lines.access_fee,
-        lines.subtotal,
-        lines.commission,
-        lines.tax,
-        lines.amount,
-    ):
+    for money in lines.money:
         assert money.as_tuple().exponent == -CURRENCY_PLACES[currency]
 
 
