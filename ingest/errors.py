@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from infra.database import TRANSIENT_ERRORS
 from ingest.intake import MAX_BODY_BYTES
 from schemas import ErrorBody
 
@@ -51,6 +52,11 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return error_response(exc.status, _message_for(exc, request))
+    except TRANSIENT_ERRORS as exc:
+        log.warning("database unavailable", path=request.path, error=repr(exc))
+        return error_response(
+            503, "The database is unavailable; retry shortly", {"Retry-After": "5"}
+        )
     except Exception:
         log.exception("unhandled fault", method=request.method, path=request.path)
         return error_response(500, "Internal server error")

@@ -7,9 +7,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import Provider
+from infra.database import open_pool
+from infra.metrics import Metrics
+from ingest.app import create_app
+from tests.conftest import ADMIN_TOKEN, Provider
 from tests.support import at, event, eventually, queue_depth
 from workers.persist import QUEUE
 
@@ -219,3 +222,21 @@ async def _read_state(client: Client, provider: str, session_id: str, admin: dic
         return await response.json() if response.status == 200 else None
 
     return await eventually(stored)
+
+
+async def test_a_database_outage_is_a_503_not_a_500(
+    broker: Any, pool: Any, database_url: str, admin: dict[str, str]
+) -> None:
+    """`pool` is asked for so the schema exists; the app gets a pool of its own to break."""
+    async with open_pool(database_url) as own_pool:
+        app = create_app(broker, own_pool, Metrics(), ADMIN_TOKEN)
+        async with TestClient(TestServer(app)) as client:
+            await own_pool.close()  # every query from now on fails as if PostgreSQL were gone
+            response = await client.get("/v1/sessions/p/s", headers=admin)
+            answer = await response.json()
+    assert response.status == 503 and response.headers["Retry-After"] == "5"
+    assert answer == {
+        "statusCode": 503,
+        "message": "The database is unavailable; retry shortly",
+        "error": "Service Unavailable",
+    }

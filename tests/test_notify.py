@@ -404,3 +404,30 @@ async def _log_with(
 async def _subscription_if(api: Client, subscription_id: str, enabled: bool) -> Any:
     state = await (await api.get(f"/v1/subscriptions/{subscription_id}", headers=ADMIN)).json()
     return state if state["enabled"] is enabled else None
+
+
+async def test_one_slow_receiver_does_not_starve_another_subscription(
+    api: Client, provider: Provider, broker: AmqpBroker, pool: Pool
+) -> None:
+    release = asyncio.Event()
+
+    async def stuck(received: Received, count: int) -> web.Response:
+        await release.wait()
+        return web.Response(text="late")
+
+    settings = fast_settings(delivery_per_subscription="1", delivery_concurrency="4")
+    async with receiving(stuck) as slow, receiving() as fast:
+        await subscribe(api, slow.url, provider.name, statuses=["IN_PROGRESS"])
+        await subscribe(api, fast.url, provider.name, statuses=["FINISHED"])
+        async with notifying(broker, pool, settings):
+            try:
+                for n in range(6):  # the slow subscriber's backlog alone could fill every slot
+                    item = event(f"slow{n}", "IN_PROGRESS", 1)
+                    await publish_billed(broker, provider.name, item, f"e-slow{n}")
+                for n in range(3):
+                    item = event(f"fast{n}", "FINISHED", 1)
+                    await publish_billed(broker, provider.name, item, f"e-fast{n}")
+                await eventually(lambda: _at_least(fast, 3))
+                assert len(slow.received) == 1  # one at a time for the stuck one
+            finally:
+                release.set()
