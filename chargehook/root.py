@@ -154,8 +154,35 @@ async def run_ingest(settings: Settings) -> None:
 async def run_worker(settings: Settings, kind: str) -> None:
     require_services(settings, f"worker {kind}")
     stop = stop_on_signals()
-    async with open_resources(settings, f"chargehook worker {kind}") as resources:
+    async with (
+        open_resources(settings, f"chargehook worker {kind}") as resources,
+        metrics_endpoint(settings, resources.metrics),
+    ):
         await serve_worker(kind, resources, settings, stop)
+
+
+@asynccontextmanager
+async def metrics_endpoint(settings: Settings, metrics: Metrics) -> AsyncIterator[None]:
+    """A worker's own /metrics and /healthz, when CHARGEHOOK_METRICS_PORT is set."""
+    if settings.metrics_port is None:
+        yield
+        return
+
+    async def render(request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def alive(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.add_routes([web.get("/metrics", render), web.get("/healthz", alive)])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.metrics_port).start()
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def run_migrate(settings: Settings) -> None:

@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     database_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     admin_token: str | None = None
     allow_private_urls: bool = False
     log_format: Literal["console", "json"] | None = None

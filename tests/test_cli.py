@@ -152,3 +152,23 @@ async def test_subscription_add_prints_the_secret_once_and_refuses_private_urls(
         secret,
     )
     assert row is not None and (row["statuses"], row["providers"]) == (["FINISHED"], ["repsol"])
+
+
+@pytest.mark.services
+async def test_a_worker_serves_its_own_metrics_when_asked(amqp_url: str, database_url: str) -> None:
+    port = free_port()
+    env = processes.chargehook_env(
+        amqp_url=amqp_url, database_url=database_url, metrics_port=str(port)
+    )
+    with processes.started(["worker", "persist"], env):
+        async with aiohttp.ClientSession() as http:
+
+            async def scraped() -> str | None:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                        return await answer.text()
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            text = await eventually(scraped, within=30)
+    assert text is not None and "# TYPE chargehook_worker_messages_total counter" in text
