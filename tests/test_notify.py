@@ -39,15 +39,21 @@ def fast_settings(**overrides: str) -> Settings:
     return load_settings({}, {**FAST, **overrides})
 
 
+WORKERS: list[NotifyService] = []  # the notify workers running in this test
+
+
 @asynccontextmanager
 async def notifying(broker: AmqpBroker, pool: Pool, settings: Settings) -> AsyncIterator[Metrics]:
     """A notify worker in this process (SPEC: any number may run side by side)."""
     await broker.declare(ALL_QUEUES, delay_queues(settings))
     metrics, stop = Metrics(), asyncio.Event()
-    task = asyncio.create_task(NotifyService(settings, pool, broker, metrics).run(stop))
+    service = NotifyService(settings, pool, broker, metrics)
+    task = asyncio.create_task(service.run(stop))
+    WORKERS.append(service)
     try:
         yield metrics
     finally:
+        WORKERS.remove(service)
         stop.set()
         await asyncio.wait_for(task, 15)
 
@@ -68,6 +74,13 @@ async def subscribe(api: Client, url: str, provider: str, **filters: Any) -> dic
     response = await api.post("/v1/subscriptions", json=body, headers=ADMIN)
     assert response.status == 201, await response.text()
     created: dict[str, Any] = await response.json()
+
+    # The workers learn of it by a NOTIFY, which PostgreSQL sends after the commit, on its own
+    # time: a test publishes its events once every running worker knows the subscription.
+    async def known() -> bool:
+        return all(worker.cache.knows(created["id"]) for worker in WORKERS)
+
+    await eventually(known)
     return created
 
 

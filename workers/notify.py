@@ -88,14 +88,18 @@ class SubscriptionCache:
         self.current: list[Subscription] = []
         self.changed = asyncio.Event()
 
+    def knows(self, subscription_id: str) -> bool:
+        return any(s.id == subscription_id for s in self.current)
+
     def matching(self, status: str, provider: str) -> list[Subscription]:
         return [s for s in self.current if matches(s, status, provider)]
 
     @asynccontextmanager
     async def kept_fresh(self) -> AsyncIterator[None]:
-        self.current = await subscriptions.enabled(self.pool)
         async with self.pool.acquire() as listener:
+            # Listen first, then load: a change committed in between is then never missed.
             await listener.add_listener("chargehook_subscriptions", self._on_notify)
+            self.current = await subscriptions.enabled(self.pool)
             reloading = asyncio.create_task(self._reload_forever())
             try:
                 yield
@@ -368,9 +372,11 @@ class NotifyService:
     broker: Broker
     metrics: Metrics
 
+    def __post_init__(self) -> None:
+        self.cache = SubscriptionCache(self.pool)
+
     async def run(self, stop: asyncio.Event) -> None:
-        s = self.settings
-        cache = SubscriptionCache(self.pool)
+        s, cache = self.settings, self.cache
         fanout = FanOut(self.pool, self.broker, cache, s.notify_prefetch, s.notify_batch_size)
         deliverer = Deliverer(s, self.pool, self.broker, self.metrics)
         async with cache.kept_fresh(), deliverer.http_client():
