@@ -4,6 +4,7 @@ The bill commits before the billed event is published and the message is acked a
 publish was confirmed; a redelivery finds the stored bill and publishes the same figures again.
 """
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -85,13 +86,18 @@ class BillingWorker:
         async with self.pool.acquire() as conn, conn.transaction():
             rates = await provider_rates(conn, {event.envelope.provider for event in batch})
             billed = [(event, await self.bill_once(conn, event, rates)) for event in batch]
-        for event, billing in billed:
-            await self.broker.publish(
-                BILLED_EXCHANGE,
-                routing_key(event.session.status, event.envelope.provider),
-                billed_message(event, billing),
-                mandatory=False,  # nobody bound to chargehook.billed yet is no reason to fail
+        # Confirms pipelined, not one round trip each; all must be confirmed before the ack.
+        await asyncio.gather(
+            *(
+                self.broker.publish(
+                    BILLED_EXCHANGE,
+                    routing_key(event.session.status, event.envelope.provider),
+                    billed_message(event, billing),
+                    mandatory=False,  # nobody bound to chargehook.billed yet is no reason to fail
+                )
+                for event, billing in billed
             )
+        )
 
     async def bill_once(self, conn: Connection, event: Event, rates: dict[str, Rates]) -> Billing:
         """The figures this event carries: the session's final bill once there is one."""

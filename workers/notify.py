@@ -186,9 +186,15 @@ class FanOut:
                             payload(billed),
                         )
                     )
-        for delivery_id in queued:  # after commit: a task never names a delivery not stored
-            message = task_message(DeliveryTask(delivery_id=delivery_id))
-            await self.broker.publish(DELIVERY_EXCHANGE, DELIVER_KEY, message)
+        # after commit: a task never names a delivery not stored
+        await asyncio.gather(
+            *(
+                self.broker.publish(
+                    DELIVERY_EXCHANGE, DELIVER_KEY, task_message(DeliveryTask(delivery_id=d))
+                )
+                for d in queued
+            )
+        )
 
 
 @dataclass(frozen=True)
