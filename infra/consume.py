@@ -198,13 +198,17 @@ class ConcurrentConsumer(Generic[Item]):
     async def run(self, stop: asyncio.Event) -> None:
         inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         in_flight: set[asyncio.Task[None]] = set()
+        # Prefetch bounds this on RabbitMQ; the slots bound it on any broker.
+        slots = asyncio.Semaphore(self.worker.concurrency)
         async with self.broker.deliveries(self.worker.queue, self.worker.concurrency) as incoming:
             pump = asyncio.create_task(_pump(incoming, inbox))
             try:
                 while (delivery := await _next_or_stop(inbox, stop)) is not None:
+                    await slots.acquire()
                     task = asyncio.create_task(self._process(delivery, stop))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(lambda _: slots.release())
                 if in_flight:
                     await asyncio.wait(in_flight)
             finally:
