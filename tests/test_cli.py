@@ -3,14 +3,17 @@
 import re
 import signal
 import socket
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from infra.database import Pool
 from tests import processes
+from tests.receiver import Receiver, receiving
 from tests.support import eventually
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
@@ -81,32 +84,56 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = processes.chargehook_env(http_port=str(port), data_dir=str(tmp_path / "data"))
-    with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
-        assert chargehook.stdout is not None
-        banner = "".join(chargehook.stdout.readline() for _ in range(3))
-        assert f"http://127.0.0.1:{port}" in banner
-        admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
-        demo = re.search(r"demo provider token: (\S+)", banner)
-        assert admin and demo, banner
-        base = f"http://127.0.0.1:{port}/v1/sessions"
+    env = processes.chargehook_env(
+        http_port=str(port), data_dir=str(tmp_path / "data"), allow_private_urls="true"
+    )
+    async with receiving() as hook:
+        with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
+            await _whole_pipeline(chargehook, hook, port)
 
-        async with aiohttp.ClientSession(raise_for_status=True) as http:
-            demo_auth = {"Authorization": f"Bearer {demo[1]}", "Content-Type": "application/json"}
+
+async def _whole_pipeline(chargehook: "subprocess.Popen[str]", hook: Receiver, port: int) -> None:
+    """Post the page example, read it back billed, receive it signed at a subscriber."""
+    assert chargehook.stdout is not None
+    banner = "".join(chargehook.stdout.readline() for _ in range(3))
+    assert f"http://127.0.0.1:{port}" in banner
+    admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
+    demo = re.search(r"demo provider token: (\S+)", banner)
+    assert admin and demo, banner
+    base = f"http://127.0.0.1:{port}/v1/sessions"
+
+    async with aiohttp.ClientSession(raise_for_status=True) as http:
+        admin_json = {"Authorization": f"Bearer {admin[1]}"}
+        subscribe = {"url": hook.url, "statuses": ["FINISHED"]}
+        subscriptions_url = f"http://127.0.0.1:{port}/v1/subscriptions"
+        async with http.post(subscriptions_url, json=subscribe, headers=admin_json) as created:
+            secret = (await created.json())["secret"]
+        demo_auth = {"Authorization": f"Bearer {demo[1]}", "Content-Type": "application/json"}
+
+        async def post_until_delivered() -> bool:
+            # A provider's retry is harmless (same event id): it is repeated until the worker
+            # has learnt of the new subscription, which reaches it by a NOTIFY.
             async with http.post(base, data=EXAMPLE.read_bytes(), headers=demo_auth) as posted:
                 assert (await posted.json())["accepted"] == 1
+            return bool(hook.received)
 
-            async def stored() -> object:
-                admin_auth = {"Authorization": f"Bearer {admin[1]}"}
-                async with http.get(
-                    f"{base}/demo/string", headers=admin_auth, raise_for_status=False
-                ) as got:
-                    return await got.json() if got.status == 200 else None
+        await eventually(post_until_delivered, within=30, interval=0.5)
 
-            state = await eventually(stored, within=30)
-        assert isinstance(state, dict) and state["status"] == "FINISHED"
-        chargehook.send_signal(signal.SIGTERM)
-        assert chargehook.wait(30) == 0
+        async def stored() -> object:
+            admin_auth = {"Authorization": f"Bearer {admin[1]}"}
+            async with http.get(
+                f"{base}/demo/string", headers=admin_auth, raise_for_status=False
+            ) as got:
+                return await got.json() if got.status == 200 else None
+
+        state = await eventually(stored, within=30)
+    assert isinstance(state, dict) and state["status"] == "FINISHED"
+    [delivered] = hook.received
+    Webhook(secret).verify(delivered.body, delivered.headers)
+    # the example's accessPrice 0.15 (its plug's charger details) is all there is to bill
+    assert delivered.items[0]["amount"] == Decimal("0.21")
+    chargehook.send_signal(signal.SIGTERM)
+    assert chargehook.wait(30) == 0
 
 
 @pytest.mark.services
