@@ -135,9 +135,6 @@ class MemoryBroker:
     def enqueue(self, queue: str, stored: Stored) -> None:
         self._queues[queue].put_nowait(stored)
 
-    def depth(self, queue: str) -> int:
-        return self._queues[queue].qsize()
-
     @asynccontextmanager
     async def deliveries(
         self, queue: QueueSpec, prefetch: int

@@ -49,9 +49,6 @@ class Receiver:
         self.arrived.set()
         return await self.answer(received, len(self.received))
 
-    async def count(self) -> int:
-        return len(self.received)
-
 
 @asynccontextmanager
 async def receiving(answer: Answer = ok) -> AsyncIterator[Receiver]:
