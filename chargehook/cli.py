@@ -12,13 +12,13 @@ import msgspec
 from aiormq.exceptions import AMQPError
 
 from chargehook import root
-from infra.config import Settings, env_name, load_settings, setting_names
-from infra.errors import ConfigError
-from infra.logging import configure_logging
-from infra.providers import PROVIDER_NAME
-from schemas import STATUSES, NewSubscription
-from schemas.contract import asyncapi, event_json_schema, openapi
-from workers import WORKERS
+from chargehook.plumbing.errors import ConfigError
+from chargehook.plumbing.logs import configure_logging
+from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
+from chargehook.providers.store import PROVIDER_NAME
+from chargehook.schemas import STATUSES, NewSubscription
+from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
+from chargehook.workers import WORKERS
 
 CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}
 

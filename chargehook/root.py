@@ -11,19 +11,19 @@ from decimal import Decimal
 import structlog
 from aiohttp import web
 
-from infra import subscriptions
-from infra.amqp import amqp_broker
-from infra.broker import Broker
-from infra.config import Settings
-from infra.database import Pool, embedded_postgres, migrate, open_pool
-from infra.errors import ConfigError
-from infra.memory_broker import MemoryBroker
-from infra.metrics import Metrics
-from infra.providers import add_provider, set_rates
-from infra.ssrf import UnsafeUrl, check_url
-from ingest.app import create_app
-from schemas import NewSubscription
-from workers import ALL_QUEUES, WORKERS, Deps, delay_queues
+from chargehook.ingest.app import create_app
+from chargehook.plumbing.amqp import amqp_broker
+from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
+from chargehook.plumbing.errors import ConfigError
+from chargehook.plumbing.memory_broker import MemoryBroker
+from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
+from chargehook.providers.store import add_provider, set_rates
+from chargehook.schemas import NewSubscription
+from chargehook.webhooks import subscriptions
+from chargehook.webhooks.ssrf import UnsafeUrl, check_url
+from chargehook.workers import ALL_QUEUES, WORKERS, Deps, delay_queues
 
 log = structlog.get_logger("chargehook")
 

@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from infra.broker import Broker
-from infra.database import Pool
-from infra.metrics import Metrics
-from ingest import routes, subscriptions
-from ingest.auth import TokenTable
-from ingest.errors import error_shape
-from ingest.intake import MAX_BODY_BYTES
+from chargehook.ingest import routes, subscriptions
+from chargehook.ingest.auth import TokenTable
+from chargehook.ingest.errors import error_shape
+from chargehook.ingest.intake import MAX_BODY_BYTES
+from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
 
 
 @web.middleware

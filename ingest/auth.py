@@ -4,9 +4,9 @@ import hmac
 
 from aiohttp import web
 
-from infra.database import Pool
-from infra.providers import hash_token, provider_of, token_table
-from ingest.errors import ApiError
+from chargehook.ingest.errors import ApiError
+from chargehook.plumbing.database import Pool
+from chargehook.providers.store import hash_token, provider_of, token_table
 
 
 class TokenTable:

@@ -8,9 +8,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from infra.database import TRANSIENT_ERRORS
-from ingest.intake import MAX_BODY_BYTES
-from schemas import ErrorBody
+from chargehook.ingest.intake import MAX_BODY_BYTES
+from chargehook.plumbing.database import TRANSIENT_ERRORS
+from chargehook.schemas import ErrorBody
 
 log = structlog.get_logger("chargehook.ingest")
 encoder = msgspec.json.Encoder()

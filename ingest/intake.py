@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import msgspec
 
-from schemas import Envelope, Session
+from chargehook.schemas import Envelope, Session
 
 MAX_BODY_BYTES = 1 << 20
 MAX_ITEMS = 500

@@ -8,14 +8,9 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from infra.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, routing_key
-from infra.database import Pool
-from infra.errors import BrokerUnavailable
-from infra.metrics import Metrics
-from ingest import queries
-from ingest.auth import TokenTable, require_admin, require_provider
-from ingest.errors import ApiError
-from ingest.intake import (
+from chargehook.ingest.auth import TokenTable, require_admin, require_provider
+from chargehook.ingest.errors import ApiError
+from chargehook.ingest.intake import (
     BadInput,
     Item,
     check_idempotency_key,
@@ -24,7 +19,12 @@ from ingest.intake import (
     split_body,
     validate,
 )
-from schemas import SCHEMA_VERSION, Accepted, Envelope
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, routing_key
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.errors import BrokerUnavailable
+from chargehook.plumbing.metrics import Metrics
+from chargehook.schemas import SCHEMA_VERSION, Accepted, Envelope
+from chargehook.sessions import store as queries
 
 log = structlog.get_logger("chargehook.ingest")
 RETRY_AFTER_SECONDS = "5"

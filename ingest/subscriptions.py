@@ -6,14 +6,14 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from infra import deliveries, subscriptions
-from infra.broker import DELIVER_KEY, DELIVERY_EXCHANGE, OutboundMessage
-from infra.ssrf import UnsafeUrl, check_url
-from ingest.auth import require_admin
-from ingest.errors import ApiError
-from ingest.intake import explain
-from ingest.routes import INGEST, Ingest, json_response
-from schemas import DeliveryTask, NewSubscription, Recover, Replayed, SubscriptionChange
+from chargehook.ingest.auth import require_admin
+from chargehook.ingest.errors import ApiError
+from chargehook.ingest.intake import explain
+from chargehook.ingest.routes import INGEST, Ingest, json_response
+from chargehook.plumbing.broker import DELIVER_KEY, DELIVERY_EXCHANGE, OutboundMessage
+from chargehook.schemas import DeliveryTask, NewSubscription, Recover, Replayed, SubscriptionChange
+from chargehook.webhooks import deliveries, subscriptions
+from chargehook.webhooks.ssrf import UnsafeUrl, check_url
 
 T = TypeVar("T")
 new_decoder = msgspec.json.Decoder(NewSubscription)

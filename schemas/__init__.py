@@ -1,6 +1,6 @@
 """The wire contract: msgspec types for everything chargehook receives and sends."""
 
-from schemas.messages import (
+from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
     BilledEnvelope,
@@ -11,7 +11,7 @@ from schemas.messages import (
     SessionState,
     StoredEvent,
 )
-from schemas.session import (
+from chargehook.schemas.session import (
     STATUSES,
     Charger,
     ChargerDetails,
@@ -22,7 +22,7 @@ from schemas.session import (
     Session,
     Status,
 )
-from schemas.subscriptions import (
+from chargehook.schemas.subscriptions import (
     Attempt,
     Delivery,
     DeliveryTask,

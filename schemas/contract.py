@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.messages import (
+from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
     BilledEnvelope,
@@ -13,8 +13,8 @@ from schemas.messages import (
     SessionState,
     StoredEvent,
 )
-from schemas.session import STATUSES, Session
-from schemas.subscriptions import (
+from chargehook.schemas.session import STATUSES, Session
+from chargehook.schemas.subscriptions import (
     Delivery,
     DeliveryTask,
     NewSubscription,

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from schemas.session import Status
+from chargehook.schemas.session import Status
 
 SCHEMA_VERSION = "1"
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.session import Status
+from chargehook.schemas.session import Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]

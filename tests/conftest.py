@@ -19,16 +19,16 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from infra.amqp import AmqpBroker, amqp_broker
-from infra.consume import Consumer, Worker
-from infra.database import Pool, migrate, open_pool
-from infra.metrics import Metrics
-from infra.providers import add_provider
-from ingest.app import create_app
+from chargehook.ingest.app import create_app
+from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
+from chargehook.plumbing.consume import Consumer, Worker
+from chargehook.plumbing.database import Pool, migrate, open_pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.providers.store import add_provider
+from chargehook.workers import ALL_QUEUES
+from chargehook.workers.billing import BillingWorker
+from chargehook.workers.persist import PersistWorker
 from tests.support import purge
-from workers import ALL_QUEUES
-from workers.billing import BillingWorker
-from workers.persist import PersistWorker
 
 AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DATABASE_ROOT = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

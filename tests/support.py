@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import aio_pika
 
-from infra.broker import Broker, OutboundMessage
+from chargehook.plumbing.broker import Broker, OutboundMessage
 
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

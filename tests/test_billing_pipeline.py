@@ -11,15 +11,15 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from infra.amqp import AmqpBroker
-from infra.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
-from infra.database import Pool
-from infra.providers import add_provider, set_rates
+from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.database import Pool
+from chargehook.providers.store import add_provider, set_rates
+from chargehook.workers.billing import QUEUE
 from tests import processes
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
 from tests.conftest import Provider
 from tests.support import eventually, publish_many, purge, queue_depth
-from workers.billing import QUEUE
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

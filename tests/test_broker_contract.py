@@ -6,8 +6,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 
-from infra.amqp import amqp_broker
-from infra.broker import (
+from chargehook.plumbing.amqp import amqp_broker
+from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
     EVENTS_EXCHANGE,
     REASON_HEADER,
@@ -16,10 +16,10 @@ from infra.broker import (
     OutboundMessage,
     QueueSpec,
 )
-from infra.consume import Consumer
-from infra.errors import RejectMessage
-from infra.memory_broker import MemoryBroker, topic_matches
-from infra.metrics import Metrics
+from chargehook.plumbing.consume import Consumer
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.plumbing.memory_broker import MemoryBroker, topic_matches
+from chargehook.plumbing.metrics import Metrics
 
 QUEUE = QueueSpec("chargehook.test-contract", EVENTS_EXCHANGE, ("session.*.contract",))
 DEAD = QueueSpec(QUEUE.dead_letter_queue, DEAD_EXCHANGE, (QUEUE.name,))

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from infra.database import Pool
+from chargehook.plumbing.database import Pool
 from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import eventually

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
-from schemas.contract import asyncapi, event_json_schema, openapi
+from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
 from tests import processes
 from tests.conftest import Provider
 from tests.support import event, eventually

@@ -9,12 +9,12 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from infra.database import open_pool
-from infra.metrics import Metrics
-from ingest.app import create_app
+from chargehook.ingest.app import create_app
+from chargehook.plumbing.database import open_pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.workers.persist import QUEUE
 from tests.conftest import ADMIN_TOKEN, Provider
 from tests.support import at, event, eventually, queue_depth
-from workers.persist import QUEUE
 
 pytestmark = pytest.mark.services
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"

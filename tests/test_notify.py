@@ -15,19 +15,19 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from infra.amqp import AmqpBroker
-from infra.broker import BILLED_EXCHANGE, OutboundMessage, routing_key
-from infra.config import Settings, load_settings
-from infra.database import Pool
-from infra.metrics import Metrics
-from ingest.app import create_app
+from chargehook.ingest.app import create_app
+from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.broker import BILLED_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings, load_settings
+from chargehook.workers import ALL_QUEUES, delay_queues
+from chargehook.workers.notify import NotifyService
 from tests import processes
 from tests.billing_examples import WORKED_EXAMPLES
 from tests.conftest import ADMIN_TOKEN, Provider
 from tests.receiver import Received, Receiver, receiving
 from tests.support import event, eventually
-from workers import ALL_QUEUES, delay_queues
-from workers.notify import NotifyService
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

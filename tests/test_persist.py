@@ -9,12 +9,12 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from infra.amqp import AmqpBroker
-from infra.broker import EVENTS_EXCHANGE, REASON_HEADER, OutboundMessage
-from infra.database import Pool
+from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, REASON_HEADER, OutboundMessage
+from chargehook.plumbing.database import Pool
+from chargehook.workers.persist import QUEUE
 from tests.conftest import Provider
 from tests.support import event, eventually, queue_depth
-from workers.persist import QUEUE
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

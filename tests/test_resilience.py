@@ -12,17 +12,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from infra.amqp import AmqpBroker, amqp_broker
-from infra.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
-from infra.consume import Consumer
-from infra.database import Pool
-from infra.metrics import Metrics
-from ingest.app import create_app
+from chargehook.ingest.app import create_app
+from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.consume import Consumer
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.workers import ALL_QUEUES
+from chargehook.workers.persist import QUEUE, PersistWorker
 from tests import processes
 from tests.conftest import ADMIN_TOKEN, Provider
 from tests.support import TcpProxy, event, eventually, publish_many, purge, queue_depth
-from workers import ALL_QUEUES
-from workers.persist import QUEUE, PersistWorker
 
 pytestmark = pytest.mark.services
 

@@ -3,12 +3,12 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.broker import Broker, DelaySpec, QueueSpec
-from infra.config import Settings
-from infra.consume import Consumer, Service
-from infra.database import Pool
-from infra.metrics import Metrics
-from workers import billing, notify, persist
+from chargehook.plumbing.broker import Broker, DelaySpec, QueueSpec
+from chargehook.plumbing.consume import Consumer, Service
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
+from chargehook.workers import billing, notify, persist
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from decimal import Decimal
 import msgspec
 import structlog
 
-from domain.billing import Bill, Rates, bill
-from infra.bills import COLUMNS, billing_from_row
-from infra.broker import (
+from chargehook.billing.rules import Bill, Rates, bill
+from chargehook.billing.store import COLUMNS, billing_from_row
+from chargehook.plumbing.broker import (
     BILLED_EXCHANGE,
     EVENTS_EXCHANGE,
     Broker,
@@ -23,10 +23,10 @@ from infra.broker import (
     QueueSpec,
     routing_key,
 )
-from infra.database import Connection, Pool
-from infra.errors import RejectMessage
-from infra.metrics import Metrics
-from schemas import SCHEMA_VERSION, BilledEnvelope, Billing, Envelope, Session
+from chargehook.plumbing.database import Connection, Pool
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.plumbing.metrics import Metrics
+from chargehook.schemas import SCHEMA_VERSION, BilledEnvelope, Billing, Envelope, Session
 
 QUEUE = QueueSpec("chargehook.billing", EVENTS_EXCHANGE)
 MISMATCH_TOLERANCE = Decimal("0.01")

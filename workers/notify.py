@@ -27,11 +27,7 @@ import aiohttp
 import msgspec
 import structlog
 
-from domain import retries
-from domain.ordering import order_key, position
-from domain.signing import signature_header
-from infra import deliveries, subscriptions
-from infra.broker import (
+from chargehook.plumbing.broker import (
     BILLED_EXCHANGE,
     DEFAULT_EXCHANGE,
     DELIVER_KEY,
@@ -42,13 +38,16 @@ from infra.broker import (
     OutboundMessage,
     QueueSpec,
 )
-from infra.config import Settings
-from infra.consume import ConcurrentConsumer, Consumer
-from infra.database import Connection, Pool
-from infra.errors import RejectMessage
-from infra.metrics import Metrics
-from infra.ssrf import UnsafeUrl, check_url, guarded_connector
-from schemas import BilledEnvelope, DeliveryTask, Session, Subscription
+from chargehook.plumbing.consume import ConcurrentConsumer, Consumer
+from chargehook.plumbing.database import Connection, Pool
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
+from chargehook.schemas import BilledEnvelope, DeliveryTask, Session, Subscription
+from chargehook.sessions.order import order_key, position
+from chargehook.webhooks import deliveries, retries, subscriptions
+from chargehook.webhooks.signing import signature_header
+from chargehook.webhooks.ssrf import UnsafeUrl, check_url, guarded_connector
 
 FANOUT_QUEUE = QueueSpec("chargehook.notify", BILLED_EXCHANGE)
 DELIVERY_QUEUE = QueueSpec("chargehook.deliveries", DELIVERY_EXCHANGE, (DELIVER_KEY,))

@@ -7,11 +7,11 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from domain.ordering import OrderKey, SessionRef, latest_per_session, order_key
-from infra.broker import EVENTS_EXCHANGE, Delivery, QueueSpec
-from infra.database import Pool
-from infra.errors import RejectMessage
-from schemas import Envelope, Session
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Delivery, QueueSpec
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.schemas import Envelope, Session
+from chargehook.sessions.order import OrderKey, SessionRef, latest_per_session, order_key
 
 QUEUE = QueueSpec("chargehook.persist", EVENTS_EXCHANGE)
 log = structlog.get_logger("chargehook.persist")

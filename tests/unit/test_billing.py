@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.billing import Rates, bill
-from schemas import Session
+from chargehook.billing.rules import Rates, bill
+from chargehook.schemas import Session
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
 
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import pytest
 
-from infra.config import load_settings
-from infra.errors import ConfigError
+from chargehook.plumbing.errors import ConfigError
+from chargehook.plumbing.settings import load_settings
 
 
 def test_environment_is_read_typed_and_flags_override_it() -> None:

@@ -1,7 +1,7 @@
 import msgspec
 import pytest
 
-from ingest.intake import BadInput, event_id, split_body, validate
+from chargehook.ingest.intake import BadInput, event_id, split_body, validate
 
 
 def raw(value: object) -> msgspec.Raw:

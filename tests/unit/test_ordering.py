@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.ordering import OrderKey, latest_per_session, order_key
+from chargehook.sessions.order import OrderKey, latest_per_session, order_key
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

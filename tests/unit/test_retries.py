@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.retries import (
+from chargehook.webhooks.retries import (
     DEFAULT_SCHEDULE,
     delays_ms,
     parse_schedule,

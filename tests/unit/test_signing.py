@@ -5,7 +5,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from domain.signing import new_secret, signature_header
+from chargehook.webhooks.signing import new_secret, signature_header
 
 BODY = b'[{"id":"s-1","status":"FINISHED","amount":14.06}]'
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from infra.ssrf import UnsafeUrl, check_url, forbidden_reason, guarded_connector
+from chargehook.webhooks.ssrf import UnsafeUrl, check_url, forbidden_reason, guarded_connector
 
 REASONS = [
     ("127.0.0.1", "loopback"),

@@ -2,10 +2,10 @@
 
 import msgspec
 
-from domain.ordering import order_key
-from infra.bills import read_session_bill
-from infra.database import Pool
-from schemas import SessionState, StoredEvent
+from chargehook.billing.store import read_session_bill
+from chargehook.plumbing.database import Pool
+from chargehook.schemas import SessionState, StoredEvent
+from chargehook.sessions.order import order_key
 
 SESSION = """
 SELECT s.event_id, s.status, s.updated_at, s.body::text AS body,

@@ -8,15 +8,15 @@ from datetime import timedelta
 import asyncpg
 import msgspec
 
-from domain.signing import new_secret
-from infra.database import Connection, Pool
-from schemas import (
+from chargehook.plumbing.database import Connection, Pool
+from chargehook.schemas import (
     NewSubscription,
     RotatedSecret,
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
 )
+from chargehook.webhooks.signing import new_secret
 
 # After a rotation the old secret keeps signing this long, so receivers can switch over.
 ROTATION_GRACE = timedelta(hours=24)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from infra.errors import ConfigError
+from chargehook.plumbing.errors import ConfigError
 
 ENV_PREFIX = "CHARGEHOOK_"
 Positive = Annotated[int, msgspec.Meta(ge=1)]

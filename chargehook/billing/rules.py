@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from schemas import Session
+from chargehook.schemas import Session
 
 # ISO 4217 currencies whose minor unit is not 2 places; every other code (and an unknown one) is 2.
 MINOR_UNITS = {

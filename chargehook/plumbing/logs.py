@@ -5,7 +5,7 @@ import sys
 
 import structlog
 
-from infra.config import Settings
+from chargehook.plumbing.settings import Settings
 
 
 def configure_logging(settings: Settings) -> None:

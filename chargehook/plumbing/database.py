@@ -38,7 +38,7 @@ async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
 
 
 def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("infra") / "migrations"
+    folder = resources.files("chargehook.plumbing") / "migrations"
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from domain.ordering import order_key
-from schemas import Billing, ProviderFigures
+from chargehook.schemas import Billing, ProviderFigures
+from chargehook.sessions.order import order_key
 
 COLUMNS = """
     kind, event_id, status, currency, price_unit, quantity, base, access_fee, subtotal,

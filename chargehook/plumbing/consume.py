@@ -11,10 +11,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from infra.broker import Broker, Delivery, QueueSpec
-from infra.database import TRANSIENT_ERRORS
-from infra.errors import RejectMessage, RetryLater
-from infra.metrics import Metrics
+from chargehook.plumbing.broker import Broker, Delivery, QueueSpec
+from chargehook.plumbing.database import TRANSIENT_ERRORS
+from chargehook.plumbing.errors import RejectMessage, RetryLater
+from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.consume")
 Item = TypeVar("Item")

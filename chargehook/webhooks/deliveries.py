@@ -9,8 +9,8 @@ from typing import Literal
 
 import asyncpg
 
-from infra.database import Connection, Pool
-from schemas import Attempt, Delivery
+from chargehook.plumbing.database import Connection, Pool
+from chargehook.schemas import Attempt, Delivery
 
 # A delivery holds its (subscriber, session) lease at most this long: longer than one attempt.
 LEASE = "30 seconds"

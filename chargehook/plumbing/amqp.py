@@ -14,7 +14,7 @@ from aio_pika.abc import (
     ExchangeType,
 )
 
-from infra.broker import (
+from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
     DEFAULT_EXCHANGE,
     DELIVERY_LIMIT,
@@ -25,7 +25,7 @@ from infra.broker import (
     OutboundMessage,
     QueueSpec,
 )
-from infra.errors import BrokerUnavailable
+from chargehook.plumbing.errors import BrokerUnavailable
 
 log = structlog.get_logger("chargehook.amqp")
 

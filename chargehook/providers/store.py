@@ -5,7 +5,7 @@ import re
 import secrets
 from decimal import Decimal
 
-from infra.database import Pool
+from chargehook.plumbing.database import Pool
 
 TOKEN_PREFIX = "chp_"  # noqa: S105 - a prefix that marks a token, not a secret
 # Lower case and dot-free: the name is the last word of a routing key (`session.finished.repsol`).

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from infra.broker import (
+from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
     DEFAULT_EXCHANGE,
     DIRECT_EXCHANGES,
@@ -20,7 +20,7 @@ from infra.broker import (
     OutboundMessage,
     QueueSpec,
 )
-from infra.errors import BrokerUnavailable
+from chargehook.plumbing.errors import BrokerUnavailable
 
 
 def topic_matches(pattern: str, key: str) -> bool:

@@ -1,1 +1,0 @@
-"""Pure rules of the business: no I/O, table-driven tests."""
