@@ -12,7 +12,7 @@ from chargehook.plumbing.broker import (
     EVENTS_EXCHANGE,
     REASON_HEADER,
     Broker,
-    Delivery,
+    Inbound,
     OutboundMessage,
     QueueSpec,
 )
@@ -43,10 +43,10 @@ async def any_broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
 @asynccontextmanager
 async def taking(
     broker: Broker, queue: QueueSpec, count: int = 1, everything: bool = False
-) -> AsyncIterator[list[Delivery]]:
+) -> AsyncIterator[list[Inbound]]:
     """Deliveries in hand; they must be settled before the block ends, as in a worker."""
-    taken: list[Delivery] = []
-    async with broker.deliveries(queue, prefetch=100) as incoming:
+    taken: list[Inbound] = []
+    async with broker.consume(queue, prefetch=100) as incoming:
         while everything or len(taken) < count:
             try:
                 taken.append(await asyncio.wait_for(anext(incoming), 0.5 if everything else 10))
@@ -91,8 +91,8 @@ class Picky:
     def __init__(self) -> None:
         self.handled: list[str] = []
 
-    def decode(self, delivery: Delivery) -> str:
-        text = delivery.body.decode()
+    def decode(self, message: Inbound) -> str:
+        text = message.body.decode()
         if text == "undecodable":
             raise RejectMessage("not a picky message")
         return text

@@ -18,7 +18,7 @@ from chargehook.plumbing.broker import (
     BILLED_EXCHANGE,
     EVENTS_EXCHANGE,
     Broker,
-    Delivery,
+    Inbound,
     OutboundMessage,
     QueueSpec,
     routing_key,
@@ -79,8 +79,8 @@ class BillingWorker:
     name: str = "billing"
     queue: QueueSpec = QUEUE
 
-    def decode(self, delivery: Delivery) -> Event:
-        return read_event(delivery.body)
+    def decode(self, message: Inbound) -> Event:
+        return read_event(message.body)
 
     async def handle(self, batch: Sequence[Event]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -34,7 +34,7 @@ from chargehook.plumbing.broker import (
     DELIVERY_EXCHANGE,
     Broker,
     DelaySpec,
-    Delivery,
+    Inbound,
     OutboundMessage,
     QueueSpec,
 )
@@ -164,8 +164,8 @@ class FanOut:
     name: str = "notify"
     queue: QueueSpec = FANOUT_QUEUE
 
-    def decode(self, delivery: Delivery) -> Billed:
-        return read_billed(delivery.body)
+    def decode(self, message: Inbound) -> Billed:
+        return read_billed(message.body)
 
     async def handle(self, batch: Sequence[Billed]) -> None:
         await self.cache.fresh()
@@ -230,9 +230,9 @@ class Deliverer:
             self.http = http
             yield
 
-    def decode(self, delivery: Delivery) -> DeliveryTask:
+    def decode(self, message: Inbound) -> DeliveryTask:
         try:
-            return task_decoder.decode(delivery.body)
+            return task_decoder.decode(message.body)
         except msgspec.MsgspecError as exc:
             raise RejectMessage(f"not a delivery task: {exc}") from None
 

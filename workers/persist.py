@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from chargehook.plumbing.broker import EVENTS_EXCHANGE, Delivery, QueueSpec
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Inbound, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.schemas import Envelope, Session
@@ -83,8 +83,8 @@ class PersistWorker:
     name: str = "persist"
     queue: QueueSpec = QUEUE
 
-    def decode(self, delivery: Delivery) -> Event:
-        return read_event(delivery.body)
+    def decode(self, message: Inbound) -> Event:
+        return read_event(message.body)
 
     async def handle(self, batch: Sequence[Event]) -> None:
         latest = latest_per_session(batch, Event.ordering)

@@ -51,7 +51,7 @@ def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
     }
 
 
-class AmqpDelivery:
+class AmqpInbound:
     def __init__(self, message: AbstractIncomingMessage, broker: "AmqpBroker", queue: str) -> None:
         self._message = message
         self._broker = broker
@@ -160,7 +160,7 @@ class AmqpBroker:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc
 
     @asynccontextmanager
-    async def deliveries(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
+    async def consume(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
         # A callback consumer on a robust channel is restored after a reconnect; a queue
         # iterator is not, so the loop would go quiet after the broker's first restart.
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -176,9 +176,9 @@ class AmqpBroker:
 
     async def _wrap(
         self, inbox: asyncio.Queue[AbstractIncomingMessage], queue: str
-    ) -> AsyncIterator[AmqpDelivery]:
+    ) -> AsyncIterator[AmqpInbound]:
         while True:
-            yield AmqpDelivery(await inbox.get(), self, queue)
+            yield AmqpInbound(await inbox.get(), self, queue)
 
     def _require_channel(self) -> AbstractRobustChannel:
         if self._channel is None or self._channel.is_closed:

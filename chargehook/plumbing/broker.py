@@ -61,7 +61,7 @@ class OutboundMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class Delivery(Protocol):
+class Inbound(Protocol):
     """One message in hand; exactly one of ack, requeue or dead_letter ends it."""
 
     @property
@@ -97,9 +97,9 @@ class Broker(Protocol):
         `mandatory`: a message no queue is bound for is an error, not silently dropped.
         """
 
-    def deliveries(
+    def consume(
         self, queue: QueueSpec, prefetch: int
-    ) -> AbstractAsyncContextManager[AsyncIterator[Delivery]]:
+    ) -> AbstractAsyncContextManager[AsyncIterator[Inbound]]:
         """Consume with manual ack; leaving the context returns unfinished messages."""
 
     def is_ready(self) -> bool: ...

@@ -1,6 +1,6 @@
 """The one consume loop every worker kind shares: batch, decode, handle, ack after commit.
 
-A worker decodes each delivery (raising RejectMessage for what it can never process) and
+A worker decodes each inbound (raising RejectMessage for what it can never process) and
 handles a batch in one unit of work. Transient faults keep the batch in hand and retry it;
 any other fault splits the batch so that one bad message is dead-lettered alone.
 """
@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from chargehook.plumbing.broker import Broker, Delivery, QueueSpec
+from chargehook.plumbing.broker import Broker, Inbound, QueueSpec
 from chargehook.plumbing.database import TRANSIENT_ERRORS
 from chargehook.plumbing.errors import RejectMessage, RetryLater
 from chargehook.plumbing.metrics import Metrics
@@ -34,7 +34,7 @@ class Worker(Protocol, Generic[Item]):
     prefetch: int
     batch_size: int
 
-    def decode(self, delivery: Delivery) -> Item:
+    def decode(self, inbound: Inbound) -> Item:
         """Parse one message; raise RejectMessage if it can never be processed."""
 
     async def handle(self, batch: Sequence[Item]) -> None:
@@ -48,19 +48,19 @@ class Consumer(Generic[Item]):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is finished or requeued, never lost."""
-        inbox: asyncio.Queue[Delivery] = asyncio.Queue()
-        async with self.broker.deliveries(self.worker.queue, self.worker.prefetch) as incoming:
+        inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        async with self.broker.consume(self.worker.queue, self.worker.prefetch) as incoming:
             pump = asyncio.create_task(_pump(incoming, inbox))
             try:
                 while batch := await self._collect(inbox, stop):
                     await self._process(batch, stop)
             finally:
                 pump.cancel()
-                for delivery in _drain(inbox):
-                    await delivery.requeue()
+                for inbound in _drain(inbox):
+                    await inbound.requeue()
         self.log.info("consumer stopped")
 
-    async def _collect(self, inbox: asyncio.Queue[Delivery], stop: asyncio.Event) -> list[Delivery]:
+    async def _collect(self, inbox: asyncio.Queue[Inbound], stop: asyncio.Event) -> list[Inbound]:
         first = await _next_or_stop(inbox, stop)
         if first is None:
             return []
@@ -76,19 +76,17 @@ class Consumer(Generic[Item]):
                 break
         return batch
 
-    async def _process(self, batch: list[Delivery], stop: asyncio.Event) -> None:
-        decoded: list[tuple[Delivery, Item]] = []
-        for delivery in batch:
+    async def _process(self, batch: list[Inbound], stop: asyncio.Event) -> None:
+        decoded: list[tuple[Inbound, Item]] = []
+        for inbound in batch:
             try:
-                decoded.append((delivery, self.worker.decode(delivery)))
+                decoded.append((inbound, self.worker.decode(inbound)))
             except RejectMessage as exc:
-                await self._dead_letter(delivery, exc.reason)
+                await self._dead_letter(inbound, exc.reason)
         if decoded:
             await self._handle_batch(decoded, stop)
 
-    async def _handle_batch(
-        self, decoded: list[tuple[Delivery, Item]], stop: asyncio.Event
-    ) -> None:
+    async def _handle_batch(self, decoded: list[tuple[Inbound, Item]], stop: asyncio.Event) -> None:
         backoff = 0.5
         while True:
             try:
@@ -111,9 +109,9 @@ class Consumer(Generic[Item]):
             await self._settle(decoded, requeue=False)
             return
 
-    async def _settle(self, decoded: list[tuple[Delivery, Item]], requeue: bool) -> None:
-        for delivery, _ in decoded:
-            await (delivery.requeue() if requeue else delivery.ack())
+    async def _settle(self, decoded: list[tuple[Inbound, Item]], requeue: bool) -> None:
+        for inbound, _ in decoded:
+            await (inbound.requeue() if requeue else inbound.ack())
         outcome = "requeued" if requeue else "done"
         self.metrics.inc(
             "chargehook_worker_messages_total",
@@ -122,37 +120,37 @@ class Consumer(Generic[Item]):
             outcome=outcome,
         )
 
-    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        await _dead_letter(self, delivery, reason)
+    async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
+        await _dead_letter(self, inbound, reason)
 
 
 async def _dead_letter(
-    consumer: "Consumer[Any] | ConcurrentConsumer[Any]", delivery: Delivery, reason: str
+    consumer: "Consumer[Any] | ConcurrentConsumer[Any]", inbound: Inbound, reason: str
 ) -> None:
-    consumer.log.warning("dead-lettered", message_id=delivery.message_id, reason=reason)
+    consumer.log.warning("dead-lettered", message_id=inbound.message_id, reason=reason)
     try:
-        await delivery.dead_letter(reason)
+        await inbound.dead_letter(reason)
     except RetryLater:
-        await delivery.requeue()
+        await inbound.requeue()
         return
     consumer.metrics.inc(
         "chargehook_worker_messages_total", worker=consumer.worker.name, outcome="dead"
     )
 
 
-async def _pump(incoming: AsyncIterator[Delivery], inbox: asyncio.Queue[Delivery]) -> None:
-    async for delivery in incoming:
-        inbox.put_nowait(delivery)
+async def _pump(incoming: AsyncIterator[Inbound], inbox: asyncio.Queue[Inbound]) -> None:
+    async for inbound in incoming:
+        inbox.put_nowait(inbound)
 
 
-def _drain(inbox: asyncio.Queue[Delivery]) -> list[Delivery]:
-    left: list[Delivery] = []
+def _drain(inbox: asyncio.Queue[Inbound]) -> list[Inbound]:
+    left: list[Inbound] = []
     while not inbox.empty():
         left.append(inbox.get_nowait())
     return left
 
 
-async def _next_or_stop(inbox: asyncio.Queue[Delivery], stop: asyncio.Event) -> Delivery | None:
+async def _next_or_stop(inbox: asyncio.Queue[Inbound], stop: asyncio.Event) -> Inbound | None:
     if not inbox.empty():
         return inbox.get_nowait()
     getter = asyncio.ensure_future(inbox.get())
@@ -181,7 +179,7 @@ class OneByOne(Protocol, Generic[Item]):
     queue: QueueSpec
     concurrency: int
 
-    def decode(self, delivery: Delivery) -> Item:
+    def decode(self, inbound: Inbound) -> Item:
         """Parse one message; raise RejectMessage if it can never be processed."""
 
     async def handle_one(self, item: Item) -> None:
@@ -196,16 +194,16 @@ class ConcurrentConsumer(Generic[Item]):
         self.log = log.bind(worker=worker.name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        inbox: asyncio.Queue[Inbound] = asyncio.Queue()
         in_flight: set[asyncio.Task[None]] = set()
         # Prefetch bounds this on RabbitMQ; the slots bound it on any broker.
         slots = asyncio.Semaphore(self.worker.concurrency)
-        async with self.broker.deliveries(self.worker.queue, self.worker.concurrency) as incoming:
+        async with self.broker.consume(self.worker.queue, self.worker.concurrency) as incoming:
             pump = asyncio.create_task(_pump(incoming, inbox))
             try:
-                while (delivery := await _next_or_stop(inbox, stop)) is not None:
+                while (inbound := await _next_or_stop(inbox, stop)) is not None:
                     await slots.acquire()
-                    task = asyncio.create_task(self._process(delivery, stop))
+                    task = asyncio.create_task(self._process(inbound, stop))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                     task.add_done_callback(lambda _: slots.release())
@@ -213,15 +211,15 @@ class ConcurrentConsumer(Generic[Item]):
                     await asyncio.wait(in_flight)
             finally:
                 pump.cancel()
-                for delivery in _drain(inbox):
-                    await delivery.requeue()
+                for inbound in _drain(inbox):
+                    await inbound.requeue()
         self.log.info("consumer stopped")
 
-    async def _process(self, delivery: Delivery, stop: asyncio.Event) -> None:
+    async def _process(self, inbound: Inbound, stop: asyncio.Event) -> None:
         try:
-            item = self.worker.decode(delivery)
+            item = self.worker.decode(inbound)
         except RejectMessage as exc:
-            await _dead_letter(self, delivery, exc.reason)
+            await _dead_letter(self, inbound, exc.reason)
             return
         backoff = 0.5
         while True:
@@ -230,15 +228,15 @@ class ConcurrentConsumer(Generic[Item]):
             except RETRYABLE as exc:
                 self.log.warning("message will be retried", error=repr(exc))
                 if await _wait_or_stop(stop, backoff):
-                    await delivery.requeue()
+                    await inbound.requeue()
                     return
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             except Exception:
-                self.log.exception("message failed for good", message_id=delivery.message_id)
-                await _dead_letter(self, delivery, "handler failed; see worker log")
+                self.log.exception("message failed for good", message_id=inbound.message_id)
+                await _dead_letter(self, inbound, "handler failed; see worker log")
                 return
-            await delivery.ack()
+            await inbound.ack()
             self.metrics.inc(
                 "chargehook_worker_messages_total", worker=self.worker.name, outcome="done"
             )

@@ -45,7 +45,7 @@ class Stored:
     routing_key: str
 
 
-class MemoryDelivery:
+class MemoryInbound:
     def __init__(self, stored: Stored, broker: "MemoryBroker", queue: str) -> None:
         self._stored = stored
         self._broker = broker
@@ -136,12 +136,12 @@ class MemoryBroker:
         self._queues[queue].put_nowait(stored)
 
     @asynccontextmanager
-    async def deliveries(
+    async def consume(
         self, queue: QueueSpec, prefetch: int
-    ) -> AsyncIterator[AsyncIterator[MemoryDelivery]]:
+    ) -> AsyncIterator[AsyncIterator[MemoryInbound]]:
         yield self._consume(queue.name)
 
-    async def _consume(self, queue: str) -> AsyncIterator[MemoryDelivery]:
+    async def _consume(self, queue: str) -> AsyncIterator[MemoryInbound]:
         pending = self._queues[queue]
         while True:
-            yield MemoryDelivery(await pending.get(), self, queue)
+            yield MemoryInbound(await pending.get(), self, queue)
