@@ -15,7 +15,7 @@ from chargehook import root
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.logs import configure_logging
 from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
-from chargehook.providers.store import PROVIDER_NAME
+from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas import STATUSES, NewSubscription
 from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
 from chargehook.workers import WORKERS

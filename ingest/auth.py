@@ -6,7 +6,8 @@ from aiohttp import web
 
 from chargehook.ingest.errors import ApiError
 from chargehook.plumbing.database import Pool
-from chargehook.providers.store import hash_token, provider_of, token_table
+from chargehook.providers.rules import hash_token
+from chargehook.providers.store import provider_of, token_table
 
 
 class TokenTable:

@@ -8,6 +8,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from chargehook.billing.store import read_session_bill
 from chargehook.ingest.auth import TokenTable, require_admin, require_provider
 from chargehook.ingest.errors import ApiError
 from chargehook.ingest.intake import (
@@ -19,12 +20,13 @@ from chargehook.ingest.intake import (
     split_body,
     validate,
 )
-from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, routing_key
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import Metrics
-from chargehook.schemas import SCHEMA_VERSION, Accepted, Envelope
-from chargehook.sessions import store as queries
+from chargehook.schemas import Accepted, Envelope
+from chargehook.sessions import store as sessions
+from chargehook.sessions.events import event_headers, routing_key
 
 log = structlog.get_logger("chargehook.ingest")
 RETRY_AFTER_SECONDS = "5"
@@ -92,7 +94,7 @@ async def publish_all(ingest: Ingest, envelopes: list[Envelope], items: list[Ite
 
 async def _publish(broker: Broker, env: Envelope, item: Item) -> None:
     status = item.session.status
-    headers = {"status": status, "provider": env.provider, "schema_version": SCHEMA_VERSION}
+    headers = event_headers(status, env.provider)
     message = OutboundMessage(envelope_encoder.encode(env), env.event_id, headers)
     await broker.publish(EVENTS_EXCHANGE, routing_key(status, env.provider), message)
     log.debug(
@@ -104,17 +106,18 @@ async def get_session(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     await require_admin(request, ingest.tokens, ingest.admin_token)
     provider, session_id = request.match_info["provider"], request.match_info["id"]
-    state = await queries.session_state(ingest.pool, provider, session_id)
+    state = await sessions.session_state(ingest.pool, provider, session_id)
     if state is None:
         raise ApiError(404, f"No session {session_id!r} from provider {provider!r}")
-    return json_response(state)
+    billing = await read_session_bill(ingest.pool, provider, session_id)
+    return json_response(msgspec.structs.replace(state, billing=billing))
 
 
 async def get_session_events(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     await require_admin(request, ingest.tokens, ingest.admin_token)
     provider, session_id = request.match_info["provider"], request.match_info["id"]
-    events = await queries.session_events(ingest.pool, provider, session_id)
+    events = await sessions.session_events(ingest.pool, provider, session_id)
     if not events:
         raise ApiError(404, f"No session {session_id!r} from provider {provider!r}")
     return json_response(events)

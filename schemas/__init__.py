@@ -23,8 +23,11 @@ from chargehook.schemas.session import (
     Status,
 )
 from chargehook.schemas.subscriptions import (
+    DELIVERY_STATUSES,
+    PROVIDER_NAME_PATTERN,
     Attempt,
     Delivery,
+    DeliveryStatus,
     DeliveryTask,
     NewSubscription,
     Recover,
@@ -36,6 +39,8 @@ from chargehook.schemas.subscriptions import (
 )
 
 __all__ = [
+    "DELIVERY_STATUSES",
+    "PROVIDER_NAME_PATTERN",
     "SCHEMA_VERSION",
     "STATUSES",
     "Accepted",
@@ -45,6 +50,7 @@ __all__ = [
     "Charger",
     "ChargerDetails",
     "Delivery",
+    "DeliveryStatus",
     "DeliveryTask",
     "Envelope",
     "ErrorBody",

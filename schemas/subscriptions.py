@@ -1,7 +1,7 @@
 """The subscriptions API and the delivery log on the wire, and the delivery task on the broker."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -9,8 +9,11 @@ from chargehook.schemas.session import Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
-ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+# Lower case and dot-free: the name is the last word of a routing key (`session.finished.repsol`).
+PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ProviderName = Annotated[str, msgspec.Meta(pattern=PROVIDER_NAME_PATTERN)]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "superseded"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 
 
 class NewSubscription(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -12,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.plumbing.amqp import AmqpBroker
-from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.providers.store import add_provider, set_rates
+from chargehook.sessions.events import routing_key
 from chargehook.workers.billing import QUEUE
 from tests import processes
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number

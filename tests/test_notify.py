@@ -17,10 +17,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from chargehook.ingest.app import create_app
 from chargehook.plumbing.amqp import AmqpBroker
-from chargehook.plumbing.broker import BILLED_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.broker import BILLED_EXCHANGE, OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings, load_settings
+from chargehook.sessions.events import routing_key
 from chargehook.workers import ALL_QUEUES, delay_queues
 from chargehook.workers.notify import NotifyService
 from tests import processes

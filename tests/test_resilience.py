@@ -14,10 +14,11 @@ from yarl import URL
 
 from chargehook.ingest.app import create_app
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
-from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage
 from chargehook.plumbing.consume import Consumer
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
+from chargehook.sessions.events import routing_key
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE, PersistWorker
 from tests import processes

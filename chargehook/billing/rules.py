@@ -1,15 +1,18 @@
-"""BILLING.md as a pure function: a session event and the provider's rates in, a bill out.
+"""docs/billing.md as a pure function: a session event and the provider's rates in, a bill out.
 
 Decimal only, ROUND_HALF_UP to the currency's minor unit, every line of the formula. Nothing is
 invented: a bill whose inputs are missing is incomplete, with the reason.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
+from chargehook.providers.rules import Rates
 from chargehook.schemas import Session
+from chargehook.sessions.order import OrderKey
 
 # ISO 4217 currencies whose minor unit is not 2 places; every other code (and an unknown one) is 2.
 MINOR_UNITS = {
@@ -17,8 +20,8 @@ MINOR_UNITS = {
     "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "CLF": 4, "UYW": 4,
 }  # fmt: skip
-DEFAULT_COMMISSION_RATE = Decimal("0.10")
-DEFAULT_TAX_RATE = Decimal("0.21")
+# A provider's own figure further than this from ours marks the bill a mismatch.
+MISMATCH_TOLERANCE = Decimal("0.01")
 ENERGY_STEP = Decimal("0.001")  # per started Wh
 ZERO_STATUSES = frozenset(
     {"ORDER_INIT_AND_WAITING", "NOT_PLUGGED", "INTERNAL_ERROR", "PROVIDER_ERROR"}
@@ -26,12 +29,6 @@ ZERO_STATUSES = frozenset(
 ERROR_STATUSES = frozenset({"INTERNAL_ERROR", "PROVIDER_ERROR"})
 
 Kind = Literal["final", "estimate", "zero", "incomplete"]
-
-
-@dataclass(frozen=True)
-class Rates:
-    commission: Decimal = DEFAULT_COMMISSION_RATE
-    tax: Decimal = DEFAULT_TAX_RATE
 
 
 @dataclass(frozen=True)
@@ -171,3 +168,32 @@ def bill(session: Session, rates: Rates) -> Bill:
     return Bill(
         "estimate" if session.status == "IN_PROGRESS" else "final", currency, rates, computed
     )
+
+
+def differing_figures(session: Session, lines: Lines) -> dict[str, tuple[Decimal, Decimal]]:
+    """The page's money fields where the provider sent a non-zero figure that differs from ours
+    by more than MISMATCH_TOLERANCE: name -> (theirs, ours)."""
+    pairs = {
+        "amount": (session.amount, lines.amount),
+        "commision_price": (session.commision_price, lines.commission),
+        "tax_price": (session.tax_price, lines.tax),
+    }
+    return {
+        name: (theirs, ours)
+        for name, (theirs, ours) in pairs.items()
+        if theirs and abs(theirs - ours) > MISMATCH_TOLERANCE
+    }
+
+
+B = TypeVar("B")
+
+
+def bill_to_show(
+    bills: Sequence[B], kind: Callable[[B], str], key: Callable[[B], OrderKey]
+) -> B | None:
+    """A session's bill as the admin API shows it: its final bill; before there is one, the
+    bill of its latest event by the session order."""
+    finals = [b for b in bills if kind(b) == "final"]
+    if finals:
+        return finals[-1]
+    return max(bills, key=key, default=None)

@@ -1,6 +1,6 @@
 """What every broker offers chargehook, and the topology they all declare.
 
-Business code talks to `Broker` only; `infra.amqp` (RabbitMQ) and `infra.memory_broker`
+Business code talks to `Broker` only; `plumbing.amqp` (RabbitMQ) and `plumbing.memory_broker`
 (the embedded default) implement it.
 """
 
@@ -22,10 +22,6 @@ REASON_HEADER = "x-chargehook-reason"
 DEAD_QUEUE_SUFFIX = ".dead"
 # A message that kills its consumer again and again is dead-lettered by the broker itself.
 DELIVERY_LIMIT = 20
-
-
-def routing_key(status: str, provider: str) -> str:
-    return f"session.{status.lower()}.{provider.lower()}"
 
 
 @dataclass(frozen=True)

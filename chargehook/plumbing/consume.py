@@ -1,6 +1,6 @@
 """The one consume loop every worker kind shares: batch, decode, handle, ack after commit.
 
-A worker decodes each inbound (raising RejectMessage for what it can never process) and
+A worker decodes each inbound message (raising RejectMessage for what it can never process) and
 handles a batch in one unit of work. Transient faults keep the batch in hand and retry it;
 any other fault splits the batch so that one bad message is dead-lettered alone.
 """

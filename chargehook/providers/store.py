@@ -1,33 +1,18 @@
-"""Providers and their tokens: issued once, stored only as SHA-256 digests."""
+"""The providers and provider_tokens tables: providers, their rates, tokens as SHA-256 digests."""
 
-import hashlib
-import re
-import secrets
 from decimal import Decimal
 
-from chargehook.plumbing.database import Pool
-
-TOKEN_PREFIX = "chp_"  # noqa: S105 - a prefix that marks a token, not a secret
-# Lower case and dot-free: the name is the last word of a routing key (`session.finished.repsol`).
-PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-def hash_token(token: str) -> bytes:
-    # Tokens are 256 random bits, so a fast digest is enough; no password-style stretching.
-    return hashlib.sha256(token.encode()).digest()
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
+from chargehook.plumbing.database import Connection, Pool
+from chargehook.providers.rules import DEFAULT_RATES, Rates, hash_token, new_token
 
 UPSERT = """
 INSERT INTO providers (name, commission_rate, tax_rate)
-VALUES ($1, coalesce($2, 0.10), coalesce($3, 0.21))
+VALUES ($1, coalesce($2::numeric, $4::numeric), coalesce($3::numeric, $5::numeric))
 ON CONFLICT (name) DO UPDATE SET
     commission_rate = coalesce($2, providers.commission_rate),
     tax_rate = coalesce($3, providers.tax_rate)
 """
+RATES = "SELECT name, commission_rate, tax_rate FROM providers WHERE name = ANY($1::text[])"
 
 
 async def add_provider(
@@ -38,8 +23,11 @@ async def add_provider(
     Bills keep the rates they were made with, so a change applies to later bills only.
     """
     token = new_token()
+    defaults = DEFAULT_RATES
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(UPSERT, name, commission_rate, tax_rate)
+        await conn.execute(
+            UPSERT, name, commission_rate, tax_rate, defaults.commission, defaults.tax
+        )
         await conn.execute(
             "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
             hash_token(token),
@@ -60,6 +48,13 @@ async def set_rates(
         tax_rate,
     )
     return bool(status != "UPDATE 0")
+
+
+async def rates_of(conn: Connection, providers: set[str]) -> dict[str, Rates]:
+    """Each provider's rates; an unregistered provider bills at DEFAULT_RATES."""
+    rows = await conn.fetch(RATES, sorted(providers))
+    found = {row["name"]: Rates(row["commission_rate"], row["tax_rate"]) for row in rows}
+    return {name: found.get(name, DEFAULT_RATES) for name in providers}
 
 
 async def provider_of(pool: Pool, token_hash: bytes) -> str | None:

@@ -1,11 +1,38 @@
-"""The admin reads: the only SQL of the ingest process."""
+"""The session_events and sessions tables: the history written once, the current state by the
+order of docs/ordering.md, and the admin reads of both."""
+
+from collections.abc import Callable, Sequence
 
 import msgspec
 
-from chargehook.billing.store import read_session_bill
-from chargehook.plumbing.database import Pool
+from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import SessionState, StoredEvent
-from chargehook.sessions.order import order_key
+from chargehook.sessions.events import SessionEvent
+from chargehook.sessions.order import latest_per_session, order_key
+
+INSERT_EVENTS = """
+INSERT INTO session_events
+    (provider, event_id, session_id, status, received_at, updated_at, body)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+    $7::json[])
+ON CONFLICT (provider, event_id) DO NOTHING
+"""
+
+UPSERT_SESSIONS = """
+INSERT INTO sessions AS s
+    (provider, session_id, event_id, status, terminal, updated_at, lifecycle_rank,
+     received_at, body)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[],
+    $7::int2[], $8::timestamptz[], $9::json[])
+ON CONFLICT (provider, session_id) DO UPDATE SET
+    event_id = EXCLUDED.event_id, status = EXCLUDED.status, terminal = EXCLUDED.terminal,
+    updated_at = EXCLUDED.updated_at, lifecycle_rank = EXCLUDED.lifecycle_rank,
+    received_at = EXCLUDED.received_at, body = EXCLUDED.body
+WHERE (EXCLUDED.terminal, EXCLUDED.updated_at, EXCLUDED.lifecycle_rank, EXCLUDED.event_id)
+    > (s.terminal, s.updated_at, s.lifecycle_rank, s.event_id)
+"""
 
 SESSION = """
 SELECT s.event_id, s.status, s.updated_at, s.body::text AS body,
@@ -19,8 +46,41 @@ SELECT event_id, status, received_at, updated_at, body::text AS body
 FROM session_events WHERE provider = $1 AND session_id = $2
 """
 
+Row = tuple[object, ...]
+ToRow = Callable[[SessionEvent], Row]
+
+
+async def store_events(conn: Connection, batch: Sequence[SessionEvent]) -> None:
+    """Every event into the history once; each session's state moves only to a greater event.
+
+    Two statements whatever the batch size; repeats and late events change nothing."""
+    latest = latest_per_session(batch, lambda e: ((e.provider, e.session.id), e.key))
+    await conn.execute(INSERT_EVENTS, *_columns(batch, _history_row))
+    await conn.execute(UPSERT_SESSIONS, *_columns(latest, _state_row))
+
+
+def _history_row(e: SessionEvent) -> Row:
+    s, k = e.session, e.key
+    return (e.provider, e.event_id, s.id, s.status, e.received_at, k.updated_at, e.body)
+
+
+def _state_row(e: SessionEvent) -> Row:
+    s, k = e.session, e.key
+    return (
+        e.provider, s.id, e.event_id, s.status, k.terminal, k.updated_at, k.lifecycle_rank,
+        e.received_at, e.body,
+    )  # fmt: skip
+
+
+def _columns(
+    events: Sequence[SessionEvent], row: Callable[[SessionEvent], Row]
+) -> list[list[object]]:
+    """Rows to one array per column, for `unnest`: one round trip whatever the batch size."""
+    return [list(column) for column in zip(*map(row, events), strict=True)]
+
 
 async def session_state(pool: Pool, provider: str, session_id: str) -> SessionState | None:
+    """The current state, without its bill: billing owns bills (chargehook.billing.store)."""
     row = await pool.fetchrow(SESSION, provider, session_id)
     if row is None:
         return None
@@ -32,7 +92,7 @@ async def session_state(pool: Pool, provider: str, session_id: str) -> SessionSt
         updated_at=row["updated_at"],
         events=row["events"],
         session=msgspec.Raw(row["body"].encode()),
-        billing=await read_session_bill(pool, provider, session_id),
+        billing=None,
     )
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chargehook.billing.rules import Rates, bill
+from chargehook.billing.rules import bill
+from chargehook.providers.rules import Rates
 from chargehook.schemas import Session
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
 
