@@ -10,17 +10,21 @@ from chargehook.ingest.auth import require_admin
 from chargehook.ingest.errors import ApiError
 from chargehook.ingest.intake import explain
 from chargehook.ingest.routes import INGEST, Ingest, json_response
-from chargehook.plumbing.broker import DELIVER_KEY, DELIVERY_EXCHANGE, OutboundMessage
-from chargehook.schemas import DeliveryTask, NewSubscription, Recover, Replayed, SubscriptionChange
-from chargehook.webhooks import deliveries, subscriptions
+from chargehook.schemas import (
+    DELIVERY_STATUSES,
+    DeliveryTask,
+    NewSubscription,
+    Recover,
+    Replayed,
+    SubscriptionChange,
+)
+from chargehook.webhooks import deliveries, subscriptions, tasks
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url
 
 T = TypeVar("T")
 new_decoder = msgspec.json.Decoder(NewSubscription)
 change_decoder = msgspec.json.Decoder(SubscriptionChange)
 recover_decoder = msgspec.json.Decoder(Recover)
-task_encoder = msgspec.json.Encoder()
-DELIVERY_STATUSES = ("pending", "succeeded", "failed", "superseded")
 MAX_LOG = 500
 
 
@@ -123,9 +127,7 @@ async def recover(request: web.Request) -> web.Response:
 
 async def _queue(ingest: Ingest, delivery_ids: list[str]) -> web.Response:
     for delivery_id in delivery_ids:
-        task = DeliveryTask(delivery_id=delivery_id)
-        message = OutboundMessage(task_encoder.encode(task), f"{delivery_id}/replay")
-        await ingest.broker.publish(DELIVERY_EXCHANGE, DELIVER_KEY, message)
+        await tasks.queue_now(ingest.broker, DeliveryTask(delivery_id=delivery_id), tag="replay")
     return json_response(Replayed(replayed=len(delivery_ids)), status=202)
 
 

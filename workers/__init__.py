@@ -3,11 +3,12 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chargehook.plumbing.broker import Broker, DelaySpec, QueueSpec
+from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.consume import Consumer, Service
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
+from chargehook.webhooks.tasks import delay_queues
 from chargehook.workers import billing, notify, persist
 
 
@@ -48,10 +49,7 @@ def _notify(deps: Deps) -> Service:
 WORKERS: dict[str, WorkerKind] = {
     "persist": WorkerKind((persist.QUEUE,), _persist),
     "billing": WorkerKind((billing.QUEUE,), _billing),
-    "notify": WorkerKind((notify.FANOUT_QUEUE, notify.DELIVERY_QUEUE), _notify),
+    "notify": WorkerKind(notify.QUEUES, _notify),
 }
+__all__ = ["ALL_QUEUES", "WORKERS", "Deps", "WorkerKind", "delay_queues"]
 ALL_QUEUES = tuple(queue for kind in WORKERS.values() for queue in kind.queues)
-
-
-def delay_queues(settings: Settings) -> tuple[DelaySpec, ...]:
-    return notify.delay_queues(settings)

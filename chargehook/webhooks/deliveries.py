@@ -1,21 +1,21 @@
-"""The delivery log and each subscriber's place per session: the one place their SQL lives."""
+"""The deliveries, delivery_attempts and delivery_cursors tables: the delivery log and each
+subscriber's place per session. The decisions are chargehook.webhooks.lifecycle's."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 import asyncpg
 
 from chargehook.plumbing.database import Connection, Pool
-from chargehook.schemas import Attempt, Delivery
+from chargehook.schemas import Attempt, Delivery, DeliveryStatus
+from chargehook.webhooks import lifecycle
+from chargehook.webhooks.lifecycle import AttemptResult, Claim
 
 # A delivery holds its (subscriber, session) lease at most this long: longer than one attempt.
 LEASE = "30 seconds"
-SNIPPET_CHARS = 500
-Claim = Literal["go", "busy", "superseded"]
 
 
 def delivery_id(subscription_id: str, event_id: str) -> str:
@@ -34,15 +34,6 @@ class Pending:
     status: str
     url: str
     enabled: bool
-
-
-@dataclass(frozen=True)
-class Outcome:
-    attempted_at: datetime
-    status_code: int | None
-    latency_ms: int
-    error_kind: str | None  # None on success
-    snippet: str | None
 
 
 async def create(
@@ -94,10 +85,7 @@ async def load(conn: Pool | Connection, delivery: str) -> Pending | None:
 
 
 async def claim(conn: Connection, d: Pending) -> Claim:
-    """Take the (subscriber, session) lease unless a newer state was sent there already.
-
-    Equal positions are the same event: a retry of what was sent last may go again.
-    """
+    """Take the (subscriber, session) lease if lifecycle.claim says the delivery may go."""
     await conn.execute(
         "INSERT INTO delivery_cursors (subscription_id, provider, session_id) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
@@ -114,11 +102,11 @@ async def claim(conn: Connection, d: Pending) -> Claim:
         d.session_id,
     )
     assert row is not None
-    if row["sent_position"] is not None and row["sent_position"] > d.position:
+    decision = lifecycle.claim(row["sent_position"], bool(row["leased"]), d.position)
+    if decision == "superseded":
         await _set_status(conn, d.id, "superseded", None)
-        return "superseded"
-    if row["leased"]:  # even our own: a second copy of a task must not send twice
-        return "busy"
+    if decision != "go":
+        return decision
     await conn.execute(
         f"UPDATE delivery_cursors SET lease_delivery = $4, lease_until = now() + interval '{LEASE}'"
         " WHERE subscription_id = $1 AND provider = $2 AND session_id = $3",
@@ -131,9 +119,10 @@ async def claim(conn: Connection, d: Pending) -> Claim:
 
 
 async def record(
-    conn: Connection, d: Pending, outcome: Outcome, next_attempt_at: datetime | None
-) -> int:
-    """Store the attempt, move the delivery on, release the lease; the attempt's number back."""
+    conn: Connection, d: Pending, result: AttemptResult, next_attempt_at: datetime | None
+) -> tuple[int, DeliveryStatus]:
+    """Store the attempt, move the delivery on, release the lease; the attempt's number and the
+    delivery's status back."""
     attempt: int = await conn.fetchval(
         "UPDATE deliveries SET attempts = attempts + 1, updated_at = now() WHERE id = $1"
         " RETURNING attempts",
@@ -144,15 +133,14 @@ async def record(
         " latency_ms, error_kind, response_snippet) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         d.id,
         attempt,
-        outcome.attempted_at,
-        outcome.status_code,
-        outcome.latency_ms,
-        outcome.error_kind,
-        (outcome.snippet or "")[:SNIPPET_CHARS] or None,
+        result.attempted_at,
+        result.status_code,
+        result.latency_ms,
+        result.error_kind,
+        (result.snippet or "")[: lifecycle.SNIPPET_CHARS] or None,
     )
-    succeeded = outcome.error_kind is None
-    status = "succeeded" if succeeded else ("pending" if next_attempt_at else "failed")
-    await _set_status(conn, d.id, status, outcome.error_kind, next_attempt_at)
+    status = lifecycle.status_after(result, retry_queued=next_attempt_at is not None)
+    await _set_status(conn, d.id, status, result.error_kind, next_attempt_at)
     # Sent counts, not only delivered: after a newer state reached the receiver, even as a
     # failed attempt, an older one must not follow it.
     await conn.execute(
@@ -164,7 +152,7 @@ async def record(
         d.session_id,
         d.position,
     )
-    return attempt
+    return attempt, status
 
 
 async def fail_without_attempt(conn: Pool | Connection, delivery: str, reason: str) -> None:
@@ -174,7 +162,7 @@ async def fail_without_attempt(conn: Pool | Connection, delivery: str, reason: s
 async def _set_status(
     conn: Pool | Connection,
     delivery: str,
-    status: str,
+    status: DeliveryStatus,
     error: str | None,
     next_attempt_at: datetime | None = None,
 ) -> None:
@@ -186,15 +174,6 @@ async def _set_status(
         error,
         next_attempt_at,
     )
-
-
-async def last_success_before(conn: Connection, subscription_id: str) -> datetime | None:
-    """The subscription's last success, or its creation when it never had one."""
-    value: datetime | None = await conn.fetchval(
-        "SELECT coalesce(last_success_at, created_at) FROM subscriptions WHERE id = $1",
-        subscription_id,
-    )
-    return value
 
 
 async def log(

@@ -1,9 +1,10 @@
-"""Subscriptions and their signing secrets: the one place their SQL lives."""
+"""The subscriptions and subscription_secrets tables: subscribers, their filters and health,
+and the secrets that sign for them (rotated with a grace period)."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import msgspec
@@ -144,3 +145,12 @@ async def record_success(conn: Pool | Connection, subscription_id: str) -> None:
     await conn.execute(
         "UPDATE subscriptions SET last_success_at = now() WHERE id = $1", subscription_id
     )
+
+
+async def last_success(conn: Pool | Connection, subscription_id: str) -> datetime | None:
+    """The subscription's last success, or its creation when it never had one."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT coalesce(last_success_at, created_at) FROM subscriptions WHERE id = $1",
+        subscription_id,
+    )
+    return value

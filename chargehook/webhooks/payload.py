@@ -1,0 +1,41 @@
+"""What a subscriber receives: the page's shape, a JSON array of session objects with billing
+filled in and the session's `position` added (docs/delivery.md)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import msgspec
+
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.schemas import BilledEnvelope, Session
+from chargehook.sessions.order import order_key, position
+
+billed_decoder = msgspec.json.Decoder(BilledEnvelope)
+session_decoder = msgspec.json.Decoder(Session)
+item_decoder = msgspec.json.Decoder(dict[str, object], float_hook=Decimal)
+encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A billed event as the fan-out holds it, with its session's position."""
+
+    envelope: BilledEnvelope
+    session: Session
+    position: str
+
+
+def read_billed(body: bytes) -> Billed:
+    try:
+        envelope = billed_decoder.decode(body)
+        session = session_decoder.decode(envelope.session)
+    except msgspec.MsgspecError as exc:
+        raise RejectMessage(f"not a valid billed event: {exc}") from None
+    key = order_key(session.status, session.updatedAt, envelope.received_at, envelope.event_id)
+    return Billed(envelope, session, position(key))
+
+
+def payload(billed: Billed) -> bytes:
+    item = item_decoder.decode(billed.envelope.session)
+    item["position"] = billed.position
+    return encoder.encode([item])

@@ -1,0 +1,83 @@
+"""The delivery lifecycle's rules, table-driven: may a delivery go, where an attempt leaves it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chargehook.webhooks.lifecycle import (
+    AttemptResult,
+    claim,
+    disable_reason,
+    may_retry,
+    outcome,
+    status_after,
+)
+
+AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+OLD = "0|2026-03-01T10:00:00.000000Z|1|evt_a"
+NEW = "1|2026-03-01T10:20:00.000000Z|2|evt_b"
+
+
+def result(status: int | None, error: str | None = "http_status") -> AttemptResult:
+    return AttemptResult(AT, status, 12, None if status and status < 300 else error, None)
+
+
+@pytest.mark.parametrize(
+    ("sent", "leased", "position", "expected"),
+    [
+        (None, False, OLD, "go"),  # nothing sent to this subscriber for the session yet
+        (OLD, False, NEW, "go"),  # a newer state follows an older one
+        (OLD, False, OLD, "go"),  # a retry of what was sent last may go again
+        (NEW, False, OLD, "superseded"),  # never an older state after a newer one
+        (NEW, True, OLD, "superseded"),  # superseded wins over busy: it will never go
+        (None, True, OLD, "busy"),  # another attempt holds the lease
+        (OLD, True, OLD, "busy"),  # even a second copy of the same task waits
+    ],
+)
+def test_claim(sent: str | None, leased: bool, position: str, expected: str) -> None:
+    assert claim(sent, leased, position) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_queued", "status", "named"),
+    [
+        (result(200), False, "succeeded", "succeeded"),
+        (result(204), True, "succeeded", "succeeded"),  # success wins whatever was queued
+        (result(500), True, "pending", "retrying"),
+        (result(500), False, "failed", "failed"),  # the schedule is used up
+        (result(None, "timeout"), True, "pending", "retrying"),
+        (result(410), False, "failed", "failed"),
+    ],
+)
+def test_status_after_an_attempt(
+    attempt: AttemptResult, retry_queued: bool, status: str, named: str
+) -> None:
+    assert status_after(attempt, retry_queued) == status
+    assert outcome(status_after(attempt, retry_queued)) == named
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retried"),
+    [(result(200), False), (result(410), False), (result(503), True), (result(None), True)],
+)
+def test_only_failures_other_than_gone_are_retried(attempt: AttemptResult, retried: bool) -> None:
+    assert may_retry(attempt) is retried
+
+
+FIVE_DAYS = timedelta(days=5)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "last_success", "reason"),
+    [
+        (result(200), AT - timedelta(days=30), None),  # a success never disables
+        (result(410), AT, "the endpoint answered 410 Gone"),
+        (result(500), AT - timedelta(days=6), "no successful delivery for too long"),
+        (result(500), AT - timedelta(days=4), None),
+        (result(500), None, None),
+    ],
+)
+def test_disable_reason(
+    attempt: AttemptResult, last_success: datetime | None, reason: str | None
+) -> None:
+    assert disable_reason(attempt, last_success, AT, FIVE_DAYS) == reason

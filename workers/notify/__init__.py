@@ -1,0 +1,47 @@
+"""notify: every billed event to every matching subscriber, signed, retried from the broker,
+never an older state of a session after a newer one (docs/delivery.md).
+
+Two consumers make the worker kind: the fan-out (`fanout.py`) reads `chargehook.billed`,
+matches each event against the subscriptions held in memory (`cache.py`), records one delivery
+per match and queues a task for it; the deliverer (`deliverer.py`) attempts each task on its own
+and queues a failure again in a delay queue, so retries live in RabbitMQ, not in this process.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.consume import ConcurrentConsumer, Consumer
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
+from chargehook.webhooks.tasks import DELIVERY_QUEUE
+from chargehook.workers.notify.cache import SubscriptionCache
+from chargehook.workers.notify.deliverer import Deliverer
+from chargehook.workers.notify.fanout import FANOUT_QUEUE, FanOut
+
+QUEUES = (FANOUT_QUEUE, DELIVERY_QUEUE)
+__all__ = ["QUEUES", "Deliverer", "FanOut", "NotifyService", "SubscriptionCache"]
+
+
+@dataclass
+class NotifyService:
+    """The notify worker kind: the fan-out and the deliverer, side by side in one process."""
+
+    settings: Settings
+    pool: Pool
+    broker: Broker
+    metrics: Metrics
+
+    def __post_init__(self) -> None:
+        self.cache = SubscriptionCache(self.pool)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s, cache = self.settings, self.cache
+        fanout = FanOut(self.pool, self.broker, cache, s.notify_prefetch, s.notify_batch_size)
+        deliverer = Deliverer(s, self.pool, self.broker, self.metrics)
+        async with cache.kept_fresh(), deliverer.http_client():
+            await asyncio.gather(
+                Consumer(self.broker, fanout, self.metrics, s.batch_linger).run(stop),
+                ConcurrentConsumer(self.broker, deliverer, self.metrics).run(stop),
+            )
