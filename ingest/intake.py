@@ -1,6 +1,6 @@
 """From a request body to confirmed-ready envelopes: split, validate, name each event.
 
-Pure functions, so the rules of SPEC §1 and §2 are tested without a server.
+Pure functions, so the rules of docs/api.md are tested without a server.
 """
 
 import hashlib

@@ -1,4 +1,4 @@
-"""The HTTP handlers of SPEC §2."""
+"""The sessions API of docs/api.md: accept events, read a session back; health and metrics."""
 
 import asyncio
 from dataclasses import dataclass

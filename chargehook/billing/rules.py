@@ -149,7 +149,7 @@ def has_energy(session: Session) -> bool:
 
 
 def bill(session: Session, rates: Rates) -> Bill:
-    """The bill of one event, by BILLING.md's 'Which events are billed'."""
+    """The bill of one event, by docs/billing.md's 'Which events are billed'."""
     unit = minor_unit(session.currency)
     currency = (session.currency or "").upper()
     billable = session.status in ("FINISHED", "IN_PROGRESS") or (

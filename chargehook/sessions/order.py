@@ -1,4 +1,5 @@
-"""The one order of a session's events (SPEC §4): terminal?, updatedAt, lifecycle rank, event_id.
+"""The one order of a session's events (docs/ordering.md): terminal?, updatedAt, lifecycle rank,
+event_id.
 
 It is a total order, so any arrival order of the same events ends in the same current state;
 "older" means smaller by this key wherever chargehook uses the word.

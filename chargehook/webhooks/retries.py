@@ -4,7 +4,6 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 # Each step is held by fixed-TTL queues at these fractions of it: the jitter spreads a crowd of
 # retries without per-message expiry, which RabbitMQ only honours at the head of a queue.
 JITTER = (0.9, 1.0, 1.1)

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from chargehook.plumbing.settings import Settings
 from chargehook.webhooks.retries import (
-    DEFAULT_SCHEDULE,
     delays_ms,
     parse_schedule,
     retry_after_seconds,
@@ -12,11 +12,13 @@ from chargehook.webhooks.retries import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# The schedule's one home is the setting's default.
+DEFAULT_SCHEDULE = parse_schedule(Settings().retry_schedule)
 AVAILABLE = delays_ms(DEFAULT_SCHEDULE, 1.0)
 
 
 def test_the_default_schedule_is_the_issue_s() -> None:
-    assert parse_schedule("5,300,1800,7200,18000,36000,36000") == DEFAULT_SCHEDULE
+    assert DEFAULT_SCHEDULE == (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     assert len(AVAILABLE) == 19  # 6 distinct steps x 3 jitter variants + the busy delay
 
 
