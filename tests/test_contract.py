@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
-from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
+from chargehook.ingest.openapi import openapi
+from chargehook.schemas.contract import asyncapi, event_json_schema
 from tests import processes
 from tests.conftest import Provider
 from tests.support import event, eventually
