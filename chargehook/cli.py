@@ -12,12 +12,13 @@ import msgspec
 from aiormq.exceptions import AMQPError
 
 from chargehook import root
+from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.logs import configure_logging
 from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
 from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas import STATUSES, NewSubscription
-from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
+from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.workers import WORKERS
 
 CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}

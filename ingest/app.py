@@ -1,14 +1,15 @@
-"""The aiohttp application: routes, the error shape, request metrics."""
+"""The aiohttp application: the route table of `openapi.py`, the error shape, request metrics."""
 
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from chargehook.ingest import routes, subscriptions
+from chargehook.ingest import routes
 from chargehook.ingest.auth import TokenTable
 from chargehook.ingest.errors import error_shape
 from chargehook.ingest.intake import MAX_BODY_BYTES
+from chargehook.ingest.openapi import ROUTES
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -43,15 +44,5 @@ def create_app(
         yield
 
     app.cleanup_ctx.append(load_tokens)
-    app.add_routes(
-        [
-            web.post("/v1/sessions", routes.post_sessions),
-            web.get("/v1/sessions/{provider}/{id}", routes.get_session),
-            web.get("/v1/sessions/{provider}/{id}/events", routes.get_session_events),
-            web.get("/healthz", routes.healthz),
-            web.get("/readyz", routes.readyz),
-            web.get("/metrics", routes.metrics),
-            *subscriptions.ROUTES,
-        ]
-    )
+    app.add_routes([route.definition() for route in ROUTES])
     return app

@@ -138,16 +138,3 @@ def _convert(text: str | None, kind: type[Any], name: str) -> Any:
         return msgspec.convert(text, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise ApiError(400, f"{name}: {str(exc).split(' - at')[0]}") from None
-
-
-ROUTES = [
-    web.post("/v1/subscriptions", create),
-    web.get("/v1/subscriptions", list_all),
-    web.get("/v1/subscriptions/{id}", read),
-    web.patch("/v1/subscriptions/{id}", update),
-    web.delete("/v1/subscriptions/{id}", delete),
-    web.post("/v1/subscriptions/{id}/secret/rotate", rotate_secret),
-    web.get("/v1/subscriptions/{id}/deliveries", delivery_log),
-    web.post("/v1/subscriptions/{id}/deliveries/{delivery}/replay", replay),
-    web.post("/v1/subscriptions/{id}/recover", recover),
-]

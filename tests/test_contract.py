@@ -1,5 +1,6 @@
 """The exported contract matches the running code: routes, answers and broker messages."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -7,12 +8,18 @@ import aio_pika
 import jsonschema
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate as validate_openapi
 
-from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
+from chargehook.ingest.app import create_app
+from chargehook.ingest.openapi import ROUTES, openapi, paths
+from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.metrics import Metrics
+from chargehook.schemas.contract import asyncapi, event_json_schema
+from chargehook.webhooks import deliveries
 from tests import processes
-from tests.conftest import Provider
+from tests.conftest import ADMIN_TOKEN, Provider
 from tests.support import event, eventually
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
@@ -45,43 +52,115 @@ def test_the_contract_command_prints_each_document() -> None:
     assert msgspec.json.decode(result.stdout) == openapi()
 
 
+def test_a_route_twice_in_the_table_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        paths([*ROUTES, ROUTES[0]])
+
+
 @pytest.mark.services
-async def test_every_route_of_the_running_app_is_documented_and_nothing_else(
+async def test_the_running_app_serves_the_route_table_which_the_document_describes(
     client: Client,
 ) -> None:
-    documented = {
-        (method.upper(), path) for path, item in openapi()["paths"].items() for method in item
-    }
     served = {
-        (route.method, route.resource.canonical)
+        (route.method, route.resource.canonical, route.handler)
         for route in client.app.router.routes()
         if route.method != "HEAD" and route.resource is not None
     }
-    assert served == documented
+    assert served == {(route.method, route.path, route.handler) for route in ROUTES}
+    assert len(served) == len(ROUTES)
+    documented = {
+        (method.upper(), path) for path, item in openapi()["paths"].items() for method in item
+    }
+    assert documented == {(method, path) for method, path, _ in served}
+
+
+@pytest.fixture
+async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Client]:
+    """The app with private URLs allowed: the test's subscriber lives on loopback."""
+    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+class Documented:
+    """Calls the app; checks each answer's status, media type and body against the document."""
+
+    def __init__(self, client: Client) -> None:
+        self.client, self.doc = client, openapi()
+        self.answered: set[tuple[str, str, int]] = set()
+
+    async def __call__(
+        self, method: str, path: str, status: int, ids: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
+        response = await self.client.request(method, path.format(**(ids or {})), **kw)
+        assert response.status == status, await response.text()
+        responses = self.doc["paths"][path][method.lower()]["responses"]
+        assert str(status) in responses, f"{method} {path} answered {status}, undocumented"
+        self.answered.add((method, path, status))
+        if "content" not in responses[str(status)]:
+            assert await response.read() == b""
+            return None
+        [(media_type, content)] = responses[str(status)]["content"].items()
+        assert response.content_type == media_type
+        json = media_type == "application/json"
+        value = await response.json() if json else await response.text()
+        conforms(self.doc, content["schema"], value)
+        return value
+
+
+SESSION = "/v1/sessions/{provider}/{id}"
+SUBSCRIPTION = "/v1/subscriptions/{id}"
 
 
 @pytest.mark.services
-async def test_the_running_app_answers_as_documented(
-    client: Client, provider: Provider, admin: dict[str, str], persist_worker: Any
+async def test_every_route_answers_as_documented(
+    api: Client, provider: Provider, admin: dict[str, str], persist_worker: Any, pool: Pool
 ) -> None:
-    doc, paths = openapi(), openapi()["paths"]
-    headers = {**provider.auth, "Content-Type": "application/json"}
-    posted = await client.post("/v1/sessions", data=EXAMPLE.read_bytes(), headers=headers)
-    conforms(doc, _schema(paths["/v1/sessions"]["post"], "200"), await posted.json())
-    refused = await client.post("/v1/sessions", data=b"[]", headers=headers)
-    conforms(doc, _schema(paths["/v1/sessions"]["post"], "400"), await refused.json())
+    call = Documented(api)
+    posting = {**provider.auth, "Content-Type": "application/json"}
+    await call("POST", "/v1/sessions", 200, data=EXAMPLE.read_bytes(), headers=posting)
+    await call("POST", "/v1/sessions", 400, data=b"[]", headers=posting)
+    await call("POST", "/v1/sessions", 401, data=b"[]")
+    await call("POST", "/v1/sessions", 403, data=b"[]", headers=admin)
+    await call("POST", "/v1/sessions", 415, data=b"[]", headers=provider.auth)
+    session = {"provider": provider.name, "id": "string"}
 
-    state_url = f"/v1/sessions/{provider.name}/string"
+    async def stored() -> bool:
+        return (await api.get(SESSION.format(**session), headers=admin)).status == 200
 
-    async def state() -> Any:
-        response = await client.get(state_url, headers=admin)
-        return await response.json() if response.status == 200 else None
+    await eventually(stored)
+    await call("GET", SESSION, 200, session, headers=admin)
+    await call("GET", SESSION + "/events", 200, session, headers=admin)
+    await call("GET", SESSION, 404, {**session, "id": "nothing"}, headers=admin)
+    await call("GET", SESSION, 403, session, headers=provider.auth)
+    for probe in ("/healthz", "/readyz", "/metrics"):
+        await call("GET", probe, 200)
 
-    conforms(
-        doc, _schema(paths["/v1/sessions/{provider}/{id}"]["get"], "200"), await eventually(state)
-    )
-    events = await (await client.get(state_url + "/events", headers=admin)).json()
-    conforms(doc, _schema(paths["/v1/sessions/{provider}/{id}/events"]["get"], "200"), events)
+    new = {"url": "http://127.0.0.1:9/hook", "providers": [provider.name]}
+    created = await call("POST", "/v1/subscriptions", 201, json=new, headers=admin)
+    await call("GET", "/v1/subscriptions", 401)
+    await call("GET", "/v1/subscriptions", 200, headers=admin)
+    sub = {"id": created["id"]}
+    await call("GET", SUBSCRIPTION, 200, sub, headers=admin)
+    await call("PATCH", SUBSCRIPTION, 200, sub, json={"description": "contract"}, headers=admin)
+    await call("POST", SUBSCRIPTION + "/secret/rotate", 200, sub, headers=admin)
+    async with pool.acquire() as conn:
+        delivery = await deliveries.create(
+            conn, sub["id"], provider.name, "string", "e-contract", "0", b"[]"
+        )
+    await deliveries.fail_without_attempt(pool, delivery, "contract test")
+    log = "/v1/subscriptions/{id}/deliveries"
+    query = {"status": "failed", "limit": "10"}
+    assert await call("GET", log, 200, sub, params=query, headers=admin) != []
+    since = {"since": "2020-01-01T00:00:00Z"}
+    await call("POST", SUBSCRIPTION + "/recover", 202, sub, json=since, headers=admin)
+    replay = SUBSCRIPTION + "/deliveries/{delivery}/replay"
+    await call("POST", replay, 202, {**sub, "delivery": delivery}, headers=admin)
+    await call("POST", replay, 404, {**sub, "delivery": "nothing"}, headers=admin)
+    await call("DELETE", SUBSCRIPTION, 204, sub, headers=admin)
+    await call("GET", SUBSCRIPTION, 404, sub, headers=admin)
+
+    assert {(route.method, route.path, route.answer.status) for route in ROUTES} <= call.answered
 
 
 @pytest.mark.services
@@ -109,8 +188,3 @@ async def test_a_downstream_queue_receives_events_as_the_asyncapi_document_says(
     conforms(doc, message_doc["headers"], {k: str(v) for k, v in (message.headers or {}).items()})
     assert message.routing_key == f"session.in_progress.{provider.name}"
     assert message.message_id == payload["event_id"] and payload["session"] == item
-
-
-def _schema(operation: dict[str, Any], status: str) -> dict[str, Any]:
-    schema: dict[str, Any] = operation["responses"][status]["content"]["application/json"]["schema"]
-    return schema
