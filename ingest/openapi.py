@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from chargehook.ingest import routes, subscriptions
-from chargehook.schemas import SCHEMA_VERSION
+from chargehook.schemas import DELIVERY_STATUSES, SCHEMA_VERSION
 from chargehook.schemas.contract import Document, components, ref
 
 ERRORS = {
@@ -123,7 +123,7 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "maxLength": 255},
 }
 LOG_FILTERS = (
-    {"name": "status", "in": "query", "schema": {"enum": list(subscriptions.DELIVERY_STATUSES)}},
+    {"name": "status", "in": "query", "schema": {"enum": list(DELIVERY_STATUSES)}},
     {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {
         "name": "limit",
