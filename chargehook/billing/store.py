@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from chargehook.billing.rules import Bill, bill_to_show
+from chargehook.billing.plan import EventRef, Made, SessionRef, plan
+from chargehook.billing.rules import bill_to_show
 from chargehook.plumbing.database import Connection, Pool
+from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing, ProviderFigures
 from chargehook.sessions.events import SessionEvent
 from chargehook.sessions.order import OrderKey, order_key
@@ -18,41 +20,73 @@ COLUMNS = """
     provider_commission, provider_tax, mismatch, updated_at, received_at
 """
 SESSION_BILLS = f"SELECT {COLUMNS} FROM bills WHERE provider = $1 AND session_id = $2"
-FINAL = f"SELECT {COLUMNS} FROM bills WHERE provider = $1 AND session_id = $2 AND kind = 'final'"
-OWN = f"SELECT {COLUMNS} FROM bills WHERE provider = $1 AND event_id = $2"
+# The finals of the batch's sessions, then the events' own bills (the two unique indexes).
+KNOWN = f"""
+SELECT {COLUMNS}, provider, session_id, true AS final FROM bills
+WHERE kind = 'final' AND (provider, session_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+UNION ALL
+SELECT {COLUMNS}, provider, session_id, false AS final FROM bills
+WHERE (provider, event_id) IN (SELECT * FROM unnest($1::text[], $3::text[]))
+"""
 INSERT = f"""
 INSERT INTO bills (provider, session_id, event_id, status, kind, reason, currency, price_unit,
     quantity, base, access_fee, subtotal, commission, tax, amount, commission_rate, tax_rate,
     provider_amount, provider_commission, provider_tax, mismatch, updated_at, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22, $23)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[],
+    $13::numeric[], $14::numeric[], $15::numeric[], $16::numeric[], $17::numeric[],
+    $18::numeric[], $19::numeric[], $20::numeric[], $21::bool[], $22::timestamptz[],
+    $23::timestamptz[])
 ON CONFLICT DO NOTHING
-RETURNING {COLUMNS}
+RETURNING {COLUMNS}, provider
 """
 
 
-async def stored_bill(conn: Connection, event: SessionEvent) -> Billing | None:
-    """The figures this event already carries: its session's final bill, else its own bill."""
-    final = await conn.fetchrow(FINAL, event.provider, event.session.id)
-    own = final or await conn.fetchrow(OWN, event.provider, event.event_id)
-    return None if own is None else billing_from_row(own)
+async def known_bills(
+    conn: Connection, events: Sequence[SessionEvent]
+) -> tuple[dict[SessionRef, Billing], dict[EventRef, Billing]]:
+    """One round trip: the final bills of the batch's sessions and the events' own bills."""
+    rows = await conn.fetch(
+        KNOWN,
+        [e.provider for e in events],
+        [e.session.id for e in events],
+        [e.event_id for e in events],
+    )
+    finals = {(r["provider"], r["session_id"]): billing_from_row(r) for r in rows if r["final"]}
+    own = {(r["provider"], r["event_id"]): billing_from_row(r) for r in rows if not r["final"]}
+    return finals, own
 
 
-async def insert_bill(
-    conn: Connection, event: SessionEvent, computed: Bill, mismatch: bool
-) -> Billing:
-    """Store the bill; when another worker billed this event or the session's final first,
-    theirs is returned, so a session is billed once whatever runs in parallel."""
-    inserted = await conn.fetchrow(INSERT, *_bill_row(event, computed, mismatch))
-    if inserted is not None:
-        return billing_from_row(inserted)
-    winner = await stored_bill(conn, event)
-    assert winner is not None  # a conflict means the winning row exists
-    return winner
+async def bill_batch(
+    conn: Connection, events: Sequence[SessionEvent], rates: Mapping[str, Rates]
+) -> tuple[list[Billing], list[Made]]:
+    """The figures each event carries, its new bills stored in one statement; the new bills
+    back too. A bill another worker stored first wins, so a session is billed once."""
+    finals, own = await known_bills(conn, events)
+    carried = plan(events, finals, own, rates)
+    made = [item for item in carried if isinstance(item, Made)]
+    stored = await _insert(conn, list({m.ref: m for m in made}.values()))
+    lost = [m.event for m in made if m.ref not in stored]
+    if lost:  # another worker billed these events or their sessions' finals first
+        finals, own = await known_bills(conn, lost)
+        for m in made:
+            if m.ref not in stored:
+                stored[m.ref] = finals.get((m.event.provider, m.event.session.id)) or own[m.ref]
+    figures = [item if isinstance(item, Billing) else stored[item.ref] for item in carried]
+    return figures, [m for m in made if stored[m.ref].event_id == m.event.event_id]
 
 
-def _bill_row(event: SessionEvent, computed: Bill, mismatch: bool) -> tuple[object, ...]:
-    e, s, lines = event.envelope, event.session, computed.lines
+async def _insert(conn: Connection, made: Sequence[Made]) -> dict[EventRef, Billing]:
+    if not made:
+        return {}
+    columns = [list(column) for column in zip(*map(_bill_row, made), strict=True)]
+    rows = await conn.fetch(INSERT, *columns)
+    return {(r["provider"], r["event_id"]): billing_from_row(r) for r in rows}
+
+
+def _bill_row(made: Made) -> tuple[object, ...]:
+    e, s, computed = made.event.envelope, made.event.session, made.bill
+    lines, mismatch = computed.lines, bool(made.differing)
     money = (lines.quantity, *lines.money) if lines else (None,) * 7
     return (
         e.provider, s.id, e.event_id, s.status, computed.kind, computed.reason, computed.currency,

@@ -11,6 +11,7 @@ HELP = {
     "chargehook_publish_failures_total": "Publishes the broker did not confirm in time",
     "chargehook_worker_messages_total": "Messages finished by a worker, by outcome",
     "chargehook_billing_mismatches_total": "Bills whose provider figures differ by more than 0.01",
+    "chargehook_billing_incomplete_total": "Bills that could not be computed, the reason logged",
     "chargehook_deliveries_total": "Delivery attempts and supersessions, by outcome",
     "chargehook_subscriptions_disabled_total": "Subscriptions disabled by a 410 or poor health",
 }
