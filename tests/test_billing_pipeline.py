@@ -18,8 +18,7 @@ from chargehook.providers.store import add_provider, set_rates
 from chargehook.workers.billing import QUEUE
 from tests import processes
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
-from tests.conftest import Provider
-from tests.support import eventually, publish_many, purge, queue_depth
+from tests.support import Provider, eventually, publish_many, purge, queue_depth
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

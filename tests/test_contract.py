@@ -12,8 +12,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from chargehook.schemas.contract import asyncapi, event_json_schema, openapi
 from tests import processes
-from tests.conftest import Provider
-from tests.support import event, eventually
+from tests.support import Provider, event, eventually
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
 Client = TestClient[Any, Any]

@@ -13,8 +13,7 @@ from chargehook.ingest.app import create_app
 from chargehook.plumbing.database import open_pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE
-from tests.conftest import ADMIN_TOKEN, Provider
-from tests.support import at, event, eventually, queue_depth
+from tests.support import ADMIN_TOKEN, Provider, at, event, eventually, queue_depth
 
 pytestmark = pytest.mark.services
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"

@@ -25,9 +25,8 @@ from chargehook.workers import ALL_QUEUES, delay_queues
 from chargehook.workers.notify import NotifyService
 from tests import processes
 from tests.billing_examples import WORKED_EXAMPLES
-from tests.conftest import ADMIN_TOKEN, Provider
 from tests.receiver import Received, Receiver, receiving
-from tests.support import event, eventually
+from tests.support import ADMIN_TOKEN, Provider, event, eventually
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

@@ -13,8 +13,7 @@ from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, REASON_HEADER, OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.workers.persist import QUEUE
-from tests.conftest import Provider
-from tests.support import event, eventually, queue_depth
+from tests.support import Provider, event, eventually, queue_depth
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]

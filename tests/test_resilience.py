@@ -21,8 +21,16 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE, PersistWorker
 from tests import processes
-from tests.conftest import ADMIN_TOKEN, Provider
-from tests.support import TcpProxy, event, eventually, publish_many, purge, queue_depth
+from tests.support import (
+    ADMIN_TOKEN,
+    Provider,
+    TcpProxy,
+    event,
+    eventually,
+    publish_many,
+    purge,
+    queue_depth,
+)
 
 pytestmark = pytest.mark.services
 
