@@ -1,6 +1,5 @@
 """Billing through the whole pipeline: posted to ingest, billed once, read back, published."""
 
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -241,11 +240,10 @@ async def test_killing_the_billing_worker_mid_stream_loses_no_bill_and_doubles_n
     )
     assert await _bills(pool, provider) < SESSIONS, "the worker finished before it was killed"
 
-    with processes.started(["worker", "billing"], env) as second:
+    async with processes.started(["worker", "billing"], env) as second:
         await eventually(lambda: _bills_at_least(pool, provider, SESSIONS), within=120)
         await eventually(lambda: _drained(amqp_url), within=60)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0
+        assert await processes.terminated(second) == 0
 
     rows = await pool.fetch(
         "SELECT kind, count(*) AS n FROM bills WHERE provider = $1 GROUP BY kind", provider

@@ -38,8 +38,8 @@ def test_the_openapi_document_is_valid_openapi_3_1() -> None:
     validate_openapi(openapi())
 
 
-def test_the_contract_command_prints_each_document() -> None:
-    result = processes.run(["contract", "openapi"], processes.chargehook_env())
+async def test_the_contract_command_prints_each_document() -> None:
+    result = await processes.run(["contract", "openapi"], processes.chargehook_env())
     assert result.returncode == 0
     assert msgspec.json.decode(result.stdout) == openapi()
 

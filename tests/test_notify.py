@@ -2,7 +2,6 @@
 
 import asyncio
 import random
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -321,17 +320,15 @@ async def test_pending_retries_survive_a_killed_notify_worker_and_none_is_sent_t
     )
     async with receiving(first_fails) as receiver:
         sub = await subscribe(api, receiver.url, provider.name)
-        with processes.started(["worker", "notify"], env) as first:
+        async with processes.started(["worker", "notify"], env) as first:
             await publish_billed(broker, provider.name, event("s-kill", "IN_PROGRESS", 1), "e-kill")
             await eventually(lambda: _at_least(receiver, 1))
             await eventually(lambda: _log_with(api, sub["id"], "pending", attempts=1))
-            first.send_signal(signal.SIGKILL)
-            first.wait(10)
-        with processes.started(["worker", "notify"], env) as second:
+            await processes.killed(first)
+        async with processes.started(["worker", "notify"], env) as second:
             await eventually(lambda: _log_with(api, sub["id"], "succeeded"), within=30)
             await asyncio.sleep(4)  # longer than the schedule: a doubled retry would show by now
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
+            assert await processes.terminated(second) == 0
     assert len(receiver.received) == 2
     assert receiver.received[0].webhook_id == receiver.received[1].webhook_id
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import random
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -98,10 +97,9 @@ async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_n
     at_kill = await _stored(pool, provider)
     assert at_kill < EVENTS_PER_RUN, "the worker finished before it was killed"
 
-    with processes.started(["worker", "persist"], env) as second:
+    async with processes.started(["worker", "persist"], env) as second:
         await eventually(lambda: _stored_at_least(pool, provider, EVENTS_PER_RUN), within=90)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0, "a drained worker exits 0"
+        assert await processes.terminated(second) == 0, "a drained worker exits 0"
 
     assert await _stored(pool, provider) == EVENTS_PER_RUN
     states = await pool.fetch(
