@@ -82,6 +82,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.embedded
 async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     tmp_path: Path,
 ) -> None:
