@@ -90,6 +90,14 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
 
 
 @pytest.fixture
+async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
+    """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
+    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
 async def flood(amqp_url: str) -> AsyncIterator[None]:
     """For tests that publish thousands of events: other tests' queues start empty after them."""
     yield
