@@ -3,7 +3,7 @@ the admin API, billed events published straight onto chargehook.billed, probes o
 log for `eventually`."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from chargehook.plumbing.amqp import AmqpBroker
-from chargehook.plumbing.broker import BILLED_EXCHANGE, OutboundMessage, routing_key
+from chargehook.plumbing.broker import BILLED_EXCHANGE, DelaySpec, OutboundMessage, routing_key
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings, load_settings
@@ -20,7 +20,7 @@ from chargehook.workers import ALL_QUEUES, delay_queues
 from chargehook.workers.notify import NotifyService
 from tests.billing_examples import WORKED_EXAMPLES
 from tests.receiver import Received, Receiver
-from tests.support import ADMIN_TOKEN, eventually
+from tests.support import ADMIN_TOKEN, eventually, queue_depth
 
 Client = TestClient[Any, Any]
 KWH = WORKED_EXAMPLES[0]
@@ -112,6 +112,27 @@ async def settled(pool: Pool, subscription_id: str, total: int) -> bool:
         subscription_id,
     )
     return done == total
+
+
+async def settled_deliveries(pool: Pool, subscription_id: str) -> list[tuple[str, str, str]]:
+    """Every delivery of the subscription as (session, session status, delivery status), once
+    none is pending any more; an empty list (falsy) while one still is."""
+    rows = await pool.fetch(
+        "SELECT session_id, payload->0->>'status' AS state, status FROM deliveries"
+        " WHERE subscription_id = $1",
+        subscription_id,
+    )
+    if any(row["status"] == "pending" for row in rows):
+        return []
+    return [(row["session_id"], row["state"], row["status"]) for row in rows]
+
+
+async def delay_queues_empty(amqp_url: str, delays: Sequence[DelaySpec]) -> bool:
+    """No retry waits in these delay queues: each one scheduled so far is due for delivery."""
+    for delay in delays:
+        if await queue_depth(amqp_url, delay.name):
+            return False
+    return True
 
 
 async def at_least(receiver: Receiver, count: int) -> bool:

@@ -1,7 +1,6 @@
 """Notify fan-out against the real RabbitMQ and PostgreSQL (SPEC §5): which events reach which
 subscriber, billed, signed with every active secret."""
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.notify_support import (
     fast_settings,
     notifying,
     publish_billed,
+    settled_deliveries,
     subscribe,
     verify,
 )
@@ -48,10 +48,18 @@ async def test_a_sessions_callbacks_reach_a_filtered_subscriber_billed_each_once
             assert (await client.post("/v1/sessions", data=body, headers=headers)).status == 200
             await eventually(lambda n=number: at_least(receiver, n))  # type: ignore[misc]
 
-        await asyncio.sleep(1)  # a duplicate or the filtered-out NOT_PLUGGED would arrive by now
-    items = [r.items[0] for r in receiver.received]
-    assert [item["status"] for item in items] == statuses
-    assert len({r.webhook_id for r in receiver.received}) == 3
+        # A marker sent last down the same path (ingest, billing, fan-out, delivery, each in
+        # order): once it is in, the filtered-out NOT_PLUGGED and any duplicate of the three
+        # had their chance to arrive before it; once the log has nothing pending, no send is due.
+        marker = KWH.body("s-marker")
+        assert (await client.post("/v1/sessions", data=marker, headers=headers)).status == 200
+        await eventually(lambda: at_least(receiver, 4))
+        deliveries = await eventually(lambda: settled_deliveries(pool, sub["id"]))
+    expected = [("s-notify", status) for status in statuses] + [("s-marker", "FINISHED")]
+    assert [(r.items[0]["id"], r.items[0]["status"]) for r in receiver.received] == expected
+    assert sorted(deliveries) == sorted((*pair, "succeeded") for pair in expected)
+    items = [r.items[0] for r in receiver.received[:3]]
+    assert len({r.webhook_id for r in receiver.received}) == 4
     assert items[-1]["amount"] == Decimal("14.06") and items[-1]["commision_price"] == Decimal(
         "1.06"
     )

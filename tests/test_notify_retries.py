@@ -1,7 +1,6 @@
 """Notify retries and subscription health (SPEC §5): failed attempts are retried from the
 broker, replayed on request, survive a killed worker; a gone or sick endpoint is disabled."""
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -9,15 +8,19 @@ from aiohttp import web
 
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
+from chargehook.plumbing.settings import load_settings
+from chargehook.workers import delay_queues
 from tests import processes
 from tests.notify_support import (
     ADMIN,
     Client,
     at_least,
+    delay_queues_empty,
     fast_settings,
     log_with,
     notifying,
     publish_billed,
+    settled_deliveries,
     subscribe,
     subscription_if,
 )
@@ -115,17 +118,23 @@ async def test_a_failed_delivery_can_be_replayed_and_recovered(
 
 
 async def test_pending_retries_survive_a_killed_notify_worker_and_none_is_sent_twice(
-    api: Client, provider: Provider, broker: AmqpBroker, amqp_url: str, database_url: str
+    api: Client,
+    provider: Provider,
+    broker: AmqpBroker,
+    pool: Pool,
+    amqp_url: str,
+    database_url: str,
 ) -> None:
     async def first_fails(received: Received, count: int) -> web.Response:
         return web.Response(status=500) if count == 1 else web.Response(text="ok")
 
+    schedule = {"retry_schedule": "3"}
     env = processes.chargehook_env(
         amqp_url=amqp_url,
         database_url=database_url,
         allow_private_urls="true",
-        retry_schedule="3",
         log_level="warning",
+        **schedule,
     )
     async with receiving(first_fails) as receiver:
         sub = await subscribe(api, receiver.url, provider.name)
@@ -136,7 +145,16 @@ async def test_pending_retries_survive_a_killed_notify_worker_and_none_is_sent_t
             await processes.killed(first)
         async with processes.started(["worker", "notify"], env) as second:
             await eventually(lambda: log_with(api, sub["id"], "succeeded"), within=30)
-            await asyncio.sleep(4)  # longer than the schedule: a doubled retry would show by now
+            # Every retry the killed worker left in the broker is due once the delay queues are
+            # empty; a marker sent after that reaches the deliverer behind them. Once it is in
+            # and nothing of the subscription is pending, a doubled retry would have been sent.
+            delays = delay_queues(load_settings({}, schedule))
+            await eventually(lambda: delay_queues_empty(amqp_url, delays), within=30)
+            marker = event("s-kill-marker", "IN_PROGRESS", 1)
+            await publish_billed(broker, provider.name, marker, "e-kill-marker")
+            await eventually(lambda: at_least(receiver, 3), within=30)
+            await eventually(lambda: settled_deliveries(pool, sub["id"]))
             assert await processes.terminated(second) == 0
-    assert len(receiver.received) == 2
+    sessions = [r.items[0]["id"] for r in receiver.received]
+    assert sessions == ["s-kill", "s-kill", "s-kill-marker"]
     assert receiver.received[0].webhook_id == receiver.received[1].webhook_id
