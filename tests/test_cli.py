@@ -1,8 +1,10 @@
 """The `chargehook` command as operators and newcomers meet it."""
 
 import asyncio
+import hashlib
 import re
 import socket
+import uuid
 from asyncio.subprocess import Process
 from decimal import Decimal
 from pathlib import Path
@@ -65,14 +67,25 @@ async def test_bad_settings_stop_with_one_clear_line(
 
 @pytest.mark.services
 async def test_provider_add_prints_a_token_once_and_stores_only_its_hash(
-    database_url: str,
+    database_url: str, pool: Pool
 ) -> None:
+    name = f"acme{uuid.uuid4().hex[:6]}"
     result = await processes.run(
-        ["provider", "add", "acme"], processes.chargehook_env(database_url=database_url)
+        ["provider", "add", name], processes.chargehook_env(database_url=database_url)
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.split()[-1]
     assert token.startswith("chp_") and len(token) > 40
+    assert result.stdout.count(token) == 1
+    stored = await pool.fetch("SELECT token_hash FROM provider_tokens WHERE provider = $1", name)
+    assert [row["token_hash"] for row in stored] == [hashlib.sha256(token.encode()).digest()]
+    anywhere = await pool.fetchval(
+        "SELECT count(*) FROM provider_tokens t JOIN providers p ON p.name = t.provider"
+        " WHERE p.name = $1 AND position($2 in t::text || p::text) > 0",
+        name,
+        token,
+    )
+    assert anywhere == 0, "the token itself is stored"
 
 
 def free_port() -> int:
