@@ -50,15 +50,20 @@ async def test_the_subscriptions_api_round_trip(api: Client, provider: Provider)
     ],
 )
 async def test_subscribing_a_private_url_is_refused_unless_allowed(
-    client: Client, admin: dict[str, str], url: str
+    client: Client, api: Client, admin: dict[str, str], url: str
 ) -> None:
-    response = await client.post("/v1/subscriptions", json={"url": url}, headers=admin)
+    body = {"url": url, "providers": ["nobody"]}  # never matched, should it outlive the test
+    response = await client.post("/v1/subscriptions", json=body, headers=admin)
     answer = await response.json()
     assert response.status == 400 and answer["error"] == "Bad Request"
     assert (
         answer["message"].startswith("$.url: url host")
         and "private URLs are not allowed" in answer["message"]
     )
+    allowed = await api.post("/v1/subscriptions", json=body, headers=admin)  # private URLs on
+    assert allowed.status == 201, await allowed.text()
+    created = await allowed.json()
+    assert (await api.delete(f"/v1/subscriptions/{created['id']}", headers=admin)).status == 204
 
 
 async def test_a_private_url_is_refused_again_at_every_attempt(
@@ -72,4 +77,5 @@ async def test_a_private_url_is_refused_again_at_every_attempt(
         await publish_billed(broker, provider.name, event("s-ssrf", "IN_PROGRESS", 1), "e-ssrf")
         [delivery] = await eventually(lambda: log_with(api, sub["id"], "failed"))
     assert receiver.received == []
-    assert {a["error_kind"] for a in delivery["attempts"]} == {"unsafe_url"}
+    # the first attempt and the schedule's one retry, each refused before any connection
+    assert [a["error_kind"] for a in delivery["attempts"]] == ["unsafe_url", "unsafe_url"]
