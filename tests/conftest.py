@@ -1,17 +1,14 @@
 """Fixtures on the real RabbitMQ and PostgreSQL: a vhost and a database of the test run's own.
 
 Where a service cannot be reached the tests that need it are skipped on a developer's machine
-and fail when CI is set, so a green CI always means they ran.
+and fail when CI is set, so a green CI always means they ran. Only fixtures live here; the
+helpers tests import are in tests/support.py.
 """
 
-import asyncio
-import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -21,29 +18,22 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from chargehook.ingest.app import create_app
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
-from chargehook.plumbing.consume import Consumer, Worker
 from chargehook.plumbing.database import Pool, migrate, open_pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.store import add_provider
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.billing import BillingWorker
 from chargehook.workers.persist import PersistWorker
-from tests.support import purge
-
-AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-DATABASE_ROOT = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ADMIN_TOKEN = "test-admin-token"
-
-
-def unavailable(what: str, error: BaseException) -> None:
-    message = f"{what} unreachable: {error!r}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI is set: service tests must run)")
-    pytest.skip(message)
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+from tests.support import (
+    ADMIN_TOKEN,
+    AMQP_ROOT,
+    DATABASE_ROOT,
+    Provider,
+    consuming,
+    purge,
+    rabbitmqctl,
+    unavailable,
+)
 
 
 @pytest.fixture(scope="session")
@@ -99,14 +89,12 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
         yield client
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+@pytest.fixture
+async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
+    """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
+    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
+    async with TestClient(TestServer(app)) as client:
+        yield client
 
 
 @pytest.fixture
@@ -125,20 +113,6 @@ async def provider(pool: Pool) -> Provider:
 @pytest.fixture
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@asynccontextmanager
-async def consuming(
-    broker: AmqpBroker, worker: Worker[Any], metrics: Metrics
-) -> AsyncIterator[None]:
-    """`worker` consuming in this process until the block ends; then it drains."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(Consumer(broker, worker, metrics, 0.02).run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

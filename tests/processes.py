@@ -1,14 +1,23 @@
-"""Running the real `chargehook` command as a child process, the way operators do."""
+"""Running the real `chargehook` command as a child process, the way operators do.
 
+All of it is asyncio: a test waiting on a child (its output, its exit) never blocks the event
+loop that runs the test's receivers, clients and in-process workers.
+"""
+
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from asyncio.subprocess import PIPE, Process
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 
 from tests.support import eventually
+
+COMMAND = (sys.executable, "-m", "chargehook")
 
 
 def chargehook_env(**settings: str) -> dict[str, str]:
@@ -18,45 +27,64 @@ def chargehook_env(**settings: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def started(
+@asynccontextmanager
+async def started(
     args: list[str], env: Mapping[str, str], cwd: str | None = None
-) -> Iterator[subprocess.Popen[str]]:
+) -> AsyncIterator[Process]:
     """The command running with its stdout piped; killed and reaped when the block ends."""
-    with (
-        tempfile.TemporaryFile("w+") as stderr,
-        subprocess.Popen(
-            [sys.executable, "-m", "chargehook", *args],
-            env=dict(env),
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        ) as process,
-    ):
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *COMMAND, *args, env=dict(env), cwd=cwd, stdout=PIPE, stderr=stderr
+        )
         try:
             yield process
         finally:
-            if process.poll() is None:
-                process.kill()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            await asyncio.wait_for(process.wait(), 30)
+
+
+async def terminated(process: Process) -> int:
+    """SIGTERM, as an operator's stop: the exit code once the command has drained and exited."""
+    process.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def killed(process: Process) -> None:
+    """SIGKILL: no drain, no goodbye; returns once the child is reaped."""
+    process.send_signal(signal.SIGKILL)
+    await asyncio.wait_for(process.wait(), 10)
 
 
 async def killed_midway(
     args: list[str], env: Mapping[str, str], progressed: Callable[[], Awaitable[bool]]
 ) -> None:
-    """Start the command and SIGKILL it as soon as `progressed` holds: no drain, no goodbye."""
-    with started(args, env) as process:
+    """Start the command and SIGKILL it as soon as `progressed` holds."""
+    async with started(args, env) as process:
         await eventually(progressed, within=60, interval=0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        await killed(process)
 
 
-def run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chargehook", *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+async def run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the command to its end and collect what it printed."""
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND, *args, env=dict(env), stdout=PIPE, stderr=PIPE
     )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(
+        [*COMMAND, *args], process.returncode, stdout.decode(), stderr.decode()
+    )
+
+
+async def lines(process: Process, count: int) -> str:
+    """The next `count` lines the command prints on its stdout."""
+    assert process.stdout is not None
+    return "".join([(await process.stdout.readline()).decode() for _ in range(count)])

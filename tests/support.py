@@ -1,17 +1,65 @@
-"""Helpers the tests share: polling instead of sleeps, event factories, a cuttable TCP proxy."""
+"""Helpers the tests share: where the services are, polling instead of sleeps, event
+factories, a worker consuming in the test's process, a cuttable TCP proxy.
+
+Fixtures live in conftest.py; everything a test imports lives here.
+"""
 
 import asyncio
+import os
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import aio_pika
+import pytest
 
 from chargehook.plumbing.broker import Broker, OutboundMessage
+from chargehook.plumbing.consume import Consumer, Worker
+from chargehook.plumbing.metrics import Metrics
 
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_ROOT = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "test-admin-token"
+
+
+def unavailable(what: str, error: BaseException) -> NoReturn:
+    """A service is unreachable: skip on a developer's machine, fail when CI is set."""
+    message = f"{what} unreachable: {error!r}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI is set: service tests must run)")
+    pytest.skip(message)
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@asynccontextmanager
+async def consuming(broker: Broker, worker: Worker[Any], metrics: Metrics) -> AsyncIterator[None]:
+    """`worker` consuming in this process until the block ends; then it drains."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(Consumer(broker, worker, metrics, 0.02).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def eventually(

@@ -1,6 +1,5 @@
 """Billing through the whole pipeline: posted to ingest, billed once, read back, published."""
 
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -19,8 +18,7 @@ from chargehook.sessions.events import routing_key
 from chargehook.workers.billing import QUEUE
 from tests import processes
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
-from tests.conftest import Provider
-from tests.support import eventually, publish_many, purge, queue_depth
+from tests.support import Provider, eventually, publish_many, purge, queue_depth
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
@@ -243,11 +241,10 @@ async def test_killing_the_billing_worker_mid_stream_loses_no_bill_and_doubles_n
     )
     assert await _bills(pool, provider) < SESSIONS, "the worker finished before it was killed"
 
-    with processes.started(["worker", "billing"], env) as second:
+    async with processes.started(["worker", "billing"], env) as second:
         await eventually(lambda: _bills_at_least(pool, provider, SESSIONS), within=120)
         await eventually(lambda: _drained(amqp_url), within=60)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0
+        assert await processes.terminated(second) == 0
 
     rows = await pool.fetch(
         "SELECT kind, count(*) AS n FROM bills WHERE provider = $1 GROUP BY kind", provider

@@ -1,9 +1,11 @@
 """The `chargehook` command as operators and newcomers meet it."""
 
+import asyncio
+import hashlib
 import re
-import signal
 import socket
-import subprocess
+import uuid
+from asyncio.subprocess import Process
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,23 +56,36 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
         "bad flag",
     ],
 )
-def test_bad_settings_stop_with_one_clear_line(
+async def test_bad_settings_stop_with_one_clear_line(
     env: dict[str, str], args: list[str], message: str
 ) -> None:
-    result = processes.run(args, processes.chargehook_env(**env))
+    result = await processes.run(args, processes.chargehook_env(**env))
     assert result.returncode == 2
     assert result.stderr.startswith(message), result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.services
-def test_provider_add_prints_a_token_once_and_stores_only_its_hash(database_url: str) -> None:
-    result = processes.run(
-        ["provider", "add", "acme"], processes.chargehook_env(database_url=database_url)
+async def test_provider_add_prints_a_token_once_and_stores_only_its_hash(
+    database_url: str, pool: Pool
+) -> None:
+    name = f"acme{uuid.uuid4().hex[:6]}"
+    result = await processes.run(
+        ["provider", "add", name], processes.chargehook_env(database_url=database_url)
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.split()[-1]
     assert token.startswith("chp_") and len(token) > 40
+    assert result.stdout.count(token) == 1
+    stored = await pool.fetch("SELECT token_hash FROM provider_tokens WHERE provider = $1", name)
+    assert [row["token_hash"] for row in stored] == [hashlib.sha256(token.encode()).digest()]
+    anywhere = await pool.fetchval(
+        "SELECT count(*) FROM provider_tokens t JOIN providers p ON p.name = t.provider"
+        " WHERE p.name = $1 AND position($2 in t::text || p::text) > 0",
+        name,
+        token,
+    )
+    assert anywhere == 0, "the token itself is stored"
 
 
 def free_port() -> int:
@@ -80,6 +95,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.embedded
 async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     tmp_path: Path,
 ) -> None:
@@ -88,14 +104,13 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
         http_port=str(port), data_dir=str(tmp_path / "data"), allow_private_urls="true"
     )
     async with receiving() as hook:
-        with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
+        async with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
             await _whole_pipeline(chargehook, hook, port)
 
 
-async def _whole_pipeline(chargehook: "subprocess.Popen[str]", hook: Receiver, port: int) -> None:
+async def _whole_pipeline(chargehook: Process, hook: Receiver, port: int) -> None:
     """Post the page example, read it back billed, receive it signed at a subscriber."""
-    assert chargehook.stdout is not None
-    banner = "".join(chargehook.stdout.readline() for _ in range(3))
+    banner = await asyncio.wait_for(processes.lines(chargehook, 3), 90)
     assert f"http://127.0.0.1:{port}" in banner
     admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
     demo = re.search(r"demo provider token: (\S+)", banner)
@@ -132,8 +147,7 @@ async def _whole_pipeline(chargehook: "subprocess.Popen[str]", hook: Receiver, p
     Webhook(secret).verify(delivered.body, delivered.headers)
     # the example's accessPrice 0.15 (its plug's charger details) is all there is to bill
     assert delivered.items[0]["amount"] == Decimal("0.21")
-    chargehook.send_signal(signal.SIGTERM)
-    assert chargehook.wait(30) == 0
+    assert await processes.terminated(chargehook) == 0
 
 
 @pytest.mark.services
@@ -141,11 +155,11 @@ async def test_provider_rates_are_set_at_registration_and_changeable_later(
     database_url: str, pool: Pool
 ) -> None:
     env = processes.chargehook_env(database_url=database_url)
-    added = processes.run(
+    added = await processes.run(
         ["provider", "add", "ratesco", "--commission-rate", "0.05", "--tax-rate", "0.1"], env
     )
     assert added.returncode == 0, added.stderr
-    changed = processes.run(["provider", "rates", "ratesco", "--tax-rate", "0.21"], env)
+    changed = await processes.run(["provider", "rates", "ratesco", "--tax-rate", "0.21"], env)
     assert changed.returncode == 0 and "rates changed" in changed.stdout
     row = await pool.fetchrow(
         "SELECT commission_rate, tax_rate FROM providers WHERE name = 'ratesco'"
@@ -154,9 +168,9 @@ async def test_provider_rates_are_set_at_registration_and_changeable_later(
         Decimal("0.05"),
         Decimal("0.21"),
     )
-    unknown = processes.run(["provider", "rates", "nobody", "--tax-rate", "0.21"], env)
+    unknown = await processes.run(["provider", "rates", "nobody", "--tax-rate", "0.21"], env)
     assert unknown.returncode == 2 and "no provider 'nobody'" in unknown.stderr
-    refused = processes.run(["provider", "add", "ratesco", "--tax-rate", "1.5"], env)
+    refused = await processes.run(["provider", "add", "ratesco", "--tax-rate", "1.5"], env)
     assert refused.returncode == 2 and "1.5 is not between 0 and 1" in refused.stderr
 
 
@@ -165,11 +179,11 @@ async def test_subscription_add_prints_the_secret_once_and_refuses_private_urls(
     database_url: str, pool: Pool
 ) -> None:
     env = processes.chargehook_env(database_url=database_url)
-    refused = processes.run(["subscription", "add", "http://10.0.0.1/hook"], env)
+    refused = await processes.run(["subscription", "add", "http://10.0.0.1/hook"], env)
     assert refused.returncode == 2 and "private address" in refused.stderr
     allowed = processes.chargehook_env(database_url=database_url, allow_private_urls="true")
     args = ["subscription", "add", "http://127.0.0.1:9/hook", "--status", "FINISHED"]
-    added = processes.run([*args, "--provider", "repsol"], allowed)
+    added = await processes.run([*args, "--provider", "repsol"], allowed)
     assert added.returncode == 0, added.stderr
     secret = added.stdout.split()[-1]
     assert secret.startswith("whsec_")
@@ -187,7 +201,7 @@ async def test_a_worker_serves_its_own_metrics_when_asked(amqp_url: str, databas
     env = processes.chargehook_env(
         amqp_url=amqp_url, database_url=database_url, metrics_port=str(port)
     )
-    with processes.started(["worker", "persist"], env):
+    async with processes.started(["worker", "persist"], env):
         async with aiohttp.ClientSession() as http:
 
             async def scraped() -> str | None:

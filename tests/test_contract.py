@@ -1,6 +1,6 @@
 """The exported contract matches the running code: routes, answers and broker messages."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,7 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from tests import processes
-from tests.conftest import ADMIN_TOKEN, Provider
-from tests.support import event, eventually
+from tests.support import ADMIN_TOKEN, Provider, event, eventually
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
 Client = TestClient[Any, Any]
@@ -46,10 +45,42 @@ def test_the_openapi_document_is_valid_openapi_3_1() -> None:
     validate_openapi(openapi())
 
 
-def test_the_contract_command_prints_each_document() -> None:
-    result = processes.run(["contract", "openapi"], processes.chargehook_env())
-    assert result.returncode == 0
-    assert msgspec.json.decode(result.stdout) == openapi()
+def is_json_schema(document: dict[str, Any]) -> bool:
+    return (
+        document.get("$schema") == "https://json-schema.org/draft/2020-12/schema"
+        and document.get("$ref") == "#/$defs/Session"
+        and "Session" in document.get("$defs", {})
+    )
+
+
+def is_openapi(document: dict[str, Any]) -> bool:
+    return document.get("openapi") == "3.1.0" and "/v1/sessions" in document.get("paths", {})
+
+
+def is_asyncapi(document: dict[str, Any]) -> bool:
+    channels = set(document.get("channels", {}))
+    return document.get("asyncapi") == "3.0.0" and channels >= {"events", "billed"}
+
+
+@pytest.mark.parametrize(
+    ("name", "exported", "is_that_document"),
+    [
+        ("json-schema", event_json_schema, is_json_schema),
+        ("openapi", openapi, is_openapi),
+        ("asyncapi", asyncapi, is_asyncapi),
+    ],
+    ids=["json-schema", "openapi", "asyncapi"],
+)
+async def test_the_contract_command_prints_each_document(
+    name: str,
+    exported: Callable[[], dict[str, Any]],
+    is_that_document: Callable[[dict[str, Any]], bool],
+) -> None:
+    result = await processes.run(["contract", name], processes.chargehook_env())
+    assert result.returncode == 0, result.stderr
+    printed = msgspec.json.decode(result.stdout)
+    assert is_that_document(printed), f"`chargehook contract {name}` printed another document"
+    assert printed == exported()
 
 
 def test_a_route_twice_in_the_table_is_refused() -> None:

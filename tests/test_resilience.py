@@ -2,7 +2,6 @@
 
 import asyncio
 import random
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,8 +21,16 @@ from chargehook.sessions.events import routing_key
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE, PersistWorker
 from tests import processes
-from tests.conftest import ADMIN_TOKEN, Provider
-from tests.support import TcpProxy, event, eventually, publish_many, purge, queue_depth
+from tests.support import (
+    ADMIN_TOKEN,
+    Provider,
+    TcpProxy,
+    event,
+    eventually,
+    publish_many,
+    purge,
+    queue_depth,
+)
 
 pytestmark = pytest.mark.services
 
@@ -91,10 +98,9 @@ async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_n
     at_kill = await _stored(pool, provider)
     assert at_kill < EVENTS_PER_RUN, "the worker finished before it was killed"
 
-    with processes.started(["worker", "persist"], env) as second:
+    async with processes.started(["worker", "persist"], env) as second:
         await eventually(lambda: _stored_at_least(pool, provider, EVENTS_PER_RUN), within=90)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0, "a drained worker exits 0"
+        assert await processes.terminated(second) == 0, "a drained worker exits 0"
 
     assert await _stored(pool, provider) == EVENTS_PER_RUN
     states = await pool.fetch(

@@ -1,0 +1,86 @@
+"""Notify fan-out against the real RabbitMQ and PostgreSQL (SPEC §5): which events reach which
+subscriber, billed, signed with every active secret."""
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.database import Pool
+from tests.notify_support import (
+    ADMIN,
+    KWH,
+    Client,
+    at_least,
+    fast_settings,
+    notifying,
+    publish_billed,
+    settled_deliveries,
+    subscribe,
+    verify,
+)
+from tests.receiver import receiving
+from tests.support import Provider, event, eventually
+
+pytestmark = pytest.mark.services
+
+
+async def test_a_sessions_callbacks_reach_a_filtered_subscriber_billed_each_once(
+    api: Client,
+    client: Client,
+    provider: Provider,
+    broker: AmqpBroker,
+    pool: Pool,
+    persist_worker: Any,
+    billing_worker: Any,
+) -> None:
+    statuses = ["ORDER_INIT_AND_WAITING", "IN_PROGRESS", "FINISHED"]
+    async with receiving() as receiver, notifying(broker, pool, fast_settings()):
+        sub = await subscribe(api, receiver.url, provider.name, statuses=statuses)
+        headers = {**provider.auth, "Content-Type": "application/json"}
+        other = msgspec.json.encode(event("s-other", "NOT_PLUGGED", 1))
+        assert (await client.post("/v1/sessions", data=other, headers=headers)).status == 200
+        for number, status in enumerate(statuses, start=1):
+            body = KWH.body("s-notify", status, updatedAt=f"2026-03-01T10:0{number}:00+00:00")
+            assert (await client.post("/v1/sessions", data=body, headers=headers)).status == 200
+            await eventually(lambda n=number: at_least(receiver, n))  # type: ignore[misc]
+
+        # A marker sent last down the same path (ingest, billing, fan-out, delivery, each in
+        # order): once it is in, the filtered-out NOT_PLUGGED and any duplicate of the three
+        # had their chance to arrive before it; once the log has nothing pending, no send is due.
+        marker = KWH.body("s-marker")
+        assert (await client.post("/v1/sessions", data=marker, headers=headers)).status == 200
+        await eventually(lambda: at_least(receiver, 4))
+        deliveries = await eventually(lambda: settled_deliveries(pool, sub["id"]))
+    expected = [("s-notify", status) for status in statuses] + [("s-marker", "FINISHED")]
+    assert [(r.items[0]["id"], r.items[0]["status"]) for r in receiver.received] == expected
+    assert sorted(deliveries) == sorted((*pair, "succeeded") for pair in expected)
+    items = [r.items[0] for r in receiver.received[:3]]
+    assert len({r.webhook_id for r in receiver.received}) == 4
+    assert items[-1]["amount"] == Decimal("14.06") and items[-1]["commision_price"] == Decimal(
+        "1.06"
+    )
+    assert [item["position"] for item in items] == sorted(item["position"] for item in items)
+    for received in receiver.received:
+        verify(received, sub["secret"])
+
+
+async def test_after_a_rotation_both_secrets_sign_and_a_wrong_one_is_rejected(
+    api: Client, provider: Provider, broker: AmqpBroker, pool: Pool
+) -> None:
+    async with receiving() as receiver, notifying(broker, pool, fast_settings()):
+        sub = await subscribe(api, receiver.url, provider.name)
+        rotated = await (
+            await api.post(f"/v1/subscriptions/{sub['id']}/secret/rotate", headers=ADMIN)
+        ).json()
+        await publish_billed(broker, provider.name, event("s-rotate", "IN_PROGRESS", 1), "e-rotate")
+        await eventually(lambda: at_least(receiver, 1))
+    [received] = receiver.received
+    verify(received, sub["secret"])
+    verify(received, rotated["secret"])
+    other = await subscribe(api, "http://127.0.0.1:9/unused", provider.name)
+    with pytest.raises(WebhookVerificationError):
+        verify(received, other["secret"])
