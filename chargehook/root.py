@@ -84,6 +84,7 @@ async def listening(
         resources.metrics,
         admin_token,
         settings.allow_private_urls,
+        settings.delivery_batch_size,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

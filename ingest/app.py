@@ -13,6 +13,7 @@ from chargehook.ingest.openapi import ROUTES
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
 
 
 @web.middleware
@@ -32,11 +33,12 @@ def create_app(
     metrics: Metrics,
     admin_token: str | None,
     allow_private_urls: bool = False,
+    delivery_batch_size: int = Settings().delivery_batch_size,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[count_requests, error_shape])
     tokens = TokenTable(pool)
     app[routes.INGEST] = routes.Ingest(
-        broker, pool, tokens, metrics, admin_token, allow_private_urls
+        broker, pool, tokens, metrics, admin_token, allow_private_urls, delivery_batch_size
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:

@@ -41,7 +41,8 @@ class Ingest:
     tokens: TokenTable
     metrics: Metrics
     admin_token: str | None
-    allow_private_urls: bool = False
+    allow_private_urls: bool
+    delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
 
 
 INGEST = web.AppKey("ingest", Ingest)

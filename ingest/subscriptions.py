@@ -114,20 +114,21 @@ async def replay(request: web.Request) -> web.Response:
     reopened = await deliveries.reopen(ingest.pool, sid, request.match_info["delivery"], None)
     if not reopened:
         raise ApiError(404, f"No delivery {request.match_info['delivery']!r} for {sid!r}")
-    return await _queue(ingest, reopened)
+    return await _queue(ingest, reopened, 1)
 
 
 async def recover(request: web.Request) -> web.Response:
     """Replay every failed delivery of the subscription since a time."""
     ingest, sid = await admin(request), request.match_info["id"]
-    found(await subscriptions.get(ingest.pool, sid), sid)
+    subscription = found(await subscriptions.get(ingest.pool, sid), sid)
     since = (await read_json(request, recover_decoder)).since
-    return await _queue(ingest, await deliveries.reopen(ingest.pool, sid, None, since))
+    reopened = await deliveries.reopen(ingest.pool, sid, None, since)
+    return await _queue(ingest, reopened, subscription.batch_size or ingest.delivery_batch_size)
 
 
-async def _queue(ingest: Ingest, delivery_ids: list[str]) -> web.Response:
-    for delivery_id in delivery_ids:
-        await tasks.queue_now(ingest.broker, DeliveryTask(delivery_id=delivery_id), tag="replay")
+async def _queue(ingest: Ingest, delivery_ids: list[str], batch_size: int) -> web.Response:
+    for chunk in tasks.chunks(delivery_ids, batch_size):
+        await tasks.queue_now(ingest.broker, DeliveryTask(delivery_ids=chunk), tag="replay")
     return json_response(Replayed(replayed=len(delivery_ids)), status=202)
 
 

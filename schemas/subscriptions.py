@@ -9,6 +9,8 @@ from chargehook.schemas.session import Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
+# Sessions per webhook request; 1 gives a receiver one event per request.
+BatchSize = Annotated[int, msgspec.Meta(ge=1, le=500)]
 # Lower case and dot-free: the name is the last word of a routing key (`session.finished.repsol`).
 PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ProviderName = Annotated[str, msgspec.Meta(pattern=PROVIDER_NAME_PATTERN)]
@@ -23,6 +25,7 @@ class NewSubscription(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     statuses: list[Status] | None = None
     providers: list[ProviderName] | None = None
     description: Description | None = None
+    batch_size: BatchSize | None = None  # null: CHARGEHOOK_DELIVERY_BATCH_SIZE
 
 
 class SubscriptionChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -33,6 +36,7 @@ class SubscriptionChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     providers: list[ProviderName] | msgspec.UnsetType | None = msgspec.UNSET
     description: Description | msgspec.UnsetType | None = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    batch_size: BatchSize | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Subscription(msgspec.Struct, kw_only=True):
@@ -41,6 +45,7 @@ class Subscription(msgspec.Struct, kw_only=True):
     statuses: list[Status] | None
     providers: list[str] | None
     description: str | None
+    batch_size: int | None
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
@@ -93,8 +98,14 @@ class Replayed(msgspec.Struct, kw_only=True):
     replayed: int
 
 
-class DeliveryTask(msgspec.Struct, kw_only=True):
-    """One delivery to attempt, on `chargehook.delivery`; `round` indexes the retry schedule."""
+class DeliveryTask(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Deliveries to one subscription, attempted together as one request, on
+    `chargehook.delivery`; `round` indexes the retry schedule."""
 
-    delivery_id: str
+    delivery_ids: list[str] = msgspec.field(default_factory=list)
     round: int = 1
+    delivery_id: str | None = None  # the one-delivery form of earlier versions, still read
+
+    @property
+    def ids(self) -> list[str]:
+        return self.delivery_ids or ([self.delivery_id] if self.delivery_id else [])

@@ -119,7 +119,7 @@ async def settled_deliveries(pool: Pool, subscription_id: str) -> list[tuple[str
     """Every delivery of the subscription as (session, session status, delivery status), once
     none is pending any more; an empty list (falsy) while one still is."""
     rows = await pool.fetch(
-        "SELECT session_id, payload->0->>'status' AS state, status FROM deliveries"
+        "SELECT session_id, payload->>'status' AS state, status FROM deliveries"
         " WHERE subscription_id = $1",
         subscription_id,
     )
@@ -137,7 +137,8 @@ async def delay_queues_empty(amqp_url: str, delays: Sequence[DelaySpec]) -> bool
 
 
 async def at_least(receiver: Receiver, count: int) -> bool:
-    return len(receiver.received) >= count
+    """At least `count` session objects arrived, in however many requests."""
+    return len(receiver.items) >= count
 
 
 async def log_with(

@@ -43,6 +43,11 @@ class Receiver:
     url: str = ""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """Every session object received, in arrival order, whatever request carried it."""
+        return [item for received in self.received for item in received.items]
+
     async def handle(self, request: web.Request) -> web.Response:
         received = Received(dict(request.headers), await request.read())
         self.received.append(received)

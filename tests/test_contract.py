@@ -1,6 +1,7 @@
 """The exported contract matches the running code: routes, answers and broker messages."""
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
+from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
 from tests.support import ADMIN_TOKEN, Provider, event, eventually
+
+NOW = datetime.now(UTC)
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
 Client = TestClient[Any, Any]
@@ -175,11 +179,10 @@ async def test_every_route_answers_as_documented(
     await call("GET", SUBSCRIPTION, 200, sub, headers=admin)
     await call("PATCH", SUBSCRIPTION, 200, sub, json={"description": "contract"}, headers=admin)
     await call("POST", SUBSCRIPTION + "/secret/rotate", 200, sub, headers=admin)
+    made = NewDelivery(sub["id"], provider.name, "string", "e-contract", "0", b"{}", NOW)
     async with pool.acquire() as conn:
-        delivery = await deliveries.create(
-            conn, sub["id"], provider.name, "string", "e-contract", "0", b"[]"
-        )
-    await deliveries.fail_without_attempt(pool, delivery, "contract test")
+        (delivery,) = await deliveries.create(conn, [made])
+    await deliveries.set_status(pool, [delivery], "failed", "contract test")
     log = "/v1/subscriptions/{id}/deliveries"
     query = {"status": "failed", "limit": "10"}
     assert await call("GET", log, 200, sub, params=query, headers=admin) != []

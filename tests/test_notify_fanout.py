@@ -56,9 +56,9 @@ async def test_a_sessions_callbacks_reach_a_filtered_subscriber_billed_each_once
         await eventually(lambda: at_least(receiver, 4))
         deliveries = await eventually(lambda: settled_deliveries(pool, sub["id"]))
     expected = [("s-notify", status) for status in statuses] + [("s-marker", "FINISHED")]
-    assert [(r.items[0]["id"], r.items[0]["status"]) for r in receiver.received] == expected
+    assert [(item["id"], item["status"]) for item in receiver.items] == expected
     assert sorted(deliveries) == sorted((*pair, "succeeded") for pair in expected)
-    items = [r.items[0] for r in receiver.received[:3]]
+    items = receiver.items[:3]
     assert len({r.webhook_id for r in receiver.received}) == 4
     assert items[-1]["amount"] == Decimal("14.06") and items[-1]["commision_price"] == Decimal(
         "1.06"

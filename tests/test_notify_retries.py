@@ -155,6 +155,6 @@ async def test_pending_retries_survive_a_killed_notify_worker_and_none_is_sent_t
             await eventually(lambda: at_least(receiver, 3), within=30)
             await eventually(lambda: settled_deliveries(pool, sub["id"]))
             assert await processes.terminated(second) == 0
-    sessions = [r.items[0]["id"] for r in receiver.received]
+    sessions = [item["id"] for item in receiver.items]
     assert sessions == ["s-kill", "s-kill", "s-kill-marker"]
     assert receiver.received[0].webhook_id == receiver.received[1].webhook_id

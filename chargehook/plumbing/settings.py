@@ -32,10 +32,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     persist_batch_size: Positive = 100
     billing_prefetch: Positive = 100
     billing_batch_size: Positive = 50
-    notify_prefetch: Positive = 100
-    notify_batch_size: Positive = 50
+    notify_prefetch: Positive = 1000
+    notify_batch_size: Positive = 500
     delivery_concurrency: Positive = 64
     delivery_per_subscription: Positive = 4
+    delivery_batch_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
     retry_schedule: Annotated[str, msgspec.Meta(pattern=SCHEDULE)] = (
         "5,300,1800,7200,18000,36000,36000"
     )

@@ -1,9 +1,10 @@
-"""The deliveries, delivery_attempts and delivery_cursors tables: the delivery log and each
-subscriber's place per session. The decisions are chargehook.webhooks.lifecycle's."""
+"""The deliveries and delivery_attempts tables: one row per event and subscriber, every attempt
+of the request that carried it. The decisions are chargehook.webhooks.lifecycle's."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,168 +13,151 @@ import asyncpg
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import Attempt, Delivery, DeliveryStatus
 from chargehook.webhooks import lifecycle
-from chargehook.webhooks.lifecycle import AttemptResult, Claim
-
-# A delivery holds its (subscriber, session) lease at most this long: longer than one attempt.
-LEASE = "30 seconds"
+from chargehook.webhooks.lifecycle import AttemptResult
 
 
 def delivery_id(subscription_id: str, event_id: str) -> str:
-    """Stable across retries and replays: the `webhook-id` receivers deduplicate on."""
+    """Stable across retries and replays: a lone delivery's `webhook-id`."""
     return "msg_" + hashlib.sha256(f"{subscription_id}\n{event_id}".encode()).hexdigest()[:32]
+
+
+def request_id(ids: Sequence[str]) -> str:
+    """The `webhook-id` of a request carrying these deliveries: a lone delivery's own id, else a
+    digest of them all; the same on every retry of the same batch, new when its content changes."""
+    if len(ids) == 1:
+        return ids[0]
+    return "msg_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    subscription_id: str
+    provider: str
+    session_id: str
+    event_id: str
+    position: str
+    payload: bytes  # one session object in the page's shape
+    received_at: datetime
+
+    @property
+    def id(self) -> str:
+        return delivery_id(self.subscription_id, self.event_id)
 
 
 @dataclass(frozen=True)
 class Pending:
+    """A delivery still to attempt, as its batch's request needs it."""
+
     id: str
     subscription_id: str
     provider: str
     session_id: str
     position: str
     payload: bytes
-    status: str
-    url: str
-    enabled: bool
+    received_at: datetime | None
 
 
-async def create(
+CREATE = """
+WITH new AS (
+    INSERT INTO deliveries (id, subscription_id, provider, session_id, event_id, position,
+        payload, received_at, status)
+    SELECT *, 'pending' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::json[], $8::timestamptz[])
+    ON CONFLICT (subscription_id, event_id) DO NOTHING
+    RETURNING id)
+SELECT id FROM new
+UNION ALL
+SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'
+"""
+PENDING = """
+SELECT id, subscription_id, provider, session_id, position, payload::text, received_at
+FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'
+"""
+
+
+async def create(conn: Connection, new: Sequence[NewDelivery]) -> set[str]:
+    """Store new deliveries in one statement; the ids to queue back: the new ones and any still
+    pending from before (a fan-out redelivered after a crash queues them again; the deliverer's
+    claim makes sure a delivery is never sent twice)."""
+    if not new:
+        return set()
+    columns = [
+        [d.id for d in new],
+        [d.subscription_id for d in new],
+        [d.provider for d in new],
+        [d.session_id for d in new],
+        [d.event_id for d in new],
+        [d.position for d in new],
+        [d.payload.decode() for d in new],
+        [d.received_at for d in new],
+    ]
+    return {row["id"] for row in await conn.fetch(CREATE, *columns)}
+
+
+async def pending(conn: Pool | Connection, ids: Sequence[str], lock: bool = False) -> list[Pending]:
+    """The deliveries among `ids` still pending, oldest position first; `lock` holds them for
+    this transaction, so a second copy of a task waits and then finds them finished."""
+    rows = await conn.fetch(PENDING + (" FOR UPDATE" if lock else ""), list(ids))
+    found = [
+        Pending(
+            id=row["id"],
+            subscription_id=row["subscription_id"],
+            provider=row["provider"],
+            session_id=row["session_id"],
+            position=row["position"],
+            payload=row["payload"].encode(),
+            received_at=row["received_at"],
+        )
+        for row in rows
+    ]
+    return sorted(found, key=lambda d: d.position)
+
+
+async def set_status(
+    conn: Pool | Connection, ids: Sequence[str], status: DeliveryStatus, error: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = $2, last_error = $3, next_attempt_at = NULL,"
+        " updated_at = now() WHERE id = ANY($1::text[])",
+        list(ids),
+        status,
+        error,
+    )
+
+
+RECORD = """
+WITH moved AS (
+    UPDATE deliveries SET attempts = attempts + 1, status = $2, last_error = $3,
+        next_attempt_at = $4, updated_at = now()
+    WHERE id = ANY($1::text[])
+    RETURNING id, attempts)
+INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms,
+    error_kind, response_snippet)
+SELECT id, attempts, $5, $6, $7, $3, $8 FROM moved
+RETURNING attempt
+"""
+
+
+async def record_attempt(
     conn: Connection,
-    subscription_id: str,
-    provider: str,
-    session_id: str,
-    event_id: str,
-    position: str,
-    payload: bytes,
-) -> str:
-    """Idempotent on (subscription, event): a redelivered billed event adds nothing."""
-    new_id = delivery_id(subscription_id, event_id)
-    await conn.execute(
-        "INSERT INTO deliveries (id, subscription_id, provider, session_id, event_id, position,"
-        " payload, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')"
-        " ON CONFLICT (subscription_id, event_id) DO NOTHING",
-        new_id,
-        subscription_id,
-        provider,
-        session_id,
-        event_id,
-        position,
-        payload.decode(),
-    )
-    return new_id
-
-
-async def load(conn: Pool | Connection, delivery: str) -> Pending | None:
-    row = await conn.fetchrow(
-        "SELECT d.id, d.subscription_id, d.provider, d.session_id, d.position, d.payload::text,"
-        " d.status, s.url, s.enabled FROM deliveries d JOIN subscriptions s"
-        " ON s.id = d.subscription_id WHERE d.id = $1",
-        delivery,
-    )
-    if row is None:
-        return None
-    return Pending(
-        id=row["id"],
-        subscription_id=row["subscription_id"],
-        provider=row["provider"],
-        session_id=row["session_id"],
-        position=row["position"],
-        payload=row["payload"].encode(),
-        status=row["status"],
-        url=row["url"],
-        enabled=row["enabled"],
-    )
-
-
-async def claim(conn: Connection, d: Pending) -> Claim:
-    """Take the (subscriber, session) lease if lifecycle.claim says the delivery may go."""
-    await conn.execute(
-        "INSERT INTO delivery_cursors (subscription_id, provider, session_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        d.subscription_id,
-        d.provider,
-        d.session_id,
-    )
-    row = await conn.fetchrow(
-        "SELECT sent_position, lease_until > now() AS leased"
-        " FROM delivery_cursors WHERE subscription_id = $1 AND provider = $2 AND session_id = $3"
-        " FOR UPDATE",
-        d.subscription_id,
-        d.provider,
-        d.session_id,
-    )
-    assert row is not None
-    decision = lifecycle.claim(row["sent_position"], bool(row["leased"]), d.position)
-    if decision == "superseded":
-        await _set_status(conn, d.id, "superseded", None)
-    if decision != "go":
-        return decision
-    await conn.execute(
-        f"UPDATE delivery_cursors SET lease_delivery = $4, lease_until = now() + interval '{LEASE}'"
-        " WHERE subscription_id = $1 AND provider = $2 AND session_id = $3",
-        d.subscription_id,
-        d.provider,
-        d.session_id,
-        d.id,
-    )
-    return "go"
-
-
-async def record(
-    conn: Connection, d: Pending, result: AttemptResult, next_attempt_at: datetime | None
-) -> tuple[int, DeliveryStatus]:
-    """Store the attempt, move the delivery on, release the lease; the attempt's number and the
-    delivery's status back."""
-    attempt: int = await conn.fetchval(
-        "UPDATE deliveries SET attempts = attempts + 1, updated_at = now() WHERE id = $1"
-        " RETURNING attempts",
-        d.id,
-    )
-    await conn.execute(
-        "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code,"
-        " latency_ms, error_kind, response_snippet) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        d.id,
-        attempt,
+    ids: Sequence[str],
+    result: AttemptResult,
+    status: DeliveryStatus,
+    next_attempt_at: datetime | None,
+) -> int:
+    """One attempt of a batch, logged on each of its deliveries; the highest attempt number."""
+    rows = await conn.fetch(
+        RECORD,
+        list(ids),
+        status,
+        result.error_kind,
+        next_attempt_at,
         result.attempted_at,
         result.status_code,
         result.latency_ms,
-        result.error_kind,
         (result.snippet or "")[: lifecycle.SNIPPET_CHARS] or None,
     )
-    status = lifecycle.status_after(result, retry_queued=next_attempt_at is not None)
-    await _set_status(conn, d.id, status, result.error_kind, next_attempt_at)
-    # Sent counts, not only delivered: after a newer state reached the receiver, even as a
-    # failed attempt, an older one must not follow it.
-    await conn.execute(
-        "UPDATE delivery_cursors SET lease_delivery = NULL, lease_until = NULL,"
-        " sent_position = GREATEST(sent_position, $4)"
-        " WHERE subscription_id = $1 AND provider = $2 AND session_id = $3",
-        d.subscription_id,
-        d.provider,
-        d.session_id,
-        d.position,
-    )
-    return attempt, status
-
-
-async def fail_without_attempt(conn: Pool | Connection, delivery: str, reason: str) -> None:
-    await _set_status(conn, delivery, "failed", reason)
-
-
-async def _set_status(
-    conn: Pool | Connection,
-    delivery: str,
-    status: DeliveryStatus,
-    error: str | None,
-    next_attempt_at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET status = $2, last_error = $3, next_attempt_at = $4,"
-        " updated_at = now() WHERE id = $1",
-        delivery,
-        status,
-        error,
-        next_attempt_at,
-    )
+    return max((row["attempt"] for row in rows), default=0)
 
 
 async def log(

@@ -1,6 +1,7 @@
 """What a subscriber receives: the page's shape, a JSON array of session objects with billing
-filled in and the session's `position` added (docs/delivery.md)."""
+filled in and each session's `position` added (docs/delivery.md#the-request)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,7 +36,13 @@ def read_billed(body: bytes) -> Billed:
     return Billed(envelope, session, position(key))
 
 
-def payload(billed: Billed) -> bytes:
+def item_payload(billed: Billed) -> bytes:
+    """One session object of a request: the billed item with its position."""
     item = item_decoder.decode(billed.envelope.session)
     item["position"] = billed.position
-    return encoder.encode([item])
+    return encoder.encode(item)
+
+
+def request_body(items: Sequence[bytes]) -> bytes:
+    """The request's body: its session objects, oldest position first, as one JSON array."""
+    return b"[" + b",".join(items) + b"]"

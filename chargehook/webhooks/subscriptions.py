@@ -21,9 +21,9 @@ from chargehook.webhooks.signing import new_secret
 
 # After a rotation the old secret keeps signing this long, so receivers can switch over.
 ROTATION_GRACE = timedelta(hours=24)
-COLUMNS = """id, url, statuses, providers, description, enabled, disabled_reason, created_at,
-    updated_at, last_success_at"""
-CHANGEABLE = ("url", "statuses", "providers", "description", "enabled")
+COLUMNS = """id, url, statuses, providers, description, batch_size, enabled, disabled_reason,
+    created_at, updated_at, last_success_at"""
+CHANGEABLE = ("url", "statuses", "providers", "description", "enabled", "batch_size")
 
 
 def new_id() -> str:
@@ -40,13 +40,14 @@ async def create(pool: Pool, new: NewSubscription) -> SubscriptionCreated:
     secret = new_secret()
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            f"INSERT INTO subscriptions (id, url, statuses, providers, description)"
-            f" VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
+            f"INSERT INTO subscriptions (id, url, statuses, providers, description, batch_size)"
+            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
             new_id(),
             new.url,
             new.statuses,
             new.providers,
             new.description,
+            new.batch_size,
         )
         assert row is not None
         await conn.execute(
@@ -121,6 +122,22 @@ async def rotate_secret(pool: Pool, subscription_id: str) -> RotatedSecret | Non
             secret,
         )
     return RotatedSecret(secret=secret, previous_expires_at=expires)
+
+
+Secret = tuple[str, datetime | None]  # the secret and when it stops signing (None: current)
+
+
+async def signing_secrets(pool: Pool | Connection) -> dict[str, list[Secret]]:
+    """Every enabled subscription's unexpired secrets, newest first: for a worker's cache."""
+    rows = await pool.fetch(
+        "SELECT k.subscription_id, k.secret, k.expires_at FROM subscription_secrets k"
+        " JOIN subscriptions s ON s.id = k.subscription_id WHERE s.enabled"
+        " AND (k.expires_at IS NULL OR k.expires_at > now()) ORDER BY k.created_at DESC"
+    )
+    found: dict[str, list[Secret]] = {}
+    for row in rows:
+        found.setdefault(row["subscription_id"], []).append((row["secret"], row["expires_at"]))
+    return found
 
 
 async def active_secrets(conn: Pool | Connection, subscription_id: str) -> list[str]:

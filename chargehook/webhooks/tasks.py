@@ -1,6 +1,8 @@
 """Delivery tasks on the broker: the queue the deliverer reads, the delay queues retries wait in,
 and the one way to build a task message (fan-out, retry, defer and replay all use it)."""
 
+from collections.abc import Sequence
+
 import msgspec
 
 from chargehook.plumbing.broker import (
@@ -15,6 +17,7 @@ from chargehook.plumbing.broker import (
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DeliveryTask
 from chargehook.webhooks import retries
+from chargehook.webhooks.deliveries import request_id
 
 DELIVERY_QUEUE = QueueSpec("chargehook.deliveries", DELIVERY_EXCHANGE, (DELIVER_KEY,))
 WAIT_QUEUE_PREFIX = "chargehook.delivery.wait."
@@ -34,9 +37,15 @@ def delay_queues(settings: Settings) -> tuple[DelaySpec, ...]:
     )
 
 
+def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    """Deliveries split into tasks of at most `size`, in order."""
+    return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
 def task_message(task: DeliveryTask, tag: str | None = None) -> OutboundMessage:
-    """`message_id` is the delivery and its round (or `tag`, e.g. replay): one per attempt."""
-    return OutboundMessage(encoder.encode(task), f"{task.delivery_id}/{tag or task.round}")
+    """`message_id` is the batch and its round (or `tag`, e.g. replay): one per attempt."""
+    batch = request_id(task.ids)
+    return OutboundMessage(encoder.encode(task), f"{batch}/{tag or task.round}")
 
 
 async def queue_now(broker: Broker, task: DeliveryTask, tag: str | None = None) -> None:

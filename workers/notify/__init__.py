@@ -38,8 +38,15 @@ class NotifyService:
 
     async def run(self, stop: asyncio.Event) -> None:
         s, cache = self.settings, self.cache
-        fanout = FanOut(self.pool, self.broker, cache, s.notify_prefetch, s.notify_batch_size)
-        deliverer = Deliverer(s, self.pool, self.broker, self.metrics)
+        fanout = FanOut(
+            self.pool,
+            self.broker,
+            cache,
+            s.notify_prefetch,
+            s.notify_batch_size,
+            s.delivery_batch_size,
+        )
+        deliverer = Deliverer(s, self.pool, self.broker, self.metrics, cache)
         async with cache.kept_fresh(), deliverer.http_client():
             await asyncio.gather(
                 Consumer(self.broker, fanout, self.metrics, s.batch_linger).run(stop),

@@ -1,17 +1,20 @@
-"""Enabled subscriptions in memory: no query per event; a NOTIFY or a timer reloads them."""
+"""Enabled subscriptions and their signing secrets in memory: no query per event or request; a
+NOTIFY (on any change to either) or a timer reloads them."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import structlog
 
 from chargehook.plumbing.database import Pool
 from chargehook.schemas import Subscription
 from chargehook.webhooks import subscriptions
+from chargehook.webhooks.subscriptions import Secret
 
 RELOAD_EVERY = 30.0  # a missed NOTIFY costs at most this long
-CHANNEL = "chargehook_subscriptions"  # notified by a trigger of migration 0003
+CHANNEL = "chargehook_subscriptions"  # notified by triggers of migrations 0003 and 0005
 log = structlog.get_logger("chargehook.notify")
 
 
@@ -25,20 +28,37 @@ class SubscriptionCache:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.current: list[Subscription] = []
+        self.by_id: dict[str, Subscription] = {}
+        self.secrets: dict[str, list[Secret]] = {}
         self.changed = asyncio.Event()
 
     def knows(self, subscription_id: str) -> bool:
-        return any(s.id == subscription_id for s in self.current)
+        return subscription_id in self.by_id
 
     def matching(self, status: str, provider: str) -> list[Subscription]:
         return [s for s in self.current if matches(s, status, provider)]
+
+    async def subscription(self, subscription_id: str) -> tuple[Subscription, list[str]] | None:
+        """An enabled subscription and the secrets that sign for it now, or None when it is
+        disabled or gone. One this cache has not heard of yet is read from the database."""
+        await self.fresh()
+        found = self.by_id.get(subscription_id)
+        if found is None:
+            found = await subscriptions.get(self.pool, subscription_id)
+            if found is None or not found.enabled:
+                return None
+            self.changed.set()  # created since the last load: reload on the next look
+            return found, await subscriptions.active_secrets(self.pool, subscription_id)
+        now = datetime.now(UTC)
+        keys = self.secrets.get(subscription_id, [])
+        return found, [secret for secret, until in keys if until is None or until > now]
 
     @asynccontextmanager
     async def kept_fresh(self) -> AsyncIterator[None]:
         async with self.pool.acquire() as listener:
             # Listen first, then load: a change committed in between is then never missed.
             await listener.add_listener(CHANNEL, self._on_notify)
-            self.current = await subscriptions.enabled(self.pool)
+            await self._load()
             reloading = asyncio.create_task(self._reload_forever())
             try:
                 yield
@@ -55,7 +75,12 @@ class SubscriptionCache:
         await asyncio.sleep(0)  # a NOTIFY already read off the socket runs its callback first
         if self.changed.is_set():
             self.changed.clear()
-            self.current = await subscriptions.enabled(self.pool)
+            await self._load()
+
+    async def _load(self) -> None:
+        current = await subscriptions.enabled(self.pool)
+        self.secrets = await subscriptions.signing_secrets(self.pool)
+        self.current, self.by_id = current, {s.id: s for s in current}
 
     async def _reload_forever(self) -> None:
         while True:
@@ -65,6 +90,6 @@ class SubscriptionCache:
                 pass
             self.changed.clear()
             try:
-                self.current = await subscriptions.enabled(self.pool)
+                await self._load()
             except Exception as exc:  # noqa: BLE001 - keep the last good list, try again later
                 log.warning("subscriptions reload failed", error=repr(exc))

@@ -1,13 +1,14 @@
-"""The deliverer: one delivery attempt per task, signed, ordered per session, retried from the
-broker. The rules it follows are chargehook.webhooks.lifecycle's (docs/delivery.md)."""
+"""The deliverer: one request per task, carrying the task's deliveries to one subscriber, signed,
+ordered per session, retried from the broker. The rules it follows are
+chargehook.webhooks.lifecycle's (docs/delivery.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -16,16 +17,18 @@ import msgspec
 import structlog
 
 from chargehook.plumbing.broker import Broker, Inbound
-from chargehook.plumbing.database import Connection, Pool
+from chargehook.plumbing.database import Pool
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
-from chargehook.schemas import DeliveryTask
-from chargehook.webhooks import deliveries, lifecycle, retries, subscriptions, tasks
-from chargehook.webhooks.deliveries import Pending
+from chargehook.schemas import DeliveryStatus, DeliveryTask, Subscription
+from chargehook.webhooks import deliveries, lifecycle, retries, sending, subscriptions, tasks
+from chargehook.webhooks.deliveries import Pending, request_id
 from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.signing import signature_header
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url, guarded_connector
+from chargehook.workers.notify.cache import SubscriptionCache
 
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 log = structlog.get_logger("chargehook.notify")
@@ -33,22 +36,32 @@ task_decoder = msgspec.json.Decoder(DeliveryTask)
 
 
 class Deliverer:
-    """Attempts one delivery per message; the consumer runs many side by side."""
+    """Sends one batch per message; the consumer runs many side by side."""
 
     name = "deliver"
     queue = tasks.DELIVERY_QUEUE
 
-    def __init__(self, settings: Settings, pool: Pool, broker: Broker, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        broker: Broker,
+        metrics: Metrics,
+        cache: SubscriptionCache,
+    ) -> None:
         self.settings, self.pool, self.broker, self.metrics = settings, pool, broker, metrics
+        self.cache = cache
         self.concurrency = settings.delivery_concurrency
         self.schedule = retries.parse_schedule(settings.retry_schedule)
         self.delays = retries.delays_ms(self.schedule, settings.retry_busy_delay)
         self.busy_delay_ms = round(settings.retry_busy_delay * 1000)
         self.disable_after = timedelta(seconds=settings.disable_after)
         self.http: aiohttp.ClientSession | None = None
+        cap = settings.delivery_per_subscription
         self.per_subscription: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.delivery_per_subscription)
+            lambda: asyncio.Semaphore(cap)
         )
+        self.waiting: Counter[str] = Counter()
         self.rng = random.Random()  # noqa: S311 - jitter, not a secret
 
     @asynccontextmanager
@@ -60,39 +73,62 @@ class Deliverer:
 
     def decode(self, message: Inbound) -> DeliveryTask:
         try:
-            return task_decoder.decode(message.body)
+            task = task_decoder.decode(message.body)
         except msgspec.MsgspecError as exc:
             raise RejectMessage(f"not a delivery task: {exc}") from None
+        if not task.ids:
+            raise RejectMessage("a delivery task without deliveries")
+        return task
 
     async def handle_one(self, task: DeliveryTask) -> None:
-        pending = await deliveries.load(self.pool, task.delivery_id)
-        if pending is None or pending.status != "pending":
+        batch = await deliveries.pending(self.pool, task.ids)
+        if not batch:
             return  # deleted, or already finished by an earlier copy of this task
-        if not pending.enabled:
-            await deliveries.fail_without_attempt(self.pool, pending.id, "subscription disabled")
+        found = await self.cache.subscription(batch[0].subscription_id)
+        if found is None:
+            ids = [d.id for d in batch]
+            await deliveries.set_status(self.pool, ids, "failed", "subscription disabled")
             return
-        slots = self.per_subscription[pending.subscription_id]
-        if slots.locked():  # one slow receiver must not take every worker slot
+        subscription, secrets = found
+        # Over its cap a subscription's tasks wait here, a bounded few; past that they wait in
+        # the broker, so one slow receiver cannot hold every slot of this worker.
+        if self.waiting[subscription.id] >= self.settings.delivery_per_subscription:
             await tasks.queue_after(self.broker, task, self.busy_delay_ms)
             return
-        async with slots:
-            await self.deliver(task, pending)
+        self.waiting[subscription.id] += 1
+        try:
+            slots = self.per_subscription[subscription.id]
+            await slots.acquire()
+        finally:
+            self.waiting[subscription.id] -= 1
+        try:
+            await self.deliver(task, subscription, secrets)
+        finally:
+            slots.release()
 
-    async def deliver(self, task: DeliveryTask, pending: Pending) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            claim = await deliveries.claim(conn, pending)
-        if claim == "busy":  # the same round a little later, without counting an attempt
-            await tasks.queue_after(self.broker, task, self.busy_delay_ms)
+    async def deliver(
+        self, task: DeliveryTask, subscription: Subscription, secrets: list[str]
+    ) -> None:
+        claimed = await sending.claim(self.pool, task.ids, holder=request_id(task.ids))
+        if claimed.superseded:
+            self.metrics.inc(
+                "chargehook_deliveries_total", len(claimed.superseded), outcome="superseded"
+            )
+        if claimed.busy:  # another request carries these sessions now: the same round later
+            busy = DeliveryTask(delivery_ids=[d.id for d in claimed.busy], round=task.round)
+            await tasks.queue_after(self.broker, busy, self.busy_delay_ms)
+        if not claimed.go:
             return
-        if claim == "superseded":
-            self.metrics.inc("chargehook_deliveries_total", outcome="superseded")
-            return
-        result = await self.attempt(pending)
+        sent = claimed.go
+        result = await self.attempt(subscription, secrets, sent)
         delay = self.next_delay(task, result)
+        retry_at = None
         if delay is not None:  # queued before it is recorded: a crash in between loses nothing
-            retry = DeliveryTask(delivery_id=task.delivery_id, round=task.round + 1)
+            retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
             await tasks.queue_after(self.broker, retry, delay)
-        await self.record(pending, result, delay)
+            retry_at = result.attempted_at + timedelta(milliseconds=delay)
+        attempt, status = await sending.record(self.pool, sent, result, retry_at)
+        await self.after_attempt(subscription, sent, result, attempt, status)
 
     def next_delay(self, task: DeliveryTask, result: AttemptResult) -> int | None:
         if not lifecycle.may_retry(result):
@@ -101,7 +137,9 @@ class Deliverer:
             self.schedule, self.delays, task.round, result.retry_after, self.rng
         )
 
-    async def attempt(self, pending: Pending) -> AttemptResult:
+    async def attempt(
+        self, subscription: Subscription, secrets: list[str], sent: Sequence[Pending]
+    ) -> AttemptResult:
         started, at = time.monotonic(), datetime.now(UTC)
 
         def result(
@@ -110,12 +148,19 @@ class Deliverer:
             latency = round((time.monotonic() - started) * 1000)
             return AttemptResult(at, status, latency, kind, snippet, after)
 
+        body = request_body([d.payload for d in sent])
+        webhook_id, stamp = request_id([d.id for d in sent]), int(at.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature_header(secrets, webhook_id, stamp, body),
+        }
         try:
-            await check_url(pending.url, self.settings.allow_private_urls)
-            headers = await self.signed_headers(pending, at)
+            await check_url(subscription.url, self.settings.allow_private_urls)
             assert self.http is not None
             async with self.http.post(
-                pending.url, data=pending.payload, headers=headers, allow_redirects=False
+                subscription.url, data=body, headers=headers, allow_redirects=False
             ) as answer:
                 raw = await answer.content.read(lifecycle.SNIPPET_CHARS)
                 snippet = raw.decode(errors="replace")
@@ -135,45 +180,32 @@ class Deliverer:
         except aiohttp.ClientError as exc:
             return result(None, "network", repr(exc))
 
-    async def signed_headers(self, pending: Pending, at: datetime) -> dict[str, str]:
-        secrets = await subscriptions.active_secrets(self.pool, pending.subscription_id)
-        stamp = int(at.timestamp())
-        return {
-            "Content-Type": "application/json",
-            "webhook-id": pending.id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": signature_header(secrets, pending.id, stamp, pending.payload),
-        }
-
-    async def record(self, pending: Pending, result: AttemptResult, delay: int | None) -> None:
-        next_at = None if delay is None else result.attempted_at + timedelta(milliseconds=delay)
-        async with self.pool.acquire() as conn, conn.transaction():
-            attempt, status = await deliveries.record(conn, pending, result, next_at)
-            if result.succeeded:
-                await subscriptions.record_success(conn, pending.subscription_id)
-            else:
-                await self.check_health(conn, pending, result)
+    async def after_attempt(
+        self,
+        subscription: Subscription,
+        sent: Sequence[Pending],
+        result: AttemptResult,
+        attempt: int,
+        status: DeliveryStatus,
+    ) -> None:
         outcome = lifecycle.outcome(status)
-        self.metrics.inc("chargehook_deliveries_total", outcome=outcome)
+        self.metrics.inc("chargehook_deliveries_total", len(sent), outcome=outcome)
         log.info(
             "delivery attempt",
+            subscription_id=subscription.id,
+            webhook_id=request_id([d.id for d in sent]),
+            sessions=len(sent),
             attempt=attempt,
             status=result.status_code,
             error=result.error_kind,
             outcome=outcome,
-            delivery_id=pending.id,
-            subscription_id=pending.subscription_id,
-            session_id=pending.session_id,
         )
-
-    async def check_health(self, conn: Connection, pending: Pending, result: AttemptResult) -> None:
-        """Switch the subscription off on a 410 or after too long without a success."""
-        last = (
-            None if result.gone else await subscriptions.last_success(conn, pending.subscription_id)
-        )
-        reason = lifecycle.disable_reason(result, last, datetime.now(UTC), self.disable_after)
-        if reason is None:
+        if result.succeeded:
+            await subscriptions.record_success(self.pool, subscription.id)
             return
-        await subscriptions.disable(conn, pending.subscription_id, reason)
-        self.metrics.inc("chargehook_subscriptions_disabled_total")
-        log.warning("subscription disabled", subscription_id=pending.subscription_id, reason=reason)
+        last = None if result.gone else await subscriptions.last_success(self.pool, subscription.id)
+        reason = lifecycle.disable_reason(result, last, datetime.now(UTC), self.disable_after)
+        if reason is not None:
+            await subscriptions.disable(self.pool, subscription.id, reason)
+            self.metrics.inc("chargehook_subscriptions_disabled_total")
+            log.warning("subscription disabled", subscription_id=subscription.id, reason=reason)

@@ -1,0 +1,86 @@
+"""The delivery_cursors table: each subscriber's place per session (the newest position sent
+there) and a short lease, so one request at a time carries a session to a subscriber and an
+older state never follows a newer one (docs/delivery.md#order-per-session)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chargehook.plumbing.database import Connection
+from chargehook.webhooks import lifecycle
+from chargehook.webhooks.deliveries import Pending
+
+# A request holds its sessions' leases at most this long: longer than one attempt.
+LEASE = "30 seconds"
+SessionRef = tuple[str, str]
+
+OPEN = """
+INSERT INTO delivery_cursors (subscription_id, provider, session_id)
+SELECT $1, * FROM unnest($2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+"""
+HELD = """
+SELECT provider, session_id, sent_position, coalesce(lease_until > now(), false) AS leased
+FROM delivery_cursors
+WHERE subscription_id = $1
+    AND (provider, session_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+ORDER BY provider, session_id
+FOR UPDATE
+"""
+LEASE_SQL = f"""
+UPDATE delivery_cursors SET lease_delivery = $4, lease_until = now() + interval '{LEASE}'
+WHERE subscription_id = $1
+    AND (provider, session_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+"""
+RELEASE = """
+UPDATE delivery_cursors c SET lease_delivery = NULL, lease_until = NULL,
+    sent_position = GREATEST(c.sent_position, t.position)
+FROM unnest($2::text[], $3::text[], $4::text[]) AS t(provider, session_id, position)
+WHERE c.subscription_id = $1 AND c.provider = t.provider AND c.session_id = t.session_id
+"""
+
+
+@dataclass
+class Claimed:
+    """A batch sorted by lifecycle.claim: what goes now, waits, or will never go."""
+
+    go: list[Pending] = field(default_factory=list)
+    busy: list[Pending] = field(default_factory=list)
+    superseded: list[Pending] = field(default_factory=list)
+
+
+async def claim(conn: Connection, batch: Sequence[Pending], holder: str) -> Claimed:
+    """Take the lease of every session the batch may carry now; call inside a transaction."""
+    claimed = Claimed()
+    if not batch:
+        return claimed
+    subscription = batch[0].subscription_id
+    providers, sessions = _sessions(batch)
+    await conn.execute(OPEN, subscription, providers, sessions)
+    rows = await conn.fetch(HELD, subscription, providers, sessions)
+    held = {(r["provider"], r["session_id"]): (r["sent_position"], r["leased"]) for r in rows}
+    for delivery in batch:
+        sent, leased = held[(delivery.provider, delivery.session_id)]
+        decision = lifecycle.claim(sent, leased, delivery.position)
+        getattr(claimed, decision).append(delivery)
+    if claimed.go:
+        await conn.execute(LEASE_SQL, subscription, *_sessions(claimed.go), holder)
+    return claimed
+
+
+async def release(conn: Connection, sent: Sequence[Pending]) -> None:
+    """The leases go; each session's newest position sent becomes its place, sent counting as
+    seen even when the receiver failed the request."""
+    if not sent:
+        return
+    newest: dict[SessionRef, str] = {}
+    for delivery in sent:
+        ref = (delivery.provider, delivery.session_id)
+        newest[ref] = max(newest.get(ref, delivery.position), delivery.position)
+    providers = [provider for provider, _ in newest]
+    sessions = [session for _, session in newest]
+    await conn.execute(RELEASE, sent[0].subscription_id, providers, sessions, list(newest.values()))
+
+
+def _sessions(batch: Sequence[Pending]) -> tuple[list[str], list[str]]:
+    refs = sorted({(d.provider, d.session_id) for d in batch})  # sorted: locks in one order
+    return [provider for provider, _ in refs], [session for _, session in refs]
