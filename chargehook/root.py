@@ -17,6 +17,7 @@ from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.memory_broker import MemoryBroker
+from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.store import add_provider, set_rates
@@ -169,7 +170,8 @@ async def metrics_endpoint(settings: Settings, metrics: Metrics) -> AsyncIterato
         return
 
     async def render(request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+        text = metrics.render()
+        return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def alive(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
