@@ -56,13 +56,15 @@ async def open_database(settings: Settings) -> AsyncIterator[Pool]:
 
 
 @asynccontextmanager
-async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
+async def open_broker(
+    settings: Settings, name: str, metrics: Metrics | None = None
+) -> AsyncIterator[Broker]:
     if settings.amqp_url is None:
         broker: Broker = MemoryBroker()
         await broker.declare(ALL_QUEUES, delay_queues(settings))
         yield broker
         return
-    async with amqp_broker(settings.amqp_url, name, settings.publish_timeout) as amqp:
+    async with amqp_broker(settings.amqp_url, name, settings.publish_timeout, metrics) as amqp:
         # Every process declares every worker queue, so no accepted event routes to nothing.
         await amqp.declare(ALL_QUEUES, delay_queues(settings))
         yield amqp
@@ -70,8 +72,9 @@ async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
 
 @asynccontextmanager
 async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resources]:
-    async with open_database(settings) as pool, open_broker(settings, name) as broker:
-        yield Resources(broker, pool, Metrics())
+    metrics = Metrics()
+    async with open_database(settings) as pool, open_broker(settings, name, metrics) as broker:
+        yield Resources(broker, pool, metrics)
 
 
 @asynccontextmanager

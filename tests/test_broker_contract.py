@@ -122,6 +122,10 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
     stop.set()
     await asyncio.wait_for(running, 10)
     assert sorted(worker.handled) == ["a", "b", "c"]
+    timed = metrics.registry.get_sample_value(
+        "chargehook_worker_batch_seconds_count", {"worker": "picky"}
+    )
+    assert timed is not None and timed >= 1  # every handled batch is timed
 
 
 @pytest.mark.parametrize(
