@@ -17,6 +17,7 @@ from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.memory_broker import MemoryBroker
+from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.store import add_provider, set_rates
@@ -55,13 +56,15 @@ async def open_database(settings: Settings) -> AsyncIterator[Pool]:
 
 
 @asynccontextmanager
-async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
+async def open_broker(
+    settings: Settings, name: str, metrics: Metrics | None = None
+) -> AsyncIterator[Broker]:
     if settings.amqp_url is None:
         broker: Broker = MemoryBroker()
         await broker.declare(ALL_QUEUES, delay_queues(settings))
         yield broker
         return
-    async with amqp_broker(settings.amqp_url, name, settings.publish_timeout) as amqp:
+    async with amqp_broker(settings.amqp_url, name, settings.publish_timeout, metrics) as amqp:
         # Every process declares every worker queue, so no accepted event routes to nothing.
         await amqp.declare(ALL_QUEUES, delay_queues(settings))
         yield amqp
@@ -69,8 +72,9 @@ async def open_broker(settings: Settings, name: str) -> AsyncIterator[Broker]:
 
 @asynccontextmanager
 async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resources]:
-    async with open_database(settings) as pool, open_broker(settings, name) as broker:
-        yield Resources(broker, pool, Metrics())
+    metrics = Metrics()
+    async with open_database(settings) as pool, open_broker(settings, name, metrics) as broker:
+        yield Resources(broker, pool, metrics)
 
 
 @asynccontextmanager
@@ -170,7 +174,8 @@ async def metrics_endpoint(settings: Settings, metrics: Metrics) -> AsyncIterato
         return
 
     async def render(request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+        text = metrics.render()
+        return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def alive(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

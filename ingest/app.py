@@ -1,5 +1,6 @@
 """The aiohttp application: the route table of `openapi.py`, the error shape, request metrics."""
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -18,12 +19,15 @@ from chargehook.plumbing.settings import Settings
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
     response = await handler(request)
-    route = request.match_info.route.resource
-    name = route.canonical if route is not None else "unmatched"
-    request.app[routes.INGEST].metrics.inc(
-        "chargehook_http_requests_total", route=name, status=str(response.status)
-    )
+    elapsed = time.perf_counter() - started
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    status = str(response.status)
+    metrics = request.app[routes.INGEST].metrics
+    metrics.inc("chargehook_http_requests_total", route=route, status=status)
+    metrics.observe("chargehook_http_request_seconds", elapsed, route=route, status=status)
     return response
 
 

@@ -23,6 +23,7 @@ from chargehook.ingest.intake import (
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.errors import BrokerUnavailable
+from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas import Accepted, Envelope
 from chargehook.sessions import store as sessions
@@ -147,4 +148,4 @@ async def _database_ok(pool: Pool) -> bool:
 
 async def metrics(request: web.Request) -> web.Response:
     text = request.app[INGEST].metrics.render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})

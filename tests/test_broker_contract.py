@@ -80,6 +80,67 @@ async def test_a_dead_letter_carries_its_reason(any_broker: Broker) -> None:
         await dead.ack()
 
 
+async def test_a_consumer_holds_no_more_than_its_prefetch(any_broker: Broker) -> None:
+    texts = [f"held-{n}" for n in range(5)]
+    for text in texts:
+        await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
+    settled: list[bytes] = []
+    async with any_broker.consume(QUEUE, prefetch=2) as incoming:
+        in_hand = [await asyncio.wait_for(anext(incoming), 10) for _ in range(2)]
+        following = asyncio.ensure_future(anext(incoming))
+        while in_hand:
+            await asyncio.wait({following}, timeout=0.3)
+            assert not following.done(), "a message arrived while the prefetch was full"
+            oldest = in_hand.pop(0)
+            await oldest.ack()  # frees one slot: the next message, if any, comes in
+            settled.append(oldest.body)
+            if len(settled) + len(in_hand) < len(texts):
+                in_hand.append(await asyncio.wait_for(following, 10))
+                following = asyncio.ensure_future(anext(incoming))
+        following.cancel()
+    assert settled == [text.encode() for text in texts]
+
+
+async def test_each_way_of_settling_frees_one_slot_once(any_broker: Broker) -> None:
+    texts = ["first", "second", "third", "fourth"]
+    for text in texts:
+        await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
+    done: dict[str, bytes] = {}
+    async with any_broker.consume(QUEUE, prefetch=1) as incoming:
+        for settle in ("requeue", "dead_letter", "ack twice", "held"):
+            delivery = await asyncio.wait_for(anext(incoming), 10)
+            if settle == "requeue":
+                await delivery.requeue()
+                continue
+            done[settle] = delivery.body
+            if settle == "dead_letter":
+                await delivery.dead_letter("unwanted")
+            elif settle == "ack twice":
+                await delivery.ack()
+                await delivery.ack()  # refused or ignored: it must not free a second slot
+        following = asyncio.ensure_future(anext(incoming))
+        await asyncio.wait({following}, timeout=0.3)
+        assert not following.done(), "a message settled twice freed two slots"
+        following.cancel()
+        await delivery.ack()
+    async with taking(any_broker, QUEUE) as [left], taking(any_broker, DEAD) as [dead]:
+        await left.ack()
+        await dead.ack()
+    # the requeued message came back once; nothing was lost or doubled
+    assert sorted([*done.values(), left.body]) == sorted(text.encode() for text in texts)
+    assert (dead.body, dead.headers[REASON_HEADER]) == (done["dead_letter"], "unwanted")
+
+
+async def test_leaving_the_consumer_returns_what_it_did_not_settle(any_broker: Broker) -> None:
+    for text in ("kept", "returned"):
+        await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
+    async with taking(any_broker, QUEUE, count=2) as [kept, _]:
+        await kept.ack()
+    async with taking(any_broker, QUEUE, everything=True) as again:
+        assert [delivery.body for delivery in again] == [b"returned"]
+        await again[0].ack()
+
+
 class Picky:
     """Handles text messages; `undecodable` is rejected, a batch holding `crash` raises."""
 
@@ -122,6 +183,10 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
     stop.set()
     await asyncio.wait_for(running, 10)
     assert sorted(worker.handled) == ["a", "b", "c"]
+    timed = metrics.registry.get_sample_value(
+        "chargehook_worker_batch_seconds_count", {"worker": "picky"}
+    )
+    assert timed is not None and timed >= 1  # every handled batch is timed
 
 
 @pytest.mark.parametrize(

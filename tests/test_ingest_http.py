@@ -8,8 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from chargehook.ingest.app import create_app
+from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.database import open_pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE
@@ -159,6 +161,25 @@ async def test_health_readiness_and_metrics(client: Client, provider: Provider) 
     await client.post("/v1/sessions", data=msgspec.json.encode(good()), headers=_json(provider))
     text = await (await client.get("/metrics")).text()
     assert f'chargehook_events_accepted_total{{provider="{provider.name}"}} 1' in text
+
+
+async def test_metrics_time_requests_and_publish_confirms(
+    amqp_url: str, pool: Any, provider: Provider
+) -> None:
+    metrics = Metrics()  # one for ingest and its broker, as the composition root wires them
+    async with amqp_broker(amqp_url, "metrics test", 2, metrics) as broker:
+        app = create_app(broker, pool, metrics, ADMIN_TOKEN)
+        async with TestClient(TestServer(app)) as client:
+            posted = await client.post(
+                "/v1/sessions", data=msgspec.json.encode(good()), headers=_json(provider)
+            )
+            assert posted.status == 200
+            answer = await client.get("/metrics")
+            text = await answer.text()
+    assert answer.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    route = 'route="/v1/sessions",status="200"'
+    assert f"chargehook_http_request_seconds_count{{{route}}} 1.0\n" in text
+    assert 'chargehook_publish_confirm_seconds_count{exchange="chargehook.events"} 1.0\n' in text
 
 
 def _json(provider: Provider) -> dict[str, str]:

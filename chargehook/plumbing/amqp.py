@@ -1,6 +1,7 @@
 """RabbitMQ through aio-pika: one robust connection, confirmed publishes, manual-ack consumers."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,8 +27,10 @@ from chargehook.plumbing.broker import (
     QueueSpec,
 )
 from chargehook.plumbing.errors import BrokerUnavailable
+from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.amqp")
+DEFAULT_EXCHANGE_NAME = "amq.default"  # how RabbitMQ names the nameless default exchange
 
 
 def delay_arguments(delay: DelaySpec) -> dict[str, Any]:
@@ -96,9 +99,15 @@ class AmqpInbound:
 
 
 class AmqpBroker:
-    def __init__(self, connection: AbstractRobustConnection, publish_timeout: float) -> None:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        publish_timeout: float,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._connection = connection
         self._publish_timeout = publish_timeout
+        self._metrics = metrics
         self._channel: AbstractRobustChannel | None = None
 
     async def open(self) -> None:
@@ -153,11 +162,18 @@ class AmqpBroker:
                 if exchange == DEFAULT_EXCHANGE
                 else await channel.get_exchange(exchange, ensure=False)
             )
+            started = time.perf_counter()
             await asyncio.wait_for(
                 target.publish(outgoing, routing_key, mandatory=mandatory), self._publish_timeout
             )
         except Exception as exc:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc
+        if self._metrics is not None:
+            self._metrics.observe(
+                "chargehook_publish_confirm_seconds",
+                time.perf_counter() - started,
+                exchange=exchange or DEFAULT_EXCHANGE_NAME,
+            )
 
     @asynccontextmanager
     async def consume(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
@@ -203,13 +219,18 @@ async def _quietly(closing: Awaitable[Any]) -> None:
 
 
 @asynccontextmanager
-async def amqp_broker(url: str, name: str, publish_timeout: float) -> AsyncIterator[AmqpBroker]:
-    """One robust connection per process, named so `rabbitmqctl list_connections` tells who."""
+async def amqp_broker(
+    url: str, name: str, publish_timeout: float, metrics: Metrics | None = None
+) -> AsyncIterator[AmqpBroker]:
+    """One robust connection per process, named so `rabbitmqctl list_connections` tells who.
+
+    With `metrics`, each confirmed publish is timed in chargehook_publish_confirm_seconds.
+    """
     connection = await aio_pika.connect_robust(
         url, client_properties={"connection_name": name}, reconnect_interval=1
     )
     try:
-        broker = AmqpBroker(connection, publish_timeout)
+        broker = AmqpBroker(connection, publish_timeout, metrics)
         await broker.open()
         yield broker
     finally:

@@ -6,6 +6,7 @@ any other fault splits the batch so that one bad message is dead-lettered alone.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -89,6 +90,7 @@ class Consumer(Generic[Item]):
     async def _handle_batch(self, decoded: list[tuple[Inbound, Item]], stop: asyncio.Event) -> None:
         backoff = 0.5
         while True:
+            started = time.perf_counter()
             try:
                 await self.worker.handle([item for _, item in decoded])
             except RETRYABLE as exc:
@@ -106,6 +108,11 @@ class Consumer(Generic[Item]):
                 self.log.exception("message failed for good", message_id=decoded[0][0].message_id)
                 await self._dead_letter(decoded[0][0], "handler failed; see worker log")
                 return
+            # the call that handled the batch, not the failed tries before it
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(
+                "chargehook_worker_batch_seconds", elapsed, worker=self.worker.name
+            )
             await self._settle(decoded, requeue=False)
             return
 

@@ -1,7 +1,8 @@
 """The embedded default: an in-process broker with RabbitMQ's routing, for one machine.
 
 It confirms a publish once the message sits in every bound queue; it keeps nothing across
-restarts, which is why production runs on RabbitMQ.
+restarts, which is why production runs on RabbitMQ. A consumer holds at most `prefetch`
+messages it has not settled, as RabbitMQ's prefetch has it: the backlog waits in the queue.
 """
 
 import asyncio
@@ -9,6 +10,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+import structlog
 
 from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
@@ -21,6 +24,8 @@ from chargehook.plumbing.broker import (
     QueueSpec,
 )
 from chargehook.plumbing.errors import BrokerUnavailable
+
+log = structlog.get_logger("chargehook.memory_broker")
 
 
 def topic_matches(pattern: str, key: str) -> bool:
@@ -45,11 +50,24 @@ class Stored:
     routing_key: str
 
 
+class Window:
+    """One consumer's prefetch: the messages it was handed and has not settled, at most `size`."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"prefetch must be at least 1, not {size}")
+        self.slots = asyncio.Semaphore(size)
+        self.unsettled: set[MemoryInbound] = set()
+        self.closed = False  # the consumer left: nothing more is handed out
+
+
 class MemoryInbound:
-    def __init__(self, stored: Stored, broker: "MemoryBroker", queue: str) -> None:
+    def __init__(self, stored: Stored, broker: "MemoryBroker", queue: str, window: Window) -> None:
         self._stored = stored
         self._broker = broker
         self._queue = queue
+        self._window = window
+        window.unsettled.add(self)
 
     @property
     def body(self) -> bytes:
@@ -68,15 +86,33 @@ class MemoryInbound:
         return self._stored.message.headers
 
     async def ack(self) -> None:
-        return None
+        if self._unsettled():
+            self._release()
 
     async def requeue(self) -> None:
-        self._broker.enqueue(self._queue, self._stored)
+        if self._unsettled():
+            self._release()
+            self._broker.enqueue(self._queue, self._stored)
 
     async def dead_letter(self, reason: str) -> None:
-        headers = {**self._stored.message.headers, REASON_HEADER: reason}
-        dead = OutboundMessage(self.body, self.message_id or "", headers)
-        await self._broker.publish(DEAD_EXCHANGE, self._queue, dead)
+        if self._unsettled():
+            headers = {**self._stored.message.headers, REASON_HEADER: reason}
+            dead = OutboundMessage(self.body, self.message_id or "", headers)
+            await self._broker.publish(DEAD_EXCHANGE, self._queue, dead)
+            self._release()
+
+    def _unsettled(self) -> bool:
+        """Whether this message is still in hand. As on RabbitMQ (which refuses a second ack;
+        AmqpInbound logs it), settling it again, or after its consumer left, does nothing."""
+        if self in self._window.unsettled:
+            return True
+        log.warning("already settled; ignored", message_id=self.message_id, queue=self._queue)
+        return False
+
+    def _release(self) -> None:
+        """Settled: the consumer's prefetch slot is free for the next message."""
+        self._window.unsettled.discard(self)
+        self._window.slots.release()
 
 
 class MemoryBroker:
@@ -139,9 +175,25 @@ class MemoryBroker:
     async def consume(
         self, queue: QueueSpec, prefetch: int
     ) -> AsyncIterator[AsyncIterator[MemoryInbound]]:
-        yield self._consume(queue.name)
+        window = Window(prefetch)
+        try:
+            yield self._consume(queue.name, window)
+        finally:
+            # Like a closed channel: what the consumer did not settle goes back to the queue.
+            window.closed = True
+            for inbound in list(window.unsettled):
+                await inbound.requeue()
 
-    async def _consume(self, queue: str) -> AsyncIterator[MemoryInbound]:
+    async def _consume(self, queue: str, window: Window) -> AsyncIterator[MemoryInbound]:
         pending = self._queues[queue]
         while True:
-            yield MemoryInbound(await pending.get(), self, queue)
+            await window.slots.acquire()
+            try:
+                stored = await pending.get()
+            except BaseException:
+                window.slots.release()
+                raise
+            if window.closed:  # an iterator still running after its consumer left
+                self.enqueue(queue, stored)
+                return
+            yield MemoryInbound(stored, self, queue, window)
