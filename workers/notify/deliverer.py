@@ -190,6 +190,15 @@ class Deliverer:
     ) -> None:
         outcome = lifecycle.outcome(status)
         self.metrics.inc("chargehook_deliveries_total", len(sent), outcome=outcome)
+        self.metrics.observe(
+            "chargehook_delivery_attempt_seconds", result.latency_ms / 1000, outcome=outcome
+        )
+        if result.succeeded:
+            now = datetime.now(UTC)
+            for delivery in sent:
+                if delivery.received_at is not None:
+                    waited = (now - delivery.received_at).total_seconds()
+                    self.metrics.observe("chargehook_event_to_delivery_seconds", waited)
         log.info(
             "delivery attempt",
             subscription_id=subscription.id,
