@@ -19,6 +19,7 @@ from chargehook.plumbing.settings import Settings, env_name, load_settings, sett
 from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas import STATUSES, NewSubscription
 from chargehook.schemas.contract import asyncapi, event_json_schema
+from chargehook.schemas.subscriptions import BatchSize
 from chargehook.workers import WORKERS
 
 CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}
@@ -52,6 +53,15 @@ def rate(text: str) -> Decimal:
     return value
 
 
+def batch_size(text: str) -> int:
+    """Sessions per webhook request, as the subscription API takes it: 1 to 500."""
+    try:
+        value: int = msgspec.convert(int(text), BatchSize)
+    except (ValueError, msgspec.ValidationError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 500") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     flags = settings_flags()
     parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
@@ -77,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--status", action="append", dest="statuses", choices=STATUSES)
     subscribe.add_argument("--provider", action="append", dest="providers")
     subscribe.add_argument("--description")
+    subscribe.add_argument(
+        "--batch-size",
+        type=batch_size,
+        metavar="N",
+        help="sessions per webhook request, 1 to 500; default CHARGEHOOK_DELIVERY_BATCH_SIZE",
+    )
     contract = commands.add_parser("contract", help="print the machine-readable contract")
     contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
@@ -105,6 +121,7 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 statuses=args.statuses,
                 providers=args.providers,
                 description=args.description,
+                batch_size=args.batch_size,
             )
             return root.run_subscription_add(settings, new)
     raise ConfigError(f"unknown command {args.command}")

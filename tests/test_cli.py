@@ -196,6 +196,23 @@ async def test_subscription_add_prints_the_secret_once_and_refuses_private_urls(
 
 
 @pytest.mark.services
+async def test_subscription_add_sets_the_batch_size(database_url: str, pool: Pool) -> None:
+    env = processes.chargehook_env(database_url=database_url, allow_private_urls="true")
+    args = ["subscription", "add", "http://127.0.0.1:9/batched"]
+    added = await processes.run([*args, "--batch-size", "7"], env)
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.split()[-1]
+    batch_size = await pool.fetchval(
+        "SELECT s.batch_size FROM subscriptions s JOIN subscription_secrets k"
+        " ON k.subscription_id = s.id WHERE k.secret = $1",
+        secret,
+    )
+    assert batch_size == 7
+    refused = await processes.run([*args, "--batch-size", "501"], env)
+    assert refused.returncode == 2 and "'501' is not a whole number from 1 to 500" in refused.stderr
+
+
+@pytest.mark.services
 async def test_a_worker_serves_its_own_metrics_when_asked(amqp_url: str, database_url: str) -> None:
     port = free_port()
     env = processes.chargehook_env(

@@ -33,7 +33,8 @@ async def test_a_backlog_goes_out_in_signed_batches_of_the_subscriptions_size(
             await eventually(lambda: at_least(receiver, 12))
             await eventually(lambda: settled(pool, sub["id"], 12))
     assert sorted(item["id"] for item in receiver.items) == sorted(f"b{n}" for n in range(12))
-    assert [len(received.items) for received in receiver.received] == [5, 5, 2]
+    # three tasks, sent side by side: they may arrive in any order
+    assert sorted(len(received.items) for received in receiver.received) == [2, 5, 5]
     for received in receiver.received:
         verify(received, sub["secret"])  # one signature over the whole array
         positions = [item["position"] for item in received.items]

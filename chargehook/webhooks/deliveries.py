@@ -22,11 +22,12 @@ def delivery_id(subscription_id: str, event_id: str) -> str:
 
 
 def request_id(ids: Sequence[str]) -> str:
-    """The `webhook-id` of a request carrying these deliveries: a lone delivery's own id, else a
-    digest of them all; the same on every retry of the same batch, new when its content changes."""
+    """The `webhook-id` of a request carrying these deliveries, in whatever order: a lone
+    delivery's own id, else a digest of them all; the same on every retry of the same batch,
+    new when its content changes."""
     if len(ids) == 1:
         return ids[0]
-    return "msg_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+    return "msg_" + hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
