@@ -131,6 +131,26 @@ async def test_each_way_of_settling_frees_one_slot_once(any_broker: Broker) -> N
     assert (dead.body, dead.headers[REASON_HEADER]) == (done["dead_letter"], "unwanted")
 
 
+async def test_ack_through_settles_a_message_and_every_earlier_one_in_hand(
+    any_broker: Broker,
+) -> None:
+    texts = [f"through-{n}" for n in range(4)]
+    for text in texts:
+        await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
+    async with any_broker.consume(QUEUE, prefetch=3) as incoming:
+        in_hand = [await asyncio.wait_for(anext(incoming), 10) for _ in range(3)]
+        await in_hand[1].ack_through()  # settles the first two, not the third
+        fourth = await asyncio.wait_for(anext(incoming), 10)  # two slots came free
+        following = asyncio.ensure_future(anext(incoming))
+        await asyncio.wait({following}, timeout=0.3)
+        assert not following.done(), "ack_through freed more than the messages it settled"
+        following.cancel()
+        await fourth.ack_through()  # the third and the fourth
+    async with taking(any_broker, QUEUE, everything=True) as leftovers:
+        assert leftovers == []  # nothing came back: all four were settled
+    assert [m.body for m in [*in_hand, fourth]] == [text.encode() for text in texts]
+
+
 async def test_leaving_the_consumer_returns_what_it_did_not_settle(any_broker: Broker) -> None:
     for text in ("kept", "returned"):
         await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))

@@ -1,14 +1,13 @@
 """The billed event on `chargehook.billed`: the provider's item with our figures filled in."""
 
-from decimal import Decimal
-
 import msgspec
 
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.schemas import BilledEnvelope, Billing
 from chargehook.sessions.events import SessionEvent, event_headers
 
-item_decoder = msgspec.json.Decoder(dict[str, object], float_hook=Decimal)
+# Top-level fields as raw JSON text: three are replaced, every other one is copied as it came.
+item_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -16,7 +15,12 @@ def billed_message(event: SessionEvent, billing: Billing) -> OutboundMessage:
     """The page's money fields carry our figures; null when the bill is incomplete."""
     e = event.envelope
     item = item_decoder.decode(e.session)
-    item.update(amount=billing.amount, commision_price=billing.commission, tax_price=billing.tax)
+    for name, value in (
+        ("amount", billing.amount),
+        ("commision_price", billing.commission),
+        ("tax_price", billing.tax),
+    ):
+        item[name] = msgspec.Raw(encoder.encode(value))
     billed = BilledEnvelope(
         event_id=e.event_id,
         provider=e.provider,

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractIncomingMessage,
@@ -17,7 +18,6 @@ from aio_pika.abc import (
 
 from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
-    DEFAULT_EXCHANGE,
     DELIVERY_LIMIT,
     DIRECT_EXCHANGES,
     REASON_HEADER,
@@ -30,6 +30,7 @@ from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.amqp")
+PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 DEFAULT_EXCHANGE_NAME = "amq.default"  # how RabbitMQ names the nameless default exchange
 
 
@@ -78,6 +79,9 @@ class AmqpInbound:
 
     async def ack(self) -> None:
         await self._settle(self._message.ack())
+
+    async def ack_through(self) -> None:
+        await self._settle(self._message.ack(multiple=True))
 
     async def requeue(self) -> None:
         await self._settle(self._message.nack(requeue=True))
@@ -148,23 +152,24 @@ class AmqpBroker:
     async def publish(
         self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
     ) -> None:
-        outgoing = aio_pika.Message(
-            message.body,
-            message_id=message.message_id,
+        # Straight onto the channel under aio-pika: no Message or Exchange object per publish
+        # and the timeout inside aiormq, not a task around it (docs/broker.md, properties).
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=PERSISTENT,
+            message_id=message.message_id,
             headers=dict(message.headers),
         )
         try:
-            channel = self._require_channel()
-            target = (
-                channel.default_exchange
-                if exchange == DEFAULT_EXCHANGE
-                else await channel.get_exchange(exchange, ensure=False)
-            )
+            channel = await self._require_channel().get_underlay_channel()
             started = time.perf_counter()
-            await asyncio.wait_for(
-                target.publish(outgoing, routing_key, mandatory=mandatory), self._publish_timeout
+            await channel.basic_publish(
+                message.body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=mandatory,
+                timeout=self._publish_timeout,
             )
         except Exception as exc:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc

@@ -74,6 +74,10 @@ class Inbound(Protocol):
 
     async def ack(self) -> None: ...
 
+    async def ack_through(self) -> None:
+        """Ack this message and every earlier one its consumer still holds: a batch in one
+        frame on RabbitMQ (`multiple`)."""
+
     async def requeue(self) -> None: ...
 
     async def dead_letter(self, reason: str) -> None: ...

@@ -117,8 +117,11 @@ class Consumer(Generic[Item]):
             return
 
     async def _settle(self, decoded: list[tuple[Inbound, Item]], requeue: bool) -> None:
-        for inbound, _ in decoded:
-            await (inbound.requeue() if requeue else inbound.ack())
+        if requeue:
+            for inbound, _ in decoded:
+                await inbound.requeue()
+        else:  # in delivery order, every earlier message already settled: one ack for all
+            await decoded[-1][0].ack_through()
         outcome = "requeued" if requeue else "done"
         self.metrics.inc(
             "chargehook_worker_messages_total",

@@ -58,6 +58,7 @@ class Window:
             raise ValueError(f"prefetch must be at least 1, not {size}")
         self.slots = asyncio.Semaphore(size)
         self.unsettled: set[MemoryInbound] = set()
+        self.handed = 0  # messages handed out so far: each one's place, as a delivery tag
         self.closed = False  # the consumer left: nothing more is handed out
 
 
@@ -67,6 +68,8 @@ class MemoryInbound:
         self._broker = broker
         self._queue = queue
         self._window = window
+        window.handed += 1
+        self.tag = window.handed
         window.unsettled.add(self)
 
     @property
@@ -88,6 +91,11 @@ class MemoryInbound:
     async def ack(self) -> None:
         if self._unsettled():
             self._release()
+
+    async def ack_through(self) -> None:
+        if self._unsettled():
+            for earlier in [m for m in self._window.unsettled if m.tag <= self.tag]:
+                earlier._release()
 
     async def requeue(self) -> None:
         if self._unsettled():

@@ -3,7 +3,6 @@ filled in and each session's `position` added (docs/delivery.md#the-request)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 import msgspec
 
@@ -13,7 +12,8 @@ from chargehook.sessions.order import order_key, position
 
 billed_decoder = msgspec.json.Decoder(BilledEnvelope)
 session_decoder = msgspec.json.Decoder(Session)
-item_decoder = msgspec.json.Decoder(dict[str, object], float_hook=Decimal)
+# Top-level fields as raw JSON text: `position` is added, every other field copied as it came.
+item_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -39,7 +39,7 @@ def read_billed(body: bytes) -> Billed:
 def item_payload(billed: Billed) -> bytes:
     """One session object of a request: the billed item with its position."""
     item = item_decoder.decode(billed.envelope.session)
-    item["position"] = billed.position
+    item["position"] = msgspec.Raw(encoder.encode(billed.position))
     return encoder.encode(item)
 
 
