@@ -65,7 +65,9 @@ async def bill_batch(
     finals, own = await known_bills(conn, events)
     carried = plan(events, finals, own, rates)
     made = [item for item in carried if isinstance(item, Made)]
-    stored = await _insert(conn, list({m.ref: m for m in made}.values()))
+    # in one order (their keys'), so batches billed side by side never deadlock
+    unique = sorted({m.ref: m for m in made}.values(), key=lambda m: (m.ref, m.event.session.id))
+    stored = await _insert(conn, unique)
     lost = [m.event for m in made if m.ref not in stored]
     if lost:  # another worker billed these events or their sessions' finals first
         finals, own = await known_bills(conn, lost)

@@ -8,6 +8,7 @@ any other fault splits the batch so that one bad message is dead-lettered alone.
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -22,6 +23,15 @@ Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
 RETRYABLE: tuple[type[BaseException], ...] = (RetryLater, *TRANSIENT_ERRORS)
 MAX_BACKOFF = 10.0
+PIPELINE = 2  # batches a consumer works on at once
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A batch's place in line: the batch before it settled, and this one settled."""
+
+    previous: "asyncio.Future[None]"
+    settled: "asyncio.Future[None]"
 
 
 class Service(Protocol):
@@ -48,15 +58,32 @@ class Consumer(Generic[Item]):
         self.log = log.bind(worker=worker.name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; the batch in hand is finished or requeued, never lost."""
+        """Consume until `stop` is set; the batches in hand are finished or requeued, never lost.
+
+        Up to PIPELINE batches are worked on at once (one is handled while another awaits its
+        commit or confirms); they are settled in the order they arrived, so each can be acked
+        in one frame."""
         inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        working: set[asyncio.Task[None]] = set()
+        previous: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        previous.set_result(None)
         async with self.broker.consume(self.worker.queue, self.worker.prefetch) as incoming:
             pump = asyncio.create_task(_pump(incoming, inbox))
             try:
                 while batch := await self._collect(inbox, stop):
-                    await self._process(batch, stop)
+                    if len(working) >= PIPELINE:
+                        await asyncio.wait(working, return_when=asyncio.FIRST_COMPLETED)
+                    turn = Turn(previous, asyncio.get_running_loop().create_future())
+                    task = asyncio.create_task(self._process(batch, stop, turn))
+                    working.add(task)
+                    task.add_done_callback(working.discard)
+                    previous = turn.settled
+                if working:
+                    await asyncio.wait(working)
             finally:
                 pump.cancel()
+                for unfinished in working:
+                    unfinished.cancel()  # its messages go back to the queue with the channel
                 for inbound in _drain(inbox):
                     await inbound.requeue()
         self.log.info("consumer stopped")
@@ -77,17 +104,23 @@ class Consumer(Generic[Item]):
                 break
         return batch
 
-    async def _process(self, batch: list[Inbound], stop: asyncio.Event) -> None:
-        decoded: list[tuple[Inbound, Item]] = []
-        for inbound in batch:
-            try:
-                decoded.append((inbound, self.worker.decode(inbound)))
-            except RejectMessage as exc:
-                await self._dead_letter(inbound, exc.reason)
-        if decoded:
-            await self._handle_batch(decoded, stop)
+    async def _process(self, batch: list[Inbound], stop: asyncio.Event, turn: "Turn") -> None:
+        try:
+            decoded: list[tuple[Inbound, Item]] = []
+            for inbound in batch:
+                try:
+                    decoded.append((inbound, self.worker.decode(inbound)))
+                except RejectMessage as exc:
+                    await self._dead_letter(inbound, exc.reason)
+            if decoded:
+                await self._handle_batch(decoded, stop, turn)
+        finally:
+            await turn.previous  # settled in arrival order, whatever happened to this one
+            turn.settled.set_result(None)
 
-    async def _handle_batch(self, decoded: list[tuple[Inbound, Item]], stop: asyncio.Event) -> None:
+    async def _handle_batch(
+        self, decoded: list[tuple[Inbound, Item]], stop: asyncio.Event, turn: "Turn"
+    ) -> None:
         backoff = 0.5
         while True:
             started = time.perf_counter()
@@ -96,14 +129,14 @@ class Consumer(Generic[Item]):
             except RETRYABLE as exc:
                 self.log.warning("batch will be retried", error=repr(exc), size=len(decoded))
                 if await _wait_or_stop(stop, backoff):
-                    await self._settle(decoded, requeue=True)
+                    await self._settle(decoded, turn, requeue=True)
                     return
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             except Exception:
                 if len(decoded) > 1:
                     for one in decoded:
-                        await self._handle_batch([one], stop)
+                        await self._handle_batch([one], stop, turn)
                     return
                 self.log.exception("message failed for good", message_id=decoded[0][0].message_id)
                 await self._dead_letter(decoded[0][0], "handler failed; see worker log")
@@ -113,14 +146,17 @@ class Consumer(Generic[Item]):
             self.metrics.observe(
                 "chargehook_worker_batch_seconds", elapsed, worker=self.worker.name
             )
-            await self._settle(decoded, requeue=False)
+            await self._settle(decoded, turn, requeue=False)
             return
 
-    async def _settle(self, decoded: list[tuple[Inbound, Item]], requeue: bool) -> None:
+    async def _settle(
+        self, decoded: list[tuple[Inbound, Item]], turn: "Turn", requeue: bool
+    ) -> None:
         if requeue:
             for inbound, _ in decoded:
                 await inbound.requeue()
-        else:  # in delivery order, every earlier message already settled: one ack for all
+        else:  # once every earlier message is settled, one ack covers this batch
+            await turn.previous
             await decoded[-1][0].ack_through()
         outcome = "requeued" if requeue else "done"
         self.metrics.inc(

@@ -54,8 +54,11 @@ async def store_events(conn: Connection, batch: Sequence[SessionEvent]) -> None:
     """Every event into the history once; each session's state moves only to a greater event.
 
     Two statements whatever the batch size; repeats and late events change nothing."""
+    # Rows in one order (their keys'), so batches written side by side never deadlock.
+    history = sorted(batch, key=lambda e: (e.provider, e.event_id))
     latest = latest_per_session(batch, lambda e: ((e.provider, e.session.id), e.key))
-    await conn.execute(INSERT_EVENTS, *_columns(batch, _history_row))
+    latest.sort(key=lambda e: (e.provider, e.session.id))
+    await conn.execute(INSERT_EVENTS, *_columns(history, _history_row))
     await conn.execute(UPSERT_SESSIONS, *_columns(latest, _state_row))
 
 
