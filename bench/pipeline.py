@@ -1,0 +1,291 @@
+"""Stages 6 to 8: the whole pipeline under paced load (latency, queue depths, the ledger), the
+memory soak, and `chargehook run` on its embedded default."""
+
+import asyncio
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import msgspec
+
+from bench.lab import ADMIN_TOKEN, WORK_QUEUES, Child, Lab, chargehook_args, free_port, rss_mb
+from bench.load import Result
+from bench.receiver import Dump
+from bench.report import Point, Row, Series, percentile, thin
+from bench.stages import Bench, Targets
+
+SERVICES = ("persist", "billing", "notify")
+
+
+@dataclass
+class Sampler:
+    """Queue depths (and the RSS of `pids`) once a second, from `start`, until stopped."""
+
+    lab: Lab
+    start: float
+    pids: dict[str, int]
+    depths: dict[str, list[Point]] = field(default_factory=dict)
+    rss: dict[str, list[Point]] = field(default_factory=dict)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, bound: float) -> None:
+        while not self.stop.is_set() and time.monotonic() - self.start < bound:
+            at = time.monotonic() - self.start
+            for queue, depth in (await self.lab.depths()).items():
+                self.depths.setdefault(queue.removeprefix("chargehook."), []).append((at, depth))
+            for name, pid in self.pids.items():
+                if (mb := rss_mb(pid)) is not None:
+                    self.rss.setdefault(name, []).append((at, mb))
+            try:
+                await asyncio.wait_for(self.stop.wait(), 1.0)
+            except TimeoutError:
+                pass
+
+
+@dataclass
+class Pipeline:
+    """ingest and one process of each worker kind, kept running across pipeline stages."""
+
+    url: str
+    children: dict[str, Child]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: child.pid for name, child in self.children.items()}
+
+
+async def start_pipeline(bench: Bench) -> Pipeline:
+    lab = bench.lab
+    await bench.receiver()
+    port = free_port()
+    children = {"ingest": await lab.start("ingest", "ingest", http_port=str(port))}
+    for kind in SERVICES:
+        children[kind] = await lab.start(f"worker-{kind}", "worker", kind)
+    pipeline = Pipeline(f"http://127.0.0.1:{port}/v1/sessions", children)
+    try:
+        await lab.wait_http(f"http://127.0.0.1:{port}/readyz")
+        for queue in WORK_QUEUES:
+            await lab.wait_consumers(queue, 1)
+    except BaseException:
+        await stop_pipeline(bench, pipeline)
+        raise
+    return pipeline
+
+
+async def stop_pipeline(bench: Bench, pipeline: Pipeline) -> None:
+    await asyncio.gather(*(bench.lab.children.stop(c) for c in pipeline.children.values()))
+    await bench.lab.purge()
+
+
+async def paced_load(bench: Bench, url: str, token: str, rate: float, seconds: float) -> Result:
+    gap = bench.plan.gap
+    args = [sys.executable, "-m", "bench.load", "paced", "--url", url, "--token", token]
+    args += ["--rate", str(rate), "--duration", str(seconds), "--gap", str(gap)]
+    args += ["--connections", "256"]
+    child = await bench.lab.children.start("load", args, stdout_pipe=True)
+    out = await bench.lab.children.output(child, seconds + gap + 180)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"paced load gave no result: {child.tail()}")
+    return msgspec.json.decode(lines[-1], type=Result)
+
+
+async def deliveries_by_status(lab: Lab, provider: str) -> dict[str, int]:
+    rows = await lab.pool.fetch(
+        "SELECT status, count(*) AS n FROM deliveries WHERE provider = $1 GROUP BY status", provider
+    )
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
+async def settle(bench: Bench, provider: str, accepted: int) -> bool:
+    """Wait until every accepted event was delivered or superseded; False on the time bound."""
+    deadline = time.monotonic() + bench.plan.drain_timeout
+    while time.monotonic() < deadline:
+        statuses = await deliveries_by_status(bench.lab, provider)
+        delivered = (await bench.receiver_stats())["items"]
+        if delivered + statuses.get("superseded", 0) + statuses.get("failed", 0) >= accepted:
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+def depth_summary(sampler: Sampler, load_end: float, rate: float) -> tuple[int, bool, str]:
+    """(deepest depth at the end of the load, flat?, first/last/max per queue)."""
+    worst, parts = 0, []
+    for queue, points in sampler.depths.items():
+        during = [round(d) for t, d in points if t <= load_end] or [0]
+        worst = max(worst, during[-1])
+        parts.append(f"{queue} {during[0]}/{during[-1]}/{max(during)}")
+    return worst, worst <= max(rate, 10), "depth first/last/max: " + ", ".join(parts)
+
+
+async def pipeline_stage(
+    bench: Bench,
+    pipeline: Pipeline,
+    rate: float,
+    seconds: float,
+    targets: Targets,
+    soak: bool = False,
+) -> None:
+    """Stage 6 (and 7 with `soak`): paced load through every process, delivered and timed."""
+    lab = bench.lab
+    provider = f"bench-pipe-{int(rate)}-{uuid.uuid4().hex[:6]}"
+    token = await lab.add_provider(provider)
+    await bench.receiver_reset()
+    wall, start = time.time(), time.monotonic()
+    pids = pipeline.pids | ({"receiver": bench.receiver_pid()} if soak else {})
+    sampler = Sampler(lab, start, pids if soak else {})
+    sampling = asyncio.create_task(sampler.run(seconds + bench.plan.drain_timeout + 300))
+    try:
+        result = await paced_load(bench, pipeline.url, token, rate, seconds)
+        load_end = time.monotonic() - start
+        settled = await settle(bench, provider, result.ok)
+    finally:
+        sampler.stop.set()
+        await sampling
+    stats = await bench.receiver_stats()
+    async with lab.http.get(bench.receiver_base() + "/dump") as answer:
+        dump = msgspec.json.decode(await answer.read(), type=Dump)
+    statuses = await deliveries_by_status(lab, provider)
+    stored = await lab.count("SELECT count(*) FROM session_events WHERE provider = $1", provider)
+    billed = await lab.count("SELECT count(*) FROM bills WHERE provider = $1", provider)
+    superseded = statuses.get("superseded", 0)
+    latencies = [(a - s) * 1000 for a, s in zip(dump.arrived, dump.sent, strict=True)]
+    missing = max(0, result.ok - stats["items"] - superseded)
+    counted = latencies + [math.inf] * missing  # never delivered in time: slower than any
+    p50, p99 = percentile(counted, 50), percentile(counted, 99)
+    ledger = {"sent": result.sent, "2xx": result.ok, "stored": stored, "billed": billed}
+    ledger |= {"delivered": stats["items"], "superseded": superseded}
+    ledger |= {"duplicates": stats["duplicates"], "regressions": stats["regressions"]}
+    ledger |= {"bad signatures": stats["bad_signatures"]}
+    balanced = result.sent == result.ok == stored == billed == stats["items"] + superseded
+    balanced = balanced and not (stats["duplicates"] or stats["regressions"])
+    balanced = balanced and not stats["bad_signatures"]
+    label = f"{rate:g} ev/s for {seconds:g} s"
+    name = f"7 soak, {label}" if soak else f"6 pipeline, {label}"
+    series = Series(name=name, depths={q: thin(p) for q, p in sampler.depths.items()})
+    series.latency_ms = thin([(s - wall, ms) for s, ms in zip(dump.sent, latencies, strict=True)])
+    note = f"load: python paced client, fell behind by up to {result.behind_ms:.0f} ms"
+    if not settled:
+        note += f"; {missing} not delivered within {bench.plan.drain_timeout:.0f} s"
+    if soak:
+        series.rss_mb = sampler.rss
+        bench.rows(soak_row(name, sampler, load_end, ledger, balanced))
+    else:
+        shown = {"p50": p50, "p99": p99}
+        met = all((shown[k] or math.inf) < limit for k, limit in targets)
+        target = ", ".join(f"{k} < {limit:g} ms" for k, limit in targets)
+        worst, flat, depths = depth_summary(sampler, load_end, rate)
+        bench.rows(
+            Row(stage=f"{name}: event -> delivery", figure=p99, unit="ms p99", target=target,
+                met=met, p50_ms=p50, p99_ms=p99, ledger=ledger, balanced=balanced, note=note),
+            Row(stage=f"{name}: queue depths", figure=worst, unit="deepest at end",
+                target="flat (<= 1 s of load at the end)", met=flat, note=depths),
+        )  # fmt: skip
+    bench.run.series.append(series)
+
+
+def growth_mb_per_min(points: list[Point], after: float, until: float) -> float | None:
+    """Least-squares slope of RSS over time, from `after` seconds to `until`, in MB/min."""
+    window = [(t, mb) for t, mb in points if after <= t <= until]
+    if len(window) < 10:
+        return None
+    n = len(window)
+    mean_t, mean_mb = sum(t for t, _ in window) / n, sum(mb for _, mb in window) / n
+    var = sum((t - mean_t) ** 2 for t, _ in window)
+    cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in window)
+    return cov / var * 60 if var else None
+
+
+def soak_row(
+    name: str, sampler: Sampler, load_end: float, ledger: dict[str, int], balanced: bool
+) -> Row:
+    growth = {p: growth_mb_per_min(pts, 120.0, load_end) for p, pts in sampler.rss.items()}
+    known = {p: g for p, g in growth.items() if g is not None}
+    worst = max(known.values(), default=None)
+    chargehook = [g for p, g in known.items() if p != "receiver"]
+    met = bool(chargehook) and all(g < 0.5 for g in chargehook)
+    note = "RSS growth after 2 min, MB/min: " + ", ".join(
+        f"{p} {'-' if g is None else f'{g:.2f}'}" for p, g in growth.items()
+    )
+    if worst is None:
+        note += " (soak too short: needs more than 2 min)"
+    return Row(stage=f"{name}: memory", figure=worst, unit="MB/min (worst)",
+               target="< 0.5 MB/min, every process", met=met, ledger=ledger, balanced=balanced,
+               note=note)  # fmt: skip
+
+
+WELCOME = re.compile(r"(admin token|demo provider token)[^:]*: (\S+)")
+
+
+async def embedded_stage(bench: Bench) -> None:
+    """Stage 8: `chargehook run` with no URLs, N events posted, timed until all were delivered."""
+    lab, plan, events = bench.lab, bench.plan, bench.plan.embedded_events
+    await bench.receiver()
+    data_dir = tempfile.mkdtemp(prefix="chargehook-bench-")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEHOOK_")}
+    settings = {"data_dir": data_dir, "http_port": str(port), "allow_private_urls": "true"}
+    settings |= {"log_level": "warning", "log_format": "json", "drain_timeout": "3"}
+    env |= {f"CHARGEHOOK_{k.upper()}": v for k, v in (lab.overrides | settings).items()}
+    child = await lab.children.start("embedded", chargehook_args("run"), env, stdout_pipe=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        tokens = await read_welcome(child)
+        admin = {"Authorization": f"Bearer {tokens.get('admin token', ADMIN_TOKEN)}"}
+        body = msgspec.json.encode({"url": bench.receiver_url})
+        admin["Content-Type"] = "application/json"
+        async with lab.http.post(base + "/v1/subscriptions", data=body, headers=admin) as answer:
+            answer.raise_for_status()
+            secret = msgspec.json.decode(await answer.read())["secret"]
+        await bench.use_secret(secret)
+        await bench.receiver_reset()
+        started = time.monotonic()
+        args = [sys.executable, "-m", "bench.load", "flood", "--url", base + "/v1/sessions"]
+        args += ["--token", tokens["demo provider token"], "--count", str(events)]
+        args += ["--duration", str(plan.drain_timeout)]
+        load = await lab.children.start("load", args, stdout_pipe=True)
+        out = await lab.children.output(load, plan.drain_timeout + 30)
+        result = msgspec.json.decode(out.splitlines()[-1], type=Result)
+        delivered, deadline = 0, started + plan.drain_timeout
+        while delivered < result.ok and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            delivered = (await bench.receiver_stats())["items"]
+        elapsed = time.monotonic() - started
+        stats = await bench.receiver_stats()
+    finally:
+        await lab.children.stop(child, grace=20)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        await bench.use_secret(bench.receiver_secret)
+    ledger = {"sent": result.sent, "2xx": result.ok, "delivered": stats["items"]}
+    ledger |= {"duplicates": stats["duplicates"], "bad signatures": stats["bad_signatures"]}
+    balanced = result.sent == result.ok == stats["items"] and not stats["duplicates"]
+    bench.rows(
+        Row(stage="8 embedded `chargehook run`, post then deliver", figure=stats["items"] / elapsed,
+            unit="events/s", p50_ms=result.p50_ms, p99_ms=result.p99_ms, ledger=ledger,
+            balanced=balanced and not stats["bad_signatures"],
+            note=f"{events} events, 64 connections; p50/p99 are HTTP answers")
+    )  # fmt: skip
+
+
+async def read_welcome(child: Child) -> dict[str, str]:
+    """The tokens `chargehook run` prints once it listens."""
+    assert child.process.stdout is not None
+    tokens: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    while "demo provider token" not in tokens:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"`chargehook run` printed no demo token: {child.tail()}")
+        line = await asyncio.wait_for(child.process.stdout.readline(), remaining)
+        if not line:
+            raise RuntimeError(f"`chargehook run` stopped: {child.tail()}")
+        if found := WELCOME.search(line.decode()):
+            tokens[found[1]] = found[2]
+    return tokens
