@@ -41,7 +41,7 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
         gap=0.2 if quick else 0.5,
         drain_timeout=args.drain_timeout or (30.0 if quick else 120.0),
         soak_seconds=args.soak,
-        embedded_events=20 if quick else 1_000,
+        embedded_events=20 if quick else 500,
         work=work,
     )
 

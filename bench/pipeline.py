@@ -270,7 +270,8 @@ async def embedded_stage(bench: Bench) -> None:
         Row(stage="8 embedded `chargehook run`, post then deliver", figure=stats["items"] / elapsed,
             unit="events/s", p50_ms=result.p50_ms, p99_ms=result.p99_ms, ledger=ledger,
             balanced=balanced and not stats["bad_signatures"],
-            note=f"{events} events, 64 connections; p50/p99 are HTTP answers")
+            note=f"{events} events, 64 connections; p50/p99 are HTTP answers"
+            + ("" if delivered >= result.ok else f"; timed out after {plan.drain_timeout:.0f} s"))
     )  # fmt: skip
 
 

@@ -72,13 +72,17 @@ def thin(points: list[Point], at_most: int = 4000) -> list[Point]:
 def number(value: float | None, unit: str = "") -> str:
     if value is None or math.isnan(value):
         return "-"
+    if math.isinf(value):
+        return "not delivered in time"
     text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if value else "0"
     return f"{text} {unit}".strip()
 
 
 def millis(value: float | None) -> str:
-    if value is None:
+    if value is None or math.isnan(value):
         return "-"
+    if math.isinf(value):
+        return "not delivered in time"
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
