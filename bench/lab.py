@@ -13,11 +13,10 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import aio_pika
 import aiohttp
@@ -34,10 +33,15 @@ ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a fixed token of a throwaway v
 PR_SET_PDEATHSIG = 1
 
 
+_prctl: Callable[[int, int], int] | None = None
+with suppress(OSError, AttributeError):  # resolved in the parent: the child only calls it
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it when the bench goes, however the bench goes."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -297,8 +301,3 @@ async def open_lab(
     finally:
         await children.stop_all()
         await rabbitmqctl("delete_vhost", vhost)
-
-
-def open_log(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("w")

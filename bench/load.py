@@ -4,7 +4,10 @@ flood: `--connections` requests in flight for `--duration` seconds (or `--count`
        every request a new session; used for throughput when wrk is not installed.
 paced: `--rate` events a second for `--duration` seconds; each session sends IN_PROGRESS, then
        FINISHED `--gap` seconds later (and never before the IN_PROGRESS was answered). Every
-       item carries its send time in `bench_sent_at`, which chargehook delivers verbatim.
+       item carries its send time in `bench_sent_at`, which chargehook delivers verbatim. The
+       load is open: an event is sent at its time whether earlier ones were answered or not,
+       unless `--backlog` seconds of load already wait for an answer; then the session is shed
+       (not sent, counted), so an overloaded server is reported, not hidden or waited out.
 """
 
 import argparse
@@ -32,6 +35,8 @@ class Result(msgspec.Struct):
     p99_ms: float | None
     statuses: dict[str, int]
     behind_ms: float = 0.0  # paced: the latest a request left after its scheduled time
+    shed: int = 0  # paced: events not sent because the backlog bound was reached
+    abandoned: int = 0  # requests still unanswered when the run's time bound was reached
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -103,25 +108,34 @@ async def flood(client: Client, connections: int, duration: float, count: int) -
     return client.result(time.monotonic() - started)
 
 
-async def paced(client: Client, rate: float, duration: float, gap: float) -> Result:
+async def paced(client: Client, rate: float, duration: float, gap: float, backlog: float) -> Result:
     """`rate` events/s: sessions start at rate/2 a second, each posting two states."""
     sessions = min(max(1, round(rate * duration / 2)), MAX_REQUESTS // 2)
     interval = 2 / rate
     tag = uuid.uuid4().hex[:8]
-    behind = 0.0
+    behind, waiting, shed = 0.0, 0, 0
+    most_waiting = max(1, round(rate * backlog))
     started = time.monotonic()
     tasks: set[asyncio.Task[None]] = set()
 
     async def send(session: str, status: str, minute: int, due: float) -> bool:
-        nonlocal behind
+        nonlocal behind, waiting
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         behind = max(behind, time.monotonic() - due)
         body = bodies.encode(bodies.item(session, status, minute, sent_at=time.time()))
-        return await client.post(body)
+        waiting += 1
+        try:
+            return await client.post(body)
+        finally:
+            waiting -= 1
 
     async def session(k: int) -> None:
+        nonlocal shed
         start = started + k * interval
         name = f"{tag}-{k}"
+        if waiting >= most_waiting:
+            shed += 2  # both of its states: a session is sent whole or not at all
+            return
         if await send(name, "IN_PROGRESS", 0, start):
             await send(name, "FINISHED", 1, start + gap)
 
@@ -130,19 +144,25 @@ async def paced(client: Client, rate: float, duration: float, gap: float) -> Res
         task = asyncio.create_task(session(k))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+    abandoned = 0
     if tasks:
-        await asyncio.wait(tasks, timeout=duration + gap + 120)
-    return client.result(time.monotonic() - started, behind * 1000)
+        _, pending = await asyncio.wait(tasks, timeout=gap + 2 * backlog + 60)
+        abandoned = waiting
+        for task in pending:
+            task.cancel()
+    result = client.result(time.monotonic() - started, behind * 1000)
+    result.shed, result.abandoned = shed, abandoned
+    return result
 
 
 async def run(args: argparse.Namespace) -> Result:
     connector = aiohttp.TCPConnector(limit=args.connections)
-    timeout = aiohttp.ClientTimeout(total=30)
+    timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         client = Client(args.url, args.token, http)
         if args.mode == "flood":
             return await flood(client, args.connections, args.duration, args.count)
-        return await paced(client, args.rate, args.duration, args.gap)
+        return await paced(client, args.rate, args.duration, args.gap, args.backlog)
 
 
 def main() -> None:
@@ -155,6 +175,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=MAX_REQUESTS)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--gap", type=float, default=0.5)
+    parser.add_argument("--backlog", type=float, default=2.0, help="paced: seconds of load")
     args = parser.parse_args()
     print(msgspec.json.encode(asyncio.run(run(args))).decode(), flush=True)
 

@@ -23,6 +23,7 @@ class Row(msgspec.Struct, kw_only=True):
     p99_ms: float | None = None
     ledger: dict[str, int] = msgspec.field(default_factory=dict)
     balanced: bool | None = None  # None: no ledger for this figure
+    settled: bool = True  # False: the drain bound passed with events still in flight
     note: str = ""
 
 
@@ -92,7 +93,9 @@ def ledger_text(row: Row) -> str:
     text = ", ".join(f"{name} {count:,}" for name, count in row.ledger.items())
     if row.balanced is None:
         return text
-    return text + (": balanced" if row.balanced else ": **UNBALANCED**")
+    if not row.balanced:
+        return text + ": **UNBALANCED**"
+    return text + (": balanced" if row.settled else ": not settled within the drain bound")
 
 
 def result_text(row: Row) -> str:
