@@ -25,12 +25,14 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from yarl import URL
 
 from chargehook.plumbing.settings import load_settings
+from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
 
 PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
 WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a fixed token of a throwaway vhost and database
 PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 _prctl: Callable[[int, int], int] | None = None
@@ -60,6 +62,19 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process used so far (user + system); pid 0: the whole machine's busy time."""
+    try:
+        if pid == 0:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            busy = sum(fields) - fields[3] - fields[4]  # less idle and iowait
+            return busy / CLOCK_TICKS
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @dataclass
@@ -175,6 +190,12 @@ class Lab:
     overrides: dict[str, str]
     http: aiohttp.ClientSession
     _channel: AbstractChannel | None = None
+
+    @property
+    def busy_queue(self) -> str:
+        """The delay queue a delivery waits in when its subscriber's slots are all taken."""
+        settings = load_settings({}, self.overrides)
+        return wait_queue(round(settings.retry_busy_delay * 1000))
 
     def env(self, **settings: str) -> dict[str, str]:
         """The environment of a chargehook process on this lab's broker and database."""

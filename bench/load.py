@@ -90,9 +90,8 @@ class Client:
         )
 
 
-async def flood(client: Client, connections: int, duration: float, count: int) -> Result:
+async def flood(client: Client, connections: int, duration: float, count: int, tag: str) -> Result:
     prefix, suffix = bodies.template()
-    tag = uuid.uuid4().hex[:8]
     started = time.monotonic()
     deadline = started + duration
     limit = min(count, MAX_REQUESTS)
@@ -108,11 +107,12 @@ async def flood(client: Client, connections: int, duration: float, count: int) -
     return client.result(time.monotonic() - started)
 
 
-async def paced(client: Client, rate: float, duration: float, gap: float, backlog: float) -> Result:
+async def paced(
+    client: Client, rate: float, duration: float, gap: float, backlog: float, tag: str
+) -> Result:
     """`rate` events/s: sessions start at rate/2 a second, each posting two states."""
     sessions = min(max(1, round(rate * duration / 2)), MAX_REQUESTS // 2)
     interval = 2 / rate
-    tag = uuid.uuid4().hex[:8]
     behind, waiting, shed = 0.0, 0, 0
     most_waiting = max(1, round(rate * backlog))
     started = time.monotonic()
@@ -161,8 +161,8 @@ async def run(args: argparse.Namespace) -> Result:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         client = Client(args.url, args.token, http)
         if args.mode == "flood":
-            return await flood(client, args.connections, args.duration, args.count)
-        return await paced(client, args.rate, args.duration, args.gap, args.backlog)
+            return await flood(client, args.connections, args.duration, args.count, args.tag)
+        return await paced(client, args.rate, args.duration, args.gap, args.backlog, args.tag)
 
 
 def main() -> None:
@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=MAX_REQUESTS)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--gap", type=float, default=0.5)
+    parser.add_argument("--tag", default=uuid.uuid4().hex[:8], help="session ids start with it")
     parser.add_argument("--backlog", type=float, default=2.0, help="paced: seconds of load")
     args = parser.parse_args()
     print(msgspec.json.encode(asyncio.run(run(args))).decode(), flush=True)

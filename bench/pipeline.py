@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from bench.lab import ADMIN_TOKEN, WORK_QUEUES, Child, Lab, chargehook_args, free_port, rss_mb
+from bench.lab import (
+    ADMIN_TOKEN,
+    WORK_QUEUES,
+    Child,
+    Lab,
+    chargehook_args,
+    cpu_seconds,
+    free_port,
+    rss_mb,
+)
 from bench.load import Result
 from bench.receiver import Dump
 from bench.report import Point, Row, Series, percentile, thin
@@ -26,27 +35,43 @@ SHED_AFTER = 2.0  # seconds of load waiting for answers before the load client s
 
 @dataclass
 class Sampler:
-    """Queue depths (and the RSS of `pids`) once a second, from `start`, until stopped."""
+    """Once a second from `start` until stopped: queue depths, and each of `pids`' resident
+    memory and CPU time, and the machine's busy CPU time."""
 
     lab: Lab
     start: float
     pids: dict[str, int]
     depths: dict[str, list[Point]] = field(default_factory=dict)
     rss: dict[str, list[Point]] = field(default_factory=dict)
+    cpu: dict[str, list[Point]] = field(default_factory=dict)  # CPU seconds so far
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, bound: float) -> None:
+        queues = [*WORK_QUEUES, self.lab.busy_queue]
         while not self.stop.is_set() and time.monotonic() - self.start < bound:
             at = time.monotonic() - self.start
-            for queue, depth in (await self.lab.depths()).items():
+            for queue, depth in (await self.lab.depths(queues)).items():
                 self.depths.setdefault(queue.removeprefix("chargehook."), []).append((at, depth))
-            for name, pid in self.pids.items():
-                if (mb := rss_mb(pid)) is not None:
+            for name, pid in [*self.pids.items(), ("machine", 0)]:
+                if name != "machine" and (mb := rss_mb(pid)) is not None:
                     self.rss.setdefault(name, []).append((at, mb))
+                if (seconds := cpu_seconds(pid)) is not None:
+                    self.cpu.setdefault(name, []).append((at, seconds))
             try:
                 await asyncio.wait_for(self.stop.wait(), 1.0)
             except TimeoutError:
                 pass
+
+    def cpu_share(self, until: float) -> str:
+        """Each process's CPU use from the start to `until`, in % of one core."""
+        shares = []
+        for name, points in self.cpu.items():
+            window = [(t, c) for t, c in points if t <= until]
+            if len(window) >= 2 and window[-1][0] > window[0][0]:
+                used = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+                whole = f" of {(os.cpu_count() or 1) * 100}%" if name == "machine" else ""
+                shares.append(f"{name} {used * 100:.0f}%{whole}")
+        return "CPU over the load, % of one core: " + ", ".join(shares)
 
 
 @dataclass
@@ -84,9 +109,12 @@ async def stop_pipeline(bench: Bench, pipeline: Pipeline) -> None:
     await bench.lab.purge()
 
 
-async def paced_load(bench: Bench, url: str, token: str, rate: float, seconds: float) -> Result:
+async def paced_load(
+    bench: Bench, url: str, token: str, rate: float, seconds: float, tag: str
+) -> Result:
     gap = bench.plan.gap
     args = [sys.executable, "-m", "bench.load", "paced", "--url", url, "--token", token]
+    args += ["--tag", tag]
     args += ["--rate", str(rate), "--duration", str(seconds), "--gap", str(gap)]
     args += ["--connections", "256", "--backlog", str(SHED_AFTER)]
     child = await bench.lab.children.start("load", args, stdout_pipe=True)
@@ -138,13 +166,13 @@ async def pipeline_stage(
     lab = bench.lab
     provider = f"bench-pipe-{int(rate)}-{uuid.uuid4().hex[:6]}"
     token = await lab.add_provider(provider)
-    await bench.receiver_reset()
+    tag = uuid.uuid4().hex[:8]
+    await bench.receiver_reset(tag + "-")
     wall, start = time.time(), time.monotonic()
-    pids = pipeline.pids | ({"receiver": bench.receiver_pid()} if soak else {})
-    sampler = Sampler(lab, start, pids if soak else {})
+    sampler = Sampler(lab, start, pipeline.pids | {"receiver": bench.receiver_pid()})
     sampling = asyncio.create_task(sampler.run(seconds + bench.plan.drain_timeout + 300))
     try:
-        result = await paced_load(bench, pipeline.url, token, rate, seconds)
+        result = await paced_load(bench, pipeline.url, token, rate, seconds, tag)
         load_end = time.monotonic() - start
         settled = await settle(bench, provider, result.ok)
     finally:
@@ -169,7 +197,7 @@ async def pipeline_stage(
     note = f"load: python paced client, {result.ok / seconds:,.0f} 2xx/s"
     if result.shed:
         note += f", shed {result.shed:,} events (over {SHED_AFTER:g} s of load unanswered)"
-    note += f", up to {result.behind_ms:,.0f} ms late"
+    note += f", up to {result.behind_ms:,.0f} ms late; " + sampler.cpu_share(load_end)
     if soak:
         series.rss_mb = sampler.rss
         bench.rows(soak_row(name, sampler, load_end, ledger, balanced))
@@ -267,10 +295,11 @@ async def embedded_stage(bench: Bench) -> None:
             answer.raise_for_status()
             secret = msgspec.json.decode(await answer.read())["secret"]
         await bench.use_secret(secret)
-        await bench.receiver_reset()
+        tag = uuid.uuid4().hex[:8]
+        await bench.receiver_reset(tag + "-")
         started = time.monotonic()
         args = [sys.executable, "-m", "bench.load", "flood", "--url", base + "/v1/sessions"]
-        args += ["--token", tokens["demo provider token"], "--count", str(events)]
+        args += ["--token", tokens["demo provider token"], "--count", str(events), "--tag", tag]
         args += ["--duration", str(plan.drain_timeout)]
         load = await lab.children.start("load", args, stdout_pipe=True)
         out = await lab.children.output(load, plan.drain_timeout + 30)

@@ -8,7 +8,8 @@ the load generator put into it, so the bench reads event-to-delivery latency bac
 
     python -m bench.receiver --port 9000 [--secret whsec_...] [--verify-every 50]
 
-GET /stats (counts), GET /dump (arrivals and send times), POST /reset, POST /secret (the body).
+GET /stats (counts), GET /dump (arrivals and send times), POST /reset (the body: the session id
+prefix of the stage's items; others are not counted), POST /secret (the body).
 """
 
 import argparse
@@ -37,6 +38,7 @@ class Stats(msgspec.Struct):
     verified: int = 0
     bad_signatures: int = 0
     undecodable: int = 0
+    foreign: int = 0  # items of sessions outside the current stage's prefix, not counted
 
 
 class Dump(msgspec.Struct):
@@ -53,7 +55,8 @@ class Receiver:
         self.verify_every = max(verify_every, 1)
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, prefix: str = "") -> None:
+        self.prefix = prefix
         self.stats = Stats()
         self.seen: set[tuple[str, str, str]] = set()
         self.newest: dict[str, str] = {}
@@ -77,6 +80,9 @@ class Receiver:
             return web.Response(status=204)
         webhook_id = request.headers.get("webhook-id", "")
         for item in items:
+            if not item.id.startswith(self.prefix):
+                stats.foreign += 1  # a straggler of an earlier stage
+                continue
             key = (webhook_id, item.id, item.position)
             if key in self.seen:
                 stats.duplicates += 1
@@ -99,7 +105,7 @@ class Receiver:
         return web.Response(body=msgspec.json.encode(self.dump), content_type="application/json")
 
     async def post_reset(self, request: web.Request) -> web.Response:
-        self.reset()
+        self.reset(await request.text())
         return web.Response(status=204)
 
     async def post_secret(self, request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ import msgspec
 
 from bench import bodies, wrk
 from bench.lab import BILLING, NOTIFY, PERSIST, Child, Lab, free_port
-from bench.report import Row, Run
+from bench.report import Row, Run, number
 from chargehook.plumbing.broker import OutboundMessage
 
 Targets = tuple[tuple[str, float], ...]  # ("p99", 1000.0): p99 below 1000 ms
@@ -73,8 +73,9 @@ class Bench:
         async with self.lab.http.post(self.receiver_base() + "/secret", data=secret) as answer:
             answer.raise_for_status()
 
-    async def receiver_reset(self) -> None:
-        async with self.lab.http.post(self.receiver_base() + "/reset") as answer:
+    async def receiver_reset(self, prefix: str) -> None:
+        """Count from zero, only the items whose session id starts with `prefix`."""
+        async with self.lab.http.post(self.receiver_base() + "/reset", data=prefix) as answer:
             answer.raise_for_status()
 
     async def receiver_stats(self) -> dict[str, int]:
@@ -85,7 +86,7 @@ class Bench:
     def rows(self, *rows: Row) -> None:
         self.run.rows.extend(rows)
         for row in rows:
-            print(f"  {row.stage}: {row.figure and round(row.figure, 1)} {row.unit}", flush=True)
+            print(f"  {row.stage}: {number(row.figure, row.unit)}", flush=True)
 
 
 async def read_counter(bench: Bench, url: str, provider: str) -> int:
@@ -211,7 +212,7 @@ async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> N
     items = [bodies.encode(bodies.item(f"{tag}-{n}")) for n in range(events)]
     if kind == "notify":
         await bench.receiver()
-        await bench.receiver_reset()
+        await bench.receiver_reset(tag + "-")
         messages = [bodies.billed(provider, body) for body in items]
     else:
         messages = [bodies.event_message(provider, body) for body in items]
@@ -252,11 +253,11 @@ async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> N
     balanced = balanced and not stats.get("bad_signatures")
     noun = "process" if processes == 1 else "processes"
     number = {"persist": 3, "billing": 4, "notify": 5}[kind]
-    note = f"{done_at_start} done before all consumers were up" if done_at_start else ""
-    if timed_out:
-        note = f"timed out after {plan.drain_timeout:.0f} s; " + note
+    notes = [f"timed out after {plan.drain_timeout:.0f} s"] if timed_out else []
+    if done_at_start:
+        notes.append(f"{done_at_start} done before all consumers were up")
     if kind == "notify":
-        note += f" {stats['verified']} signatures verified"
+        notes.append(f"{stats['verified']} signatures verified")
     bench.rows(
         Row(
             stage=f"{number} {kind} drain, {processes} {noun}",
@@ -266,7 +267,7 @@ async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> N
             met=rate >= target and not timed_out,
             ledger=ledger,
             balanced=balanced,
-            note=note.strip(),
+            note="; ".join(notes),
         )
     )
     await lab.purge()
