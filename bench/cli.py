@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench import report, wrk
+from bench.embedded import embedded_stage
 from bench.lab import open_lab
-from bench.pipeline import embedded_stage, pipeline_stage, start_pipeline, stop_pipeline
+from bench.pipeline import pipeline_stage, start_pipeline, stop_pipeline
 from bench.stages import Bench, Plan, drain_stage, http_stage
 
 STAGES = ("bare", "ingest", "persist", "billing", "notify", "pipeline", "soak", "embedded")
@@ -43,6 +44,7 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
         soak_seconds=args.soak,
         embedded_events=20 if quick else 500,
         work=work,
+        use_wrk=args.load_client != "python",
     )
 
 
@@ -66,13 +68,12 @@ def runner(bench: Bench) -> dict[str, Callable[[], Awaitable[None]]]:
     plan = bench.plan
 
     async def pipelines() -> None:
-        pipeline = await start_pipeline(bench)
-        try:
-            for rate, seconds, targets in plan.pipelines:
+        for rate, seconds, targets in plan.pipelines:
+            pipeline = await start_pipeline(bench)  # fresh: nothing left in hand from the last
+            try:
                 await pipeline_stage(bench, pipeline, rate, seconds, targets)
-                await bench.lab.purge()
-        finally:
-            await stop_pipeline(bench, pipeline)
+            finally:
+                await stop_pipeline(bench, pipeline)
 
     async def soak() -> None:
         pipeline = await start_pipeline(bench)  # fresh processes: memory from their start
@@ -120,7 +121,13 @@ async def bench_main(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out)
     plan = make_plan(args, out / f"logs-{stamp}")
-    load_client = "wrk" if wrk.wrk_path() else "python asyncio client (wrk not installed)"
+    if args.load_client == "wrk" and wrk.wrk_path() is None:
+        raise SystemExit("--load-client wrk: wrk is not installed (apt-get install wrk)")
+    load_client = "python asyncio client"
+    if plan.use_wrk and wrk.wrk_path():
+        load_client = "wrk"
+    elif plan.use_wrk:
+        load_client += " (wrk not installed)"
     options = {"mode": "quick" if args.quick else "full", "stages": ",".join(stages)}
     options |= {"chargehook commit": git_commit(), "settings": " ".join(args.set) or "defaults"}
     run = report.new_run(options, load_client)
@@ -162,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(RESULTS), help="folder for JSON, PNG and logs")
     setting = "a chargehook setting for every process, e.g. delivery_per_subscription=64"
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=setting)
+    clients = ["auto", "wrk", "python"]
+    client = "HTTP load of bare and ingest; auto: wrk where installed"
+    parser.add_argument("--load-client", choices=clients, default="auto", help=client)
     parser.add_argument("--connections", type=int, default=64, help="load connections (64)")
     parser.add_argument("--http-seconds", type=float, help="length of each HTTP load stage")
     parser.add_argument("--drain-timeout", type=float, help="bound on waiting for a drain")

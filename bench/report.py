@@ -137,14 +137,23 @@ def plot(run: Run, path: Path) -> None:
     panels = 3 if with_rss else 2
     fig, axes = plt.subplots(panels, 1, figsize=(10, 3.2 * panels), dpi=80)
     latency, depths = axes[0], axes[1]
-    for series in run.series:
+    queues = sorted({queue for series in run.series for queue in series.depths})
+    colours = {queue: f"C{n % 10}" for n, queue in enumerate(queues)}
+    styles = ["-", "--", ":", "-."]
+    for n, series in enumerate(run.series):
         if series.latency_ms:
             xs, ys = zip(*series.latency_ms, strict=True)
             latency.scatter(xs, ys, s=2, alpha=0.5, label=series.name)
         for queue, points in series.depths.items():
             if points and max(p[1] for p in points) > 0:
                 xs, ys = zip(*points, strict=True)
-                depths.plot(xs, ys, label=f"{series.name}: {queue}")
+                depths.plot(
+                    xs,
+                    ys,
+                    color=colours[queue],
+                    linestyle=styles[n % len(styles)],
+                    label=f"{series.name}: {queue}",
+                )
     latency.set(title="event -> signed delivery latency", xlabel="s since load start", ylabel="ms")
     if any(s.latency_ms for s in run.series):
         latency.set_yscale("log")

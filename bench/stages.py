@@ -12,7 +12,8 @@ from pathlib import Path
 import msgspec
 
 from bench import bodies, wrk
-from bench.lab import BILLING, NOTIFY, PERSIST, Child, Lab, free_port
+from bench.lab import BILLING, NOTIFY, PERSIST, Lab, free_port
+from bench.processes import Child
 from bench.report import Row, Run, number
 from chargehook.plumbing.broker import OutboundMessage
 
@@ -37,6 +38,7 @@ class Plan:
     soak_seconds: float
     embedded_events: int
     work: Path
+    use_wrk: bool = True  # False: the Python client even where wrk is installed
 
 
 @dataclass
@@ -127,17 +129,14 @@ async def http_stage(bench: Bench, kind: str) -> None:
             return await read_counter(bench, base + "/metrics", provider)
 
     url = base + "/v1/sessions"
+    load = (lab.children, url, token, plan.connections)
     try:
         if plan.warmup_seconds > 0:
-            await wrk.flood(
-                lab.children, url, token, plan.connections, plan.warmup_seconds, plan.work
-            )
+            await wrk.flood(*load, plan.warmup_seconds, plan.work, plan.use_wrk)
             await asyncio.sleep(0.5)
         await lab.purge([PERSIST, BILLING])
         before = await accepted()
-        result = await wrk.flood(
-            lab.children, url, token, plan.connections, plan.http_seconds, plan.work
-        )
+        result = await wrk.flood(*load, plan.http_seconds, plan.work, plan.use_wrk)
         await asyncio.sleep(0.5)  # requests in flight when the load stopped finish
         taken = await accepted() - before
         persist, billing = [(await lab.queue_state(q))[0] for q in (PERSIST, BILLING)]

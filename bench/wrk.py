@@ -10,8 +10,8 @@ from pathlib import Path
 import msgspec
 
 from bench import bodies
-from bench.lab import Children
 from bench.load import Result
+from bench.processes import Children
 
 MARK = "BENCH_RESULT "
 
@@ -62,10 +62,16 @@ def lua_script(token: str) -> str:
 
 
 async def flood(
-    children: Children, url: str, token: str, connections: int, duration: float, work: Path
+    children: Children,
+    url: str,
+    token: str,
+    connections: int,
+    duration: float,
+    work: Path,
+    use_wrk: bool = True,
 ) -> Result:
     """`connections` requests in flight for `duration` seconds, each a new session."""
-    wrk = wrk_path()
+    wrk = wrk_path() if use_wrk else None
     if wrk is not None:
         script = work / "unique-sessions.lua"
         script.parent.mkdir(parents=True, exist_ok=True)
