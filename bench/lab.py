@@ -1,0 +1,184 @@
+"""The bench's own RabbitMQ vhost and PostgreSQL database, the chargehook processes it runs on
+them, and the probes it reads them with (queue depths, consumers, row counts).
+
+`open_lab` stops every child it started when it closes, on an error or Ctrl-C too, and drops
+the vhost and the database.
+"""
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from yarl import URL
+
+from bench.processes import Child, Children, chargehook_args, command
+from chargehook.plumbing.settings import load_settings
+from chargehook.webhooks.tasks import wait_queue
+from chargehook.workers import ALL_QUEUES, delay_queues
+
+PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
+WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
+ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a fixed token of a throwaway vhost and database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Lab:
+    """A vhost and a database of the bench's own, with what the stages need to read them."""
+
+    amqp_url: str
+    database_url: str
+    children: Children
+    connection: AbstractConnection
+    pool: asyncpg.Pool
+    overrides: dict[str, str]
+    http: aiohttp.ClientSession
+    _channel: AbstractChannel | None = None
+
+    @property
+    def busy_queue(self) -> str:
+        """The delay queue a delivery waits in when its subscriber's slots are all taken."""
+        settings = load_settings({}, self.overrides)
+        return wait_queue(round(settings.retry_busy_delay * 1000))
+
+    def env(self, **settings: str) -> dict[str, str]:
+        """The environment of a chargehook process on this lab's broker and database."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEHOOK_")}
+        values = {
+            "amqp_url": self.amqp_url,
+            "database_url": self.database_url,
+            "admin_token": ADMIN_TOKEN,
+            "allow_private_urls": "true",
+            "log_level": "warning",
+            "log_format": "json",
+            "drain_timeout": "3",
+            **self.overrides,
+            **settings,
+        }
+        env.update({f"CHARGEHOOK_{k.upper()}": v for k, v in values.items()})
+        return env
+
+    async def chargehook(self, *args: str) -> str:
+        return await command(chargehook_args(*args), self.env())
+
+    async def add_provider(self, name: str) -> str:
+        """`chargehook provider add NAME`; the token is the last line it prints."""
+        return (await self.chargehook("provider", "add", name)).strip().splitlines()[-1]
+
+    async def add_subscription(self, url: str) -> str:
+        """`chargehook subscription add URL`; the signing secret is the last line it prints."""
+        return (await self.chargehook("subscription", "add", url)).strip().splitlines()[-1]
+
+    async def start(self, name: str, *args: str, **settings: str) -> Child:
+        return await self.children.start(name, chargehook_args(*args), self.env(**settings))
+
+    async def channel(self) -> AbstractChannel:
+        # A passive declare of a missing queue closes its channel: open another then.
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self.connection.channel(publisher_confirms=True)
+        return self._channel
+
+    async def queue_state(self, queue: str) -> tuple[int, int]:
+        """(ready messages, consumers) of a queue."""
+        declared = await (await self.channel()).declare_queue(queue, passive=True)
+        result = declared.declaration_result
+        return result.message_count or 0, result.consumer_count or 0
+
+    async def depths(self, queues: Sequence[str] = WORK_QUEUES) -> dict[str, int]:
+        return {queue: (await self.queue_state(queue))[0] for queue in queues}
+
+    async def purge(self, queues: Sequence[str] | None = None) -> None:
+        """Empty the work queues, their dead letters and every delay queue."""
+        if queues is None:
+            delays = delay_queues(load_settings({}, self.overrides))
+            queues = [*WORK_QUEUES, *(q + ".dead" for q in WORK_QUEUES), *(d.name for d in delays)]
+        channel = await self.channel()
+        for name in queues:
+            with suppress(aio_pika.exceptions.AMQPError):
+                await (await channel.declare_queue(name, passive=True)).purge()
+
+    async def wait_consumers(self, queue: str, count: int, within: float = 60.0) -> float:
+        """Wait until `count` consumers are on `queue`; the monotonic time they were."""
+        deadline = time.monotonic() + within
+        while (await self.queue_state(queue))[1] < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} consumers on {queue} not seen within {within}s")
+            await asyncio.sleep(0.02)
+        return time.monotonic()
+
+    async def wait_http(self, url: str, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            with suppress(aiohttp.ClientError, OSError):
+                async with self.http.get(url) as answer:
+                    if answer.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not answering 200 within {within}s")
+            await asyncio.sleep(0.1)
+
+    async def count(self, sql: str, *args: object) -> int:
+        value = await self.pool.fetchval(sql, *args)
+        return int(value or 0)
+
+
+async def rabbitmqctl(*args: str) -> None:
+    await command(["rabbitmqctl", "-q", *args])
+
+
+@asynccontextmanager
+async def open_lab(
+    amqp_root: str, database_root: str, log_dir: Path, overrides: Mapping[str, str]
+) -> AsyncIterator[Lab]:
+    tag = uuid.uuid4().hex[:8]
+    vhost, database = f"chargehook-bench-{tag}", f"chargehook_bench_{tag}"
+    user = URL(amqp_root).user or "guest"
+    await rabbitmqctl("add_vhost", vhost)
+    children = Children(log_dir)
+    try:
+        await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        admin = await asyncpg.connect(database_root)
+        try:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+            amqp_url = amqp_root.rstrip("/") + "/" + vhost
+            database_url = database_root.rsplit("/", 1)[0] + "/" + database
+            async with (
+                asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+            ):
+                # Not robust: a robust channel caches a queue's first declare, depths and all.
+                connection = await aio_pika.connect(
+                    amqp_url, client_properties={"connection_name": "chargehook bench"}
+                )
+                lab = Lab(amqp_url, database_url, children, connection, pool, dict(overrides), http)
+                try:
+                    await lab.chargehook("topology")  # the exchanges and queues, declared once
+                    await lab.chargehook("migrate")
+                    yield lab
+                finally:
+                    await children.stop_all()
+                    await connection.close()
+        finally:
+            await children.stop_all()
+            with suppress(asyncpg.PostgresError, OSError):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+    finally:
+        await children.stop_all()
+        await rabbitmqctl("delete_vhost", vhost)

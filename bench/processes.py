@@ -1,0 +1,149 @@
+"""Child processes: started in their own session, told to die with the bench
+(PR_SET_PDEATHSIG), stopped with SIGTERM then SIGKILL; their memory and CPU read from /proc."""
+
+import asyncio
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_prctl: Callable[[int, int], int] | None = None
+with suppress(OSError, AttributeError):  # resolved in the parent: the child only calls it
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the bench goes, however the bench goes."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process from /proc, in MB; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process used so far (user + system); pid 0: the whole machine's busy time."""
+    try:
+        if pid == 0:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            busy = sum(fields) - fields[3] - fields[4]  # less idle and iowait
+            return busy / CLOCK_TICKS
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tail(self, lines: int = 5) -> str:
+        with suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class Children:
+    """Every process the bench started, so that all of them are stopped whatever happens."""
+
+    log_dir: Path
+    running: list[Child] = field(default_factory=list)
+
+    async def start(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        stdout_pipe: bool = False,
+    ) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{name}-{len(self.running)}.log"
+        with log.open("wb") as sink:
+            process = await asyncio.create_subprocess_exec(
+                *args,
+                env=dict(env if env is not None else os.environ),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if stdout_pipe else sink,
+                stderr=sink,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the rest
+                preexec_fn=_die_with_parent,
+            )
+        child = Child(name, process, log)
+        self.running.append(child)
+        with (self.log_dir / "children.txt").open("a") as index:
+            index.write(f"{process.pid} {name} {log.name}\n")
+        return child
+
+    async def output(self, child: Child, within: float) -> str:
+        """All a piped child prints until it exits (bounded by `within`), then it is stopped."""
+        assert child.process.stdout is not None
+        try:
+            out = await asyncio.wait_for(child.process.stdout.read(), within)
+            # reap it before stop() could signal it: no second wait on the same pid
+            await asyncio.wait_for(child.process.wait(), 10)
+        finally:
+            await self.stop(child)
+        return out.decode(errors="replace")
+
+    async def stop(self, child: Child, grace: float = 8.0) -> None:
+        """SIGTERM (workers drain, `chargehook run` stops its PostgreSQL), then SIGKILL."""
+        if child.process.returncode is None:
+            with suppress(ProcessLookupError):
+                child.process.terminate()
+            try:
+                await asyncio.wait_for(child.process.wait(), grace)
+            except TimeoutError:
+                with suppress(ProcessLookupError):
+                    child.process.kill()
+                await child.process.wait()
+        if child in self.running:
+            self.running.remove(child)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(self.stop(child) for child in list(self.running)))
+
+
+async def command(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """Run a short command; its stdout, or RuntimeError with its stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        env=dict(env) if env is not None else None,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError(f"{' '.join(args[:3])} timed out") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} failed: {err.decode(errors='replace')[-800:]}")
+    return out.decode()
+
+
+def chargehook_args(*args: str) -> list[str]:
+    return [sys.executable, "-m", "chargehook", *args]

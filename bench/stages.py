@@ -1,0 +1,272 @@
+"""Stages 1 to 5: the bare baseline and ingest under the same load, then each worker kind
+draining a preloaded queue on its own (persist, billing, notify; one process, then two)."""
+
+import asyncio
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from bench import bodies, wrk
+from bench.lab import BILLING, NOTIFY, PERSIST, Lab, free_port
+from bench.processes import Child
+from bench.report import Row, Run, number
+from chargehook.plumbing.broker import OutboundMessage
+
+Targets = tuple[tuple[str, float], ...]  # ("p99", 1000.0): p99 below 1000 ms
+PUBLISH_WINDOW = 500  # confirms in flight while preloading
+
+
+@dataclass
+class Plan:
+    """How much of everything; --quick makes each figure small."""
+
+    quick: bool
+    http_seconds: float
+    warmup_seconds: float
+    connections: int
+    persist_events: int
+    billing_events: int
+    notify_events: int
+    pipelines: list[tuple[float, float, Targets]]  # (events/s, seconds, latency targets)
+    gap: float  # seconds between a session's IN_PROGRESS and its FINISHED
+    drain_timeout: float
+    soak_seconds: float
+    embedded_events: int
+    work: Path
+    use_wrk: bool = True  # False: the Python client even where wrk is installed
+
+
+@dataclass
+class Bench:
+    lab: Lab
+    plan: Plan
+    run: Run
+    bare_rps: float | None = None
+    receiver_url: str = ""
+    receiver_secret: str = ""
+    _receiver: Child | None = field(default=None, repr=False)
+
+    async def receiver(self) -> str:
+        """The subscriber's URL; the receiver and its subscription are made on first use."""
+        if self._receiver is None:
+            port = free_port()
+            args = [sys.executable, "-m", "bench.receiver", "--port", str(port)]
+            self._receiver = await self.lab.children.start("receiver", args)
+            base = f"http://127.0.0.1:{port}"
+            await self.lab.wait_http(base + "/stats")
+            self.receiver_url = base + "/hook"
+            self.receiver_secret = await self.lab.add_subscription(self.receiver_url)
+            await self.use_secret(self.receiver_secret)
+        return self.receiver_url
+
+    def receiver_pid(self) -> int:
+        assert self._receiver is not None
+        return self._receiver.pid
+
+    def receiver_base(self) -> str:
+        return self.receiver_url.removesuffix("/hook")
+
+    async def use_secret(self, secret: str) -> None:
+        async with self.lab.http.post(self.receiver_base() + "/secret", data=secret) as answer:
+            answer.raise_for_status()
+
+    async def receiver_reset(self, prefix: str) -> None:
+        """Count from zero, only the items whose session id starts with `prefix`."""
+        async with self.lab.http.post(self.receiver_base() + "/reset", data=prefix) as answer:
+            answer.raise_for_status()
+
+    async def receiver_stats(self) -> dict[str, int]:
+        async with self.lab.http.get(self.receiver_base() + "/stats") as answer:
+            stats: dict[str, int] = msgspec.json.decode(await answer.read())
+            return stats
+
+    def rows(self, *rows: Row) -> None:
+        self.run.rows.extend(rows)
+        for row in rows:
+            print(f"  {row.stage}: {number(row.figure, row.unit)}", flush=True)
+
+
+async def read_counter(bench: Bench, url: str, provider: str) -> int:
+    """Ingest's chargehook_events_accepted_total for the provider, from its /metrics."""
+    async with bench.lab.http.get(url) as answer:
+        text = await answer.text()
+    pattern = rf'^chargehook_events_accepted_total\{{provider="{re.escape(provider)}"\}} (\d+)'
+    found = re.search(pattern, text, re.M)
+    return int(found[1]) if found else 0
+
+
+async def read_bare(bench: Bench, url: str) -> int:
+    async with bench.lab.http.get(url) as answer:
+        return int(msgspec.json.decode(await answer.read())["accepted"])
+
+
+async def http_stage(bench: Bench, kind: str) -> None:
+    """Stage 1 (bare) or 2 (ingest): req/s and latency with `connections` in flight."""
+    lab, plan = bench.lab, bench.plan
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if kind == "bare":
+        args = [sys.executable, "-m", "bench.bare", "--port", str(port), "--amqp-url", lab.amqp_url]
+        child = await lab.children.start("bare", args)
+        token = "bare"  # noqa: S105 - the bare handler checks no token
+        await lab.wait_http(base + "/stats")
+
+        async def accepted() -> int:
+            return await read_bare(bench, base + "/stats")
+
+    else:
+        provider = f"bench-ingest-{uuid.uuid4().hex[:6]}"
+        token = await lab.add_provider(provider)
+        child = await lab.start("ingest", "ingest", http_port=str(port))
+        await lab.wait_http(base + "/readyz")
+
+        async def accepted() -> int:
+            return await read_counter(bench, base + "/metrics", provider)
+
+    url = base + "/v1/sessions"
+    load = (lab.children, url, token, plan.connections)
+    try:
+        if plan.warmup_seconds > 0:
+            await wrk.flood(*load, plan.warmup_seconds, plan.work, plan.use_wrk)
+            await asyncio.sleep(0.5)
+        await lab.purge([PERSIST, BILLING])
+        before = await accepted()
+        result = await wrk.flood(*load, plan.http_seconds, plan.work, plan.use_wrk)
+        await asyncio.sleep(0.5)  # requests in flight when the load stopped finish
+        taken = await accepted() - before
+        persist, billing = [(await lab.queue_state(q))[0] for q in (PERSIST, BILLING)]
+    finally:
+        await lab.children.stop(child)
+        await lab.purge([PERSIST, BILLING])
+    rps = result.ok / result.elapsed if result.elapsed else 0.0
+    slack = plan.connections + result.errors
+    balanced = taken == persist == billing and result.ok <= taken <= result.ok + slack
+    ledger = {"sent": result.sent, "2xx": result.ok, "accepted": taken}
+    ledger |= {"queued persist": persist, "queued billing": billing}
+    note = f"load: {result.client}, {plan.connections} connections, {result.elapsed:.0f} s"
+    if result.non2xx or result.errors:
+        note += f"; {result.non2xx} non-2xx, {result.errors} socket errors"
+    row = Row(stage="", figure=rps, unit="req/s", p50_ms=result.p50_ms, p99_ms=result.p99_ms)
+    row.ledger, row.balanced, row.note = ledger, balanced, note
+    if kind == "bare":
+        bench.bare_rps = rps
+        row.stage, row.vs_bare = "1 bare baseline (aiohttp + msgspec + confirm)", 1.0
+    else:
+        row.stage, row.target = "2 ingest", ">= 0.8 x bare"
+        if bench.bare_rps:
+            row.vs_bare = rps / bench.bare_rps
+            row.met = row.vs_bare >= 0.8
+        else:
+            row.met, row.note = False, row.note + "; no bare baseline in this run"
+    bench.rows(row)
+
+
+async def preload(lab: Lab, queue: str, messages: list[OutboundMessage]) -> None:
+    """Straight into `queue` through the default exchange, confirmed, as chargehook publishes."""
+    import aio_pika
+
+    channel = await lab.channel()
+    for start in range(0, len(messages), PUBLISH_WINDOW):
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(
+                    aio_pika.Message(
+                        m.body,
+                        message_id=m.message_id,
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        headers=dict(m.headers),
+                    ),
+                    queue,
+                )
+                for m in messages[start : start + PUBLISH_WINDOW]
+            )
+        )
+
+
+DRAINS = {
+    # worker kind: (queue, unit, target per second, done count)
+    "persist": (
+        PERSIST,
+        "rows/s",
+        10_000,
+        "SELECT count(*) FROM session_events WHERE provider = $1",
+    ),
+    "billing": (BILLING, "events/s", 3_000, "SELECT count(*) FROM bills WHERE provider = $1"),
+    "notify": (NOTIFY, "events/s", 1_500, ""),
+}
+
+
+async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> None:
+    """Stages 3 to 5: `events` preloaded, then `processes` workers empty the queue."""
+    lab, plan = bench.lab, bench.plan
+    queue, unit, target, sql = DRAINS[kind]
+    provider = f"bench-{kind}-{processes}-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:8]
+    items = [bodies.encode(bodies.item(f"{tag}-{n}")) for n in range(events)]
+    if kind == "notify":
+        await bench.receiver()
+        await bench.receiver_reset(tag + "-")
+        messages = [bodies.billed(provider, body) for body in items]
+    else:
+        messages = [bodies.event_message(provider, body) for body in items]
+
+    async def done() -> int:
+        if kind == "notify":
+            return (await bench.receiver_stats())["items"]
+        return await lab.count(sql, provider)
+
+    await preload(lab, queue, messages)
+    preloaded = (await lab.queue_state(queue))[0]
+    workers = [await lab.start(f"worker-{kind}", "worker", kind) for _ in range(processes)]
+    timed_out = False
+    try:
+        started = await lab.wait_consumers(queue, processes)
+        done_at_start = await done()
+        deadline = started + plan.drain_timeout
+        finished = await done()
+        while finished < events or (await lab.queue_state(queue))[0] > 0:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            await asyncio.sleep(0.05)
+            finished = await done()
+        elapsed = time.monotonic() - started
+    finally:
+        await asyncio.gather(*(lab.children.stop(w) for w in workers))
+    rate = (finished - done_at_start) / elapsed if elapsed > 0 else 0.0
+    left = (await lab.queue_state(queue))[0]
+    dead = (await lab.queue_state(queue + ".dead"))[0]
+    ledger = {"preloaded": preloaded, "done": finished, "left": left, "dead": dead}
+    stats = await bench.receiver_stats() if kind == "notify" else {}
+    if kind == "notify":
+        ledger |= {k: stats[k] for k in ("duplicates", "regressions")}
+        ledger["bad signatures"] = stats["bad_signatures"]
+    balanced = preloaded == events == finished and left == dead == 0
+    balanced = balanced and not any(stats.get(k) for k in ("duplicates", "regressions"))
+    balanced = balanced and not stats.get("bad_signatures")
+    noun = "process" if processes == 1 else "processes"
+    number = {"persist": 3, "billing": 4, "notify": 5}[kind]
+    notes = [f"timed out after {plan.drain_timeout:.0f} s"] if timed_out else []
+    if done_at_start:
+        notes.append(f"{done_at_start} done before all consumers were up")
+    if kind == "notify":
+        notes.append(f"{stats['verified']} signatures verified")
+    bench.rows(
+        Row(
+            stage=f"{number} {kind} drain, {processes} {noun}",
+            figure=rate,
+            unit=unit,
+            target=f">= {target:,} {unit}",
+            met=rate >= target and not timed_out,
+            ledger=ledger,
+            balanced=balanced,
+            note="; ".join(notes),
+        )
+    )
+    await lab.purge()

@@ -1,0 +1,92 @@
+"""Throughput load with wrk when it is installed: a Lua script makes every request a new session
+and reports its figures as one JSON line; without wrk, the Python client (bench.load) does it."""
+
+import math
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import msgspec
+
+from bench import bodies
+from bench.load import Result
+from bench.processes import Children
+
+MARK = "BENCH_RESULT "
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+local prefix = [==[{prefix}]==]
+local suffix = [==[{suffix}]==]
+local threads = {{}}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+local counter = 0
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, prefix .. "{tag}-" .. tid .. "-" .. counter .. suffix)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{mark}{{"client":"wrk","sent":%d,"ok":%d,"non2xx":%d,"errors":%d,"elapsed":%f,' ..
+    '"p50_ms":%f,"p99_ms":%f,"statuses":{{}}}}\\n',
+    summary.requests, summary.requests - e.status, e.status,
+    e.connect + e.read + e.write + e.timeout, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+def lua_script(token: str) -> str:
+    prefix, suffix = bodies.template()
+    return LUA.format(
+        token=token,
+        prefix=prefix.decode(),
+        suffix=suffix.decode(),
+        tag=uuid.uuid4().hex[:8],
+        mark=MARK,
+    )
+
+
+async def flood(
+    children: Children,
+    url: str,
+    token: str,
+    connections: int,
+    duration: float,
+    work: Path,
+    use_wrk: bool = True,
+) -> Result:
+    """`connections` requests in flight for `duration` seconds, each a new session."""
+    wrk = wrk_path() if use_wrk else None
+    if wrk is not None:
+        script = work / "unique-sessions.lua"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(lua_script(token))
+        threads = str(min(2, connections))
+        args = [wrk, "-t", threads, "-c", str(connections), "-d", f"{math.ceil(duration)}s"]
+        args += ["--timeout", "10s", "-s", str(script), url]
+    else:
+        args = [sys.executable, "-m", "bench.load", "flood", "--url", url, "--token", token]
+        args += ["--connections", str(connections), "--duration", str(duration)]
+    child = await children.start("load", args, stdout_pipe=True)
+    output = await children.output(child, duration + 60)
+    for line in output.splitlines():
+        if wrk is not None and line.startswith(MARK):
+            return msgspec.json.decode(line.removeprefix(MARK), type=Result)
+        if wrk is None and line.startswith("{"):
+            return msgspec.json.decode(line, type=Result)
+    raise RuntimeError(f"no result from the load generator: {output[-500:]} {child.tail()}")
