@@ -10,12 +10,12 @@ logging, no metrics: the floor that ingest's own work is measured against.
 
 import argparse
 import asyncio
-import signal
 
 import aio_pika
 import msgspec
 from aiohttp import web
 
+from bench.serving import serve_until_signalled
 from chargehook.schemas import Session
 
 EXCHANGE = "chargehook.events"
@@ -48,16 +48,9 @@ async def serve(port: int, amqp_url: str) -> None:
 
     app = web.Application()
     app.add_routes([web.post("/v1/sessions", post), web.get("/stats", stats)])
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await serve_until_signalled(app, port)
     finally:
-        await runner.cleanup()
         await connection.close()
 
 

@@ -15,12 +15,13 @@ prefix of the stage's items; others are not counted), POST /secret (the body).
 import argparse
 import asyncio
 import math
-import signal
 import time
 
 import msgspec
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from bench.serving import serve_until_signalled
 
 
 class Delivered(msgspec.Struct):
@@ -125,16 +126,7 @@ async def serve(port: int, secret: str | None, verify_every: int) -> None:
             web.post("/secret", receiver.post_secret),
         ]
     )
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(app, port)
 
 
 def main() -> None:
