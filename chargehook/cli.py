@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+import uvloop
 from aiormq.exceptions import AMQPError
 
 from chargehook import root
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(overrides=overrides)
         configure_logging(settings)
-        asyncio.run(command_for(args, settings))
+        uvloop.run(command_for(args, settings))
     except ConfigError as exc:
         print(f"chargehook: {exc}", file=sys.stderr)
         return 2

@@ -2,19 +2,19 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import (
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
     ExchangeType,
 )
+from aiormq.abc import DeliveredMessage
 
 from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
@@ -56,7 +56,11 @@ def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
 
 
 class AmqpInbound:
-    def __init__(self, message: AbstractIncomingMessage, broker: "AmqpBroker", queue: str) -> None:
+    """A message as aiormq delivered it, settled on the channel that delivered it."""
+
+    __slots__ = ("_broker", "_message", "_queue")
+
+    def __init__(self, message: DeliveredMessage, broker: "AmqpBroker", queue: str) -> None:
         self._message = message
         self._broker = broker
         self._queue = queue
@@ -67,7 +71,7 @@ class AmqpInbound:
 
     @property
     def message_id(self) -> str | None:
-        return self._message.message_id
+        return self._message.header.properties.message_id
 
     @property
     def routing_key(self) -> str:
@@ -75,16 +79,17 @@ class AmqpInbound:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (self._message.headers or {}).items()}
+        headers = self._message.header.properties.headers or {}
+        return {str(k): str(v) for k, v in headers.items()}
 
     async def ack(self) -> None:
-        await self._settle(self._message.ack())
+        await self._settle(self._message.channel.basic_ack, multiple=False)
 
     async def ack_through(self) -> None:
-        await self._settle(self._message.ack(multiple=True))
+        await self._settle(self._message.channel.basic_ack, multiple=True)
 
     async def requeue(self) -> None:
-        await self._settle(self._message.nack(requeue=True))
+        await self._settle(self._message.channel.basic_nack, multiple=False)
 
     async def dead_letter(self, reason: str) -> None:
         """Publish to the dead-letter queue with the reason first, then ack the original."""
@@ -93,11 +98,13 @@ class AmqpInbound:
         await self._broker.publish(DEAD_EXCHANGE, self._queue, copy)
         await self.ack()
 
-    async def _settle(self, settling: Any) -> None:
-        # After a reconnect the channel that delivered the message is gone; the broker
-        # redelivers it and the idempotent consumer absorbs the repeat.
+    async def _settle(self, settle: Callable[..., Awaitable[None]], multiple: bool) -> None:
+        # The delivery tag means something only on the channel that delivered it. After a
+        # reconnect that channel is gone: the broker redelivers the message and the
+        # idempotent consumer absorbs the repeat.
         try:
-            await settling
+            delivery = cast(aiormq.spec.Basic.Deliver, self._message.delivery)  # consumed
+            await settle(delivery.delivery_tag, multiple=multiple)
         except Exception as exc:  # noqa: BLE001 - any channel fault means the same thing here
             log.warning("settle failed; broker will redeliver", error=repr(exc))
 
@@ -170,6 +177,7 @@ class AmqpBroker:
                 properties=properties,
                 mandatory=mandatory,
                 timeout=self._publish_timeout,
+                wait=False,  # the confirm is what we wait for, not a socket drain per message
             )
         except Exception as exc:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc
@@ -182,24 +190,28 @@ class AmqpBroker:
 
     @asynccontextmanager
     async def consume(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
-        # A callback consumer on a robust channel is restored after a reconnect; a queue
-        # iterator is not, so the loop would go quiet after the broker's first restart.
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        """Consume on the robust channel's aiormq channel itself: aio-pika's message object and
+        its task per delivery cost a worker a fifth of its CPU (docs/broker.md, consuming).
+
+        The robust channel reopens after a reconnect with its prefetch; the consumer is
+        registered again on every reopen, and on the broker's own cancel."""
+        inbox: asyncio.Queue[AmqpInbound] = asyncio.Queue()
+        name = queue.name
+
+        async def deliver(message: DeliveredMessage) -> None:
+            inbox.put_nowait(AmqpInbound(message, self, name))
+
         async with self._connection.channel() as channel:
             await channel.set_qos(prefetch_count=prefetch)
-            # declare_queue, not get_queue: only a declared queue is restored with its consumer
-            declared = await channel.declare_queue(queue.name, passive=True)
-            tag = await declared.consume(_put_into(inbox))
+            await channel.declare_queue(name, passive=True)  # a missing queue fails here
+            consumer = _Registration(channel, name, deliver)
+            await consumer.start()
+            channel.reopen_callbacks.add(consumer.restart)
             try:
-                yield self._wrap(inbox, queue.name)
+                yield _messages(inbox)
             finally:
-                await _quietly(asyncio.wait_for(declared.cancel(tag), 5))
-
-    async def _wrap(
-        self, inbox: asyncio.Queue[AbstractIncomingMessage], queue: str
-    ) -> AsyncIterator[AmqpInbound]:
-        while True:
-            yield AmqpInbound(await inbox.get(), self, queue)
+                channel.reopen_callbacks.discard(consumer.restart)
+                await _quietly(asyncio.wait_for(consumer.cancel(), 5))
 
     def _require_channel(self) -> AbstractRobustChannel:
         if self._channel is None or self._channel.is_closed:
@@ -207,13 +219,49 @@ class AmqpBroker:
         return self._channel
 
 
-def _put_into(
-    inbox: asyncio.Queue[AbstractIncomingMessage],
-) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-    async def put(message: AbstractIncomingMessage) -> None:
-        inbox.put_nowait(message)
+class _Registration:
+    """One basic.consume on whichever aiormq channel the robust channel has now."""
 
-    return put
+    def __init__(
+        self,
+        channel: AbstractRobustChannel,
+        queue: str,
+        deliver: Callable[[DeliveredMessage], Coroutine[Any, Any, None]],
+    ) -> None:
+        self._channel, self._queue, self._deliver = channel, queue, deliver
+        self._tag: str | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._again: asyncio.Future[None] | None = None  # held so the task is not collected
+
+    async def start(self) -> None:
+        underlay = await self._channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(self._cancelled_by_broker)
+        ok = await underlay.basic_consume(self._queue, self._deliver)
+        self._tag = ok.consumer_tag
+
+    async def restart(self, _channel: object) -> None:
+        await self.start()
+
+    async def cancel(self) -> None:
+        underlay = await self._channel.get_underlay_channel()
+        if self._tag is not None:
+            await underlay.basic_cancel(self._tag)
+
+    def _cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
+        # e.g. the queue was deleted and declared again; called on the channel's reader,
+        # so the new basic.consume runs in a task of its own, a second later
+        if frame.consumer_tag == self._tag:
+            log.warning("consumer cancelled by the broker; consuming again", queue=self._queue)
+            self._tag = None
+            self._retry = asyncio.get_running_loop().call_later(1, self._start_soon)
+
+    def _start_soon(self) -> None:
+        self._again = asyncio.ensure_future(self.start())
+
+
+async def _messages(inbox: asyncio.Queue[AmqpInbound]) -> AsyncIterator[AmqpInbound]:
+    while True:
+        yield await inbox.get()
 
 
 async def _quietly(closing: Awaitable[Any]) -> None:

@@ -92,14 +92,17 @@ class Consumer(Generic[Item]):
         first = await _next_or_stop(inbox, stop)
         if first is None:
             return []
-        batch = [first]
+        batch, size = [first], self.worker.batch_size
         deadline = asyncio.get_running_loop().time() + self.linger
-        while len(batch) < self.worker.batch_size:
+        while len(batch) < size:
+            # what is already here costs no wait (and no task): only an empty inbox lingers
+            while len(batch) < size and not inbox.empty():
+                batch.append(inbox.get_nowait())
             remaining = deadline - asyncio.get_running_loop().time()
-            if inbox.empty() and remaining <= 0:
+            if len(batch) == size or remaining <= 0:
                 break
             try:
-                batch.append(await asyncio.wait_for(inbox.get(), max(remaining, 0)))
+                batch.append(await asyncio.wait_for(inbox.get(), remaining))
             except TimeoutError:
                 break
         return batch

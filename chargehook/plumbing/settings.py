@@ -28,10 +28,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     data_dir: str = ".chargehook"
     publish_timeout: Seconds = 5.0
-    persist_prefetch: Positive = 200
-    persist_batch_size: Positive = 100
-    billing_prefetch: Positive = 100
-    billing_batch_size: Positive = 50
+    persist_prefetch: Positive = 2000
+    persist_batch_size: Positive = 500
+    billing_prefetch: Positive = 1000
+    billing_batch_size: Positive = 250
     notify_prefetch: Positive = 1000
     notify_batch_size: Positive = 500
     delivery_concurrency: Positive = 64
