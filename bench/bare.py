@@ -9,10 +9,10 @@ logging, no metrics: the floor that ingest's own work is measured against.
 """
 
 import argparse
-import asyncio
 
 import aio_pika
 import msgspec
+import uvloop
 from aiohttp import web
 
 from bench.serving import serve_until_signalled
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--amqp-url", required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.amqp_url))
+    uvloop.run(serve(args.port, args.amqp_url))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import msgspec
+import uvloop
 
 from bench import bodies
 
@@ -178,7 +179,7 @@ def main() -> None:
     parser.add_argument("--tag", default=uuid.uuid4().hex[:8], help="session ids start with it")
     parser.add_argument("--backlog", type=float, default=2.0, help="paced: seconds of load")
     args = parser.parse_args()
-    print(msgspec.json.encode(asyncio.run(run(args))).decode(), flush=True)
+    print(msgspec.json.encode(uvloop.run(run(args))).decode(), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ prefix of the stage's items; others are not counted), POST /secret (the body).
 """
 
 import argparse
-import asyncio
 import math
 import time
 
 import msgspec
+import uvloop
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--secret", help="the subscription's signing secret, whsec_...")
     parser.add_argument("--verify-every", type=int, default=50, help="check 1 request in N")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.secret, args.verify_every))
+    uvloop.run(serve(args.port, args.secret, args.verify_every))
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ class AmqpBroker:
             headers=dict(message.headers),
         )
         try:
-            channel = await self._require_channel().get_underlay_channel()
+            underlay = await self._require_channel().get_underlay_channel()
+            channel = cast(aiormq.Channel, underlay)  # the concrete one takes `wait`
             started = time.perf_counter()
             await channel.basic_publish(
                 message.body,
