@@ -6,7 +6,6 @@ from http import HTTPStatus
 import msgspec
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.plumbing.database import TRANSIENT_ERRORS
@@ -42,21 +41,18 @@ def _message_for(exc: web.HTTPException, request: web.Request) -> str:
     return exc.reason
 
 
-@web.middleware
-async def error_shape(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def shaped(exc: Exception, request: web.Request) -> web.Response:
+    """The answer for a fault raised by a handler; a redirect is raised again as it was."""
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.headers)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return error_response(exc.status, _message_for(exc, request))
-    except TRANSIENT_ERRORS as exc:
+    if isinstance(exc, TRANSIENT_ERRORS):
         log.warning("database unavailable", path=request.path, error=repr(exc))
         return error_response(
             503, "The database is unavailable; retry shortly", {"Retry-After": "5"}
         )
-    except Exception:
-        log.exception("unhandled fault", method=request.method, path=request.path)
-        return error_response(500, "Internal server error")
+    log.error("unhandled fault", method=request.method, path=request.path, exc_info=exc)
+    return error_response(500, "Internal server error")

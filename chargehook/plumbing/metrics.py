@@ -7,7 +7,7 @@ error, not a silently new series.
 """
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -108,14 +108,25 @@ class Metrics:
             )
             for name, spec in HISTOGRAMS.items()
         }
+        self._children: dict[tuple[object, ...], Any] = {}
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        counter = _known(self._counters, name, "counter")
-        (counter.labels(**labels) if labels else counter).inc(amount)
+        self._child(self._counters, name, "counter", labels).inc(amount)
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        histogram = _known(self._histograms, name, "histogram")
-        (histogram.labels(**labels) if labels else histogram).observe(seconds)
+        self._child(self._histograms, name, "histogram", labels).observe(seconds)
+
+    def _child(
+        self, declared: dict[str, Metric], name: str, kind: str, labels: dict[str, str]
+    ) -> Any:
+        # prometheus-client's labels() validates and locks on every call; hot paths call
+        # with a handful of label sets, so each child is looked up once
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            family = _known(declared, name, kind)
+            child = self._children[key] = family.labels(**labels) if labels else family
+        return child
 
     def value(self, name: str, **labels: str) -> int:
         """A counter's current value for exactly these labels; 0 before its first inc."""
