@@ -15,6 +15,8 @@ from pathlib import Path
 
 from bench import report, wrk
 from bench.embedded import embedded_stage
+from bench.floors import MODES as FLOORS
+from bench.floors import floor_stage
 from bench.lab import open_lab
 from bench.pipeline import pipeline_stage, start_pipeline, stop_pipeline
 from bench.stages import Bench, Plan, drain_stage, http_stage
@@ -83,6 +85,8 @@ def runner(bench: Bench) -> dict[str, Callable[[], Awaitable[None]]]:
             await stop_pipeline(bench, pipeline)
 
     async def drains(kind: str, events: int, counts: tuple[int, ...]) -> None:
+        if kind in FLOORS:
+            await floor_stage(bench, kind, events)
         for processes_ in counts:
             await drain_stage(bench, kind, processes_, events)
 

@@ -47,6 +47,7 @@ class Bench:
     plan: Plan
     run: Run
     bare_rps: float | None = None
+    floors: dict[str, float] = field(default_factory=dict)  # bare drain rates, by kind
     receiver_url: str = ""
     receiver_secret: str = ""
     _receiver: Child | None = field(default=None, repr=False)
@@ -264,6 +265,7 @@ async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> N
             unit=unit,
             target=f">= {target:,} {unit}",
             met=rate >= target and not timed_out,
+            vs_bare=rate / bench.floors[kind] if bench.floors.get(kind) else None,
             ledger=ledger,
             balanced=balanced,
             note="; ".join(notes),

@@ -1,0 +1,51 @@
+"""The floors of the persist and billing drains: the same preloaded queue emptied by a bare
+consumer (bench/bare_consumer.py) in the same run, so each worker's rate reads as a ratio."""
+
+import sys
+import uuid
+
+import msgspec
+
+from bench import bodies
+from bench.report import Row
+from bench.stages import DRAINS, Bench, preload
+
+MODES = {"persist": ("ack", 500), "billing": ("relay", 250)}  # the workers' batch sizes
+LABELS = {
+    "persist": "3 bare consumer (consume, one ack per batch)",
+    "billing": "4 bare relay (consume, confirmed publish, one ack per batch)",
+}
+
+
+async def floor_stage(bench: Bench, kind: str, events: int) -> None:
+    """`events` preloaded as for the worker, then drained by the bare consumer alone."""
+    lab = bench.lab
+    queue = DRAINS[kind][0]
+    provider = f"bench-floor-{kind}-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:8]
+    messages = [
+        bodies.event_message(provider, bodies.encode(bodies.item(f"{tag}-{n}")))
+        for n in range(events)
+    ]
+    await preload(lab, queue, messages)
+    preloaded = (await lab.queue_state(queue))[0]
+    mode, batch = MODES[kind]
+    args = [sys.executable, "-m", "bench.bare_consumer", mode, "--amqp-url", lab.amqp_url]
+    args += ["--queue", queue, "--count", str(events), "--batch", str(batch)]
+    child = await lab.children.start(f"bare-{mode}", args, stdout_pipe=True)
+    result = msgspec.json.decode(await lab.children.output(child, bench.plan.drain_timeout))
+    rate = result["done"] / result["seconds"] if result["seconds"] > 0 else 0.0
+    bench.floors[kind] = rate
+    left = (await lab.queue_state(queue))[0]
+    bench.rows(
+        Row(
+            stage=LABELS[kind],
+            figure=rate,
+            unit="events/s",
+            vs_bare=1.0,
+            ledger={"preloaded": preloaded, "done": int(result["done"]), "left": left},
+            balanced=preloaded == events == result["done"] and left == 0,
+            note="the floor the worker's ratio is taken to",
+        )
+    )
+    await lab.purge()
