@@ -1,6 +1,7 @@
 """The floors of the persist and billing drains: the same preloaded queue emptied by a bare
 consumer (bench/bare_consumer.py) in the same run, so each worker's rate reads as a ratio."""
 
+import asyncio
 import sys
 import uuid
 
@@ -15,6 +16,18 @@ LABELS = {
     "persist": "3 bare consumer (consume, one ack per batch)",
     "billing": "4 bare relay (consume, confirmed publish, one ack per batch)",
 }
+
+
+async def settled_depth(bench: Bench, queue: str, within: float = 10.0) -> int:
+    """The queue's depth once the acks of the last batch reached it (a quorum queue counts
+    them a moment after the consumer sent them)."""
+    left = 0
+    for _ in range(round(within / 0.1)):
+        left = (await bench.lab.queue_state(queue))[0]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    return left
 
 
 async def floor_stage(bench: Bench, kind: str, events: int) -> None:
@@ -36,7 +49,7 @@ async def floor_stage(bench: Bench, kind: str, events: int) -> None:
     result = msgspec.json.decode(await lab.children.output(child, bench.plan.drain_timeout))
     rate = result["done"] / result["seconds"] if result["seconds"] > 0 else 0.0
     bench.floors[kind] = rate
-    left = (await lab.queue_state(queue))[0]
+    left = await settled_depth(bench, queue)
     bench.rows(
         Row(
             stage=LABELS[kind],
