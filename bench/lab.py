@@ -28,7 +28,7 @@ from chargehook.workers import ALL_QUEUES, delay_queues
 
 PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
 WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
-ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a fixed token of a throwaway vhost and database
+ADMIN_TOKEN = "bench-admin-token-of-at-least-32-characters"  # noqa: S105 - a fixed token of a throwaway vhost and database
 
 
 def free_port() -> int:

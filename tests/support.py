@@ -25,7 +25,7 @@ T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AMQP_ROOT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DATABASE_ROOT = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters"
 
 
 def unavailable(what: str, error: BaseException) -> NoReturn:

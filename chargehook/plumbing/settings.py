@@ -11,6 +11,7 @@ from chargehook.plumbing.errors import ConfigError
 ENV_PREFIX = "CHARGEHOOK_"
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+MIN_ADMIN_TOKEN = 32
 SCHEDULE = r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$"  # seconds, comma separated
 
 
@@ -22,7 +23,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
-    admin_token: str | None = None
+    # long enough not to be guessed; the deploy/ placeholders are shorter, so they refuse to start
+    admin_token: Annotated[str, msgspec.Meta(min_length=MIN_ADMIN_TOKEN)] | None = None
     allow_private_urls: bool = False
     log_format: Literal["console", "json"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

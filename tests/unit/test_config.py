@@ -31,6 +31,10 @@ def test_defaults_are_the_documented_ones() -> None:
         ),
         ({"CHARGEHOOK_LOG_FORMAT": "xml"}, "CHARGEHOOK_LOG_FORMAT: Invalid enum value 'xml'"),
         ({"CHARGEHOOK_HTTP_PROT": "1"}, "unknown setting CHARGEHOOK_HTTP_PROT"),
+        (
+            {"CHARGEHOOK_ADMIN_TOKEN": "CHANGE_ME"},
+            "CHARGEHOOK_ADMIN_TOKEN: Expected `str` of length >= 32",
+        ),
     ],
 )
 def test_bad_settings_are_one_clear_line(environ: dict[str, str], message: str) -> None:
