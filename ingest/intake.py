@@ -46,6 +46,8 @@ def split_body(body: bytes) -> tuple[list[msgspec.Raw], bool]:
         items = many_items.decode(body) if is_array else [one_item.decode(body)]
     except msgspec.DecodeError as exc:
         raise BadInput(f"Body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput("$: Expected JSON nested less deeply") from None
     if not items:
         raise BadInput("$: Expected an array of 1 to 500 session objects, got an empty array")
     if len(items) > MAX_ITEMS:
@@ -79,8 +81,20 @@ def explain(exc: msgspec.ValidationError, root: str) -> str:
 
 def event_id(provider: str, raw: msgspec.Raw) -> str:
     """The same callback from the same provider always gets the same id, whatever its key order."""
-    canonical = canonical_writer.encode(canonical_reader.decode(raw))
-    return "evt_" + hashlib.sha256(provider.encode() + b"\n" + canonical).hexdigest()[:40]
+    digest = hashlib.sha256(provider.encode() + b"\n" + canonical(raw)).hexdigest()
+    return "evt_" + digest[:40]
+
+
+def canonical(raw: msgspec.Raw | bytes) -> bytes:
+    """The item's canonical JSON: keys sorted at every level, no whitespace, numbers' own text.
+
+    BadInput where it is too deep or has a number too long to take apart."""
+    try:
+        return canonical_writer.encode(canonical_reader.decode(raw))
+    except RecursionError:
+        raise BadInput("$: Expected JSON nested less deeply") from None
+    except (msgspec.MsgspecError, ValueError) as exc:
+        raise BadInput(f"$: Expected numbers of fewer digits ({exc})") from None
 
 
 def check_idempotency_key(key: str | None, count: int) -> str | None:
@@ -88,8 +102,11 @@ def check_idempotency_key(key: str | None, count: int) -> str | None:
         return None
     if count != 1:
         raise BadInput("Idempotency-Key names one event; send it with a single session object")
-    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise BadInput(f"Idempotency-Key: Expected 1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    # ASCII, so that it fits the message id (255 bytes) it becomes on the broker
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not (key.isascii() and key.isprintable()):
+        raise BadInput(
+            f"Idempotency-Key: Expected 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
     return key
 
 

@@ -4,7 +4,7 @@ Money and metered energy decode straight to `Decimal` from the JSON text. Unknow
 skipped here; ingest keeps the raw item verbatim, so nothing a provider sends is lost.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
@@ -27,9 +27,30 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# What chargehook stores and bills, and no real charging session exceeds (docs/api.md#bounds):
+# everything ingest accepts fits in PostgreSQL and the bill arithmetic, so every 200 is storable.
+MAX_ID_CHARS = 255
+MAX_CURRENCY_CHARS = 16
+MAX_AMOUNT = Decimal(1_000_000)  # any money or energy figure, in the currency or in kWh
+MAX_DECIMALS = 9
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+SessionId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="1 to 255 characters, no control characters",
+    ),
+]
+Currency = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_CURRENCY_CHARS, pattern=NO_CONTROL_CHARACTERS),
+]
 # Decoded from the JSON text straight to Decimal: the page types money as a number, and a
-# decimal string is accepted too. Sign and finiteness are checked in __post_init__.
+# decimal string is accepted too. Sign, size and places are checked in __post_init__.
 Money = Annotated[Decimal, msgspec.Meta(description="decimal, from its JSON text")]
 
 
@@ -41,10 +62,32 @@ class InvalidField(ValueError):
 
 
 def check_amounts(**amounts: Decimal | None) -> None:
-    """Money and metered quantities must be finite and never negative."""
+    """Money and metered quantities: finite, from 0 to MAX_AMOUNT, at most MAX_DECIMALS places."""
     for name, value in amounts.items():
-        if value is not None and (not value.is_finite() or value < 0):
-            raise InvalidField(name, f"Expected a finite number >= 0, got {value}")
+        if value is None:
+            continue
+        if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:
+            raise InvalidField(
+                name, f"Expected a number from 0 to {MAX_AMOUNT}, got {_shown(value)}"
+            )
+        if value != value.quantize(Decimal(1).scaleb(-MAX_DECIMALS)):
+            raise InvalidField(
+                name, f"Expected at most {MAX_DECIMALS} decimal places, got {_shown(value)}"
+            )
+
+
+def check_times(**times: datetime | None) -> None:
+    """Every timestamp falls in [EARLIEST, LATEST), whatever its offset."""
+    for name, value in times.items():
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise InvalidField(
+                name, f"Expected a time from 1970-01-01 to 2099-12-31, got {value.isoformat()}"
+            )
+
+
+def _shown(value: Decimal) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -65,6 +108,7 @@ class PhysicalPlug(Wire):
 
     def __post_init__(self) -> None:
         check_amounts(price=self.price)
+        check_times(lastUpdate=self.lastUpdate)
 
 
 class LogicPlug(Wire):
@@ -76,6 +120,9 @@ class LogicPlug(Wire):
     chargeSpeedId: float | None = None
     provider: str | None = None
     physicalPlugs: list[PhysicalPlug] | None = None
+
+    def __post_init__(self) -> None:
+        check_times(lastUpdate=self.lastUpdate)
 
 
 class ChargerDetails(Wire):
@@ -115,6 +162,7 @@ class ChargerDetails(Wire):
 
     def __post_init__(self) -> None:
         check_amounts(accessPrice=self.accessPrice)
+        check_times(createdAt=self.createdAt, updatedAt=self.updatedAt)
 
 
 class Charger(Wire):
@@ -134,11 +182,14 @@ class Charger(Wire):
     updatedAt: Timestamp | None = None
     show: bool | None = None
 
+    def __post_init__(self) -> None:
+        check_times(createdAt=self.createdAt, updatedAt=self.updatedAt)
+
 
 class Session(Wire):
     """One charging session event as a provider posts it and a subscriber receives it."""
 
-    id: NonEmpty
+    id: SessionId
     status: Status
     amount: Money | None = None
     commision_price: Money | None = None
@@ -152,7 +203,7 @@ class Session(Wire):
     email: str | None = None
     plug_price: Money | None = None
     price_unit: PriceUnit | None = None
-    currency: str | None = None
+    currency: Currency | None = None
     charged_kwh: Money | None = None
     co2_saved: NonNegative | None = None
     battery_level: Percent | None = None
@@ -171,6 +222,12 @@ class Session(Wire):
             tax_price=self.tax_price,
             plug_price=self.plug_price,
             charged_kwh=self.charged_kwh,
+        )
+        check_times(
+            started=self.started,
+            finished=self.finished,
+            createdAt=self.createdAt,
+            updatedAt=self.updatedAt,
         )
         if self.started and self.finished and self.finished < self.started:
             raise InvalidField("finished", "Expected `finished` >= `started`")

@@ -6,6 +6,8 @@ HTTP edge against the real broker (tests/test_ingest_http.py), which adds the 40
 
 from typing import Any, NamedTuple
 
+import msgspec
+
 from tests.support import at, event
 
 
@@ -23,9 +25,13 @@ def nested(**charger: Any) -> dict[str, Any]:
 
 class Bad(NamedTuple):
     name: str
-    body: Any  # encoded as JSON and posted as the whole body
+    body: Any  # encoded as JSON and posted as the whole body; bytes are posted as they are
     field: str  # the path the message must name: "$.id", "$[1].charger.lat"; "$" is the body
     message: str  # how the message starts
+
+
+def encoded(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else msgspec.json.encode(body)
 
 
 def names_field(message: str, field: str) -> bool:
@@ -54,7 +60,7 @@ BAD_INPUT = [
         "charged_kwh negative",
         good(charged_kwh=-1),
         "$.charged_kwh",
-        "$.charged_kwh: Expected a finite number >= 0",
+        "$.charged_kwh: Expected a number from 0 to 1000000",
     ),
     Bad(
         "power_kw negative",
@@ -72,26 +78,31 @@ BAD_INPUT = [
         "plug_price negative",
         good(plug_price=-0.01),
         "$.plug_price",
-        "$.plug_price: Expected a finite number >= 0",
+        "$.plug_price: Expected a number from 0 to 1000000",
     ),
-    Bad("amount negative", good(amount=-1), "$.amount", "$.amount: Expected a finite number >= 0"),
+    Bad(
+        "amount negative",
+        good(amount=-1),
+        "$.amount",
+        "$.amount: Expected a number from 0 to 1000000",
+    ),
     Bad(
         "commission negative",
         good(commision_price=-1),
         "$.commision_price",
-        "$.commision_price: Expected a finite number >= 0",
+        "$.commision_price: Expected a number from 0 to 1000000",
     ),
     Bad(
         "tax negative",
         good(tax_price=-1),
         "$.tax_price",
-        "$.tax_price: Expected a finite number >= 0",
+        "$.tax_price: Expected a number from 0 to 1000000",
     ),
     Bad(
         "money not finite",
         good(amount="NaN"),
         "$.amount",
-        "$.amount: Expected a finite number >= 0",
+        "$.amount: Expected a number from 0 to 1000000",
     ),
     Bad(
         "battery over 100",
@@ -121,7 +132,7 @@ BAD_INPUT = [
         "accessPrice negative",
         nested(chargerDetails=[{"accessPrice": -1}]),
         "$.charger.chargerDetails[0].accessPrice",
-        "$.charger.chargerDetails[0].accessPrice: Expected a finite number >= 0",
+        "$.charger.chargerDetails[0].accessPrice: Expected a number from 0 to 1000000",
     ),
     Bad(
         "finished before started",
@@ -140,6 +151,64 @@ BAD_INPUT = [
         good(updatedAt="yesterday"),
         "$.updatedAt",
         "$.updatedAt: Invalid RFC3339",
+    ),
+    # the bounds of what can be stored and billed (docs/api.md#bounds)
+    Bad("id too long", good(id="s" * 256), "$.id", "$.id: Expected `str` of length <= 255"),
+    Bad("id with NUL", good(id="s\x001"), "$.id", "$.id: Expected `str` matching regex"),
+    Bad("id with a newline", good(id="s\n1"), "$.id", "$.id: Expected `str` matching regex"),
+    Bad(
+        "currency with a control character",
+        good(currency="EU\x01"),
+        "$.currency",
+        "$.currency: Expected `str` matching regex",
+    ),
+    Bad(
+        "updatedAt in year 1",
+        good(updatedAt="0001-01-01T00:30:00+01:00"),
+        "$.updatedAt",
+        "$.updatedAt: Expected a time from 1970-01-01 to 2099-12-31",
+    ),
+    Bad(
+        "updatedAt in year 9999",
+        good(updatedAt="9999-12-31T23:30:00-01:00"),
+        "$.updatedAt",
+        "$.updatedAt: Expected a time from 1970-01-01 to 2099-12-31",
+    ),
+    Bad(
+        "charger createdAt out of range",
+        nested(createdAt="1969-12-31T23:59:59Z"),
+        "$.charger.createdAt",
+        "$.charger.createdAt: Expected a time from 1970-01-01 to 2099-12-31",
+    ),
+    Bad(
+        "amount too large",
+        b'{"id": "s-1", "status": "FINISHED", "amount": 1e999999}',
+        "$.amount",
+        "$.amount: Expected a number from 0 to 1000000, got 1E+999999",
+    ),
+    Bad(
+        "energy with too many places",
+        b'{"id": "s-1", "status": "FINISHED", "charged_kwh": 1e-999999}',
+        "$.charged_kwh",
+        "$.charged_kwh: Expected at most 9 decimal places",
+    ),
+    Bad(
+        "price with a far exponent",
+        b'{"id": "s-1", "status": "FINISHED", "plug_price": 1e-1000000000000000000}',
+        "$.plug_price",
+        "$.plug_price: Expected at most 9 decimal places",
+    ),
+    Bad(
+        "nested too deeply",
+        b'{"id": "s-1", "status": "FINISHED", "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        "$",
+        "$: Expected JSON nested less deeply",
+    ),
+    Bad(
+        "a 5000-digit integer",
+        b'{"id": "s-1", "status": "FINISHED", "extra": ' + b"9" * 5000 + b"}",
+        "$",
+        "$: Expected numbers of fewer digits",
     ),
     Bad("not an object", "hello", "$", "$: Expected `object`, got `str`"),
     Bad("empty array", [], "$", "$: Expected an array of 1 to 500 session objects"),

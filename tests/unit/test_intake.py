@@ -1,5 +1,6 @@
 """The intake rules of SPEC §1-2 on the pure functions, with no server, broker or database."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -9,13 +10,14 @@ from chargehook.ingest.intake import (
     BadInput,
     Item,
     check_idempotency_key,
+    envelope,
     event_id,
     explain,
     split_body,
     validate,
 )
 from chargehook.schemas import Session
-from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, good, names_field, nested
+from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_field, nested
 
 
 def raw(value: object) -> msgspec.Raw:
@@ -26,7 +28,10 @@ def intake(body: bytes, key: str | None = None) -> list[Item]:
     """What POST /v1/sessions does with a body before it publishes, in the same order."""
     items, is_array = split_body(body)
     check_idempotency_key(key, len(items))
-    return validate(items, is_array)
+    valid = validate(items, is_array)
+    for item in valid:
+        envelope("p", item, datetime.now(UTC), key)  # the event id takes the item apart too
+    return valid
 
 
 def test_the_corpus_starts_from_valid_sessions() -> None:
@@ -39,7 +44,7 @@ def test_the_corpus_starts_from_valid_sessions() -> None:
 @pytest.mark.parametrize("case", BAD_INPUT, ids=BAD_INPUT_IDS)
 def test_bad_input_is_refused_with_a_message_naming_the_field(case: Bad) -> None:
     with pytest.raises(BadInput) as refused:
-        intake(msgspec.json.encode(case.body))
+        intake(encoded(case.body))
     message = str(refused.value)
     assert message.startswith(case.message), message
     assert names_field(message, case.field), f"{message!r} does not name {case.field}"
@@ -72,11 +77,12 @@ def test_an_idempotency_key_names_the_single_event(
     ("key", "count", "message"),
     [
         ("callback-42", 2, "Idempotency-Key names one event; send it with a single session object"),
-        ("", 1, "Idempotency-Key: Expected 1 to 255 printable characters"),
-        ("k" * 256, 1, "Idempotency-Key: Expected 1 to 255 printable characters"),
-        ("a\x00b", 1, "Idempotency-Key: Expected 1 to 255 printable characters"),
+        ("", 1, "Idempotency-Key: Expected 1 to 255 printable ASCII characters"),
+        ("k" * 256, 1, "Idempotency-Key: Expected 1 to 255 printable ASCII characters"),
+        ("a\x00b", 1, "Idempotency-Key: Expected 1 to 255 printable ASCII characters"),
+        ("é" * 200, 1, "Idempotency-Key: Expected 1 to 255 printable ASCII characters"),
     ],
-    ids=["on a batch", "empty", "too long", "not printable"],
+    ids=["on a batch", "empty", "too long", "not printable", "over 255 bytes as UTF-8"],
 )
 def test_a_bad_idempotency_key_is_refused(key: str, count: int, message: str) -> None:
     with pytest.raises(BadInput) as refused:
@@ -97,7 +103,8 @@ def test_a_key_on_a_batch_is_refused_before_the_items_are_read() -> None:
         (
             nested(chargerDetails=[{}, {"accessPrice": -1}]),
             "$[0]",
-            "$[0].charger.chargerDetails[1].accessPrice: Expected a finite number >= 0, got -1",
+            "$[0].charger.chargerDetails[1].accessPrice: "
+            "Expected a number from 0 to 1000000, got -1",
         ),
     ],
     ids=["missing field", "field", "nested in a list"],
