@@ -11,7 +11,7 @@ from decimal import Decimal
 import structlog
 from aiohttp import web
 
-from chargehook.ingest.app import create_app
+from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
@@ -90,7 +90,9 @@ async def listening(
         settings.allow_private_urls,
         settings.delivery_batch_size,
     )
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()

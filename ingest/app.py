@@ -1,5 +1,6 @@
 """The aiohttp application: the route table of `openapi.py`, the error shape, request metrics."""
 
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -8,13 +9,18 @@ from aiohttp.typedefs import Handler
 
 from chargehook.ingest import routes
 from chargehook.ingest.auth import TokenTable
-from chargehook.ingest.errors import shaped
+from chargehook.ingest.errors import ApiError, shaped
 from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.ingest.openapi import ROUTES
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A compressed body stays compressed until a handler reads it: aiohttp would inflate it while
+# it arrives, before any token is checked (and POST /v1/sessions refuses it with 415).
+AUTO_DECOMPRESS = False
 
 
 @web.middleware
@@ -23,6 +29,9 @@ async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     and timed with its route and status (one middleware, not two, on the hot path)."""
     started = time.perf_counter()
     try:
+        if any(CONTROL.search(value) for value in request.match_info.values()):
+            # no id, name or token chargehook stores holds one (PostgreSQL text cannot hold NUL)
+            raise ApiError(404, "No such resource: a path parameter holds a control character")
         response: web.StreamResponse = await handler(request)
     except Exception as exc:  # noqa: BLE001 - every fault gets the page's shape
         response = shaped(exc, request)

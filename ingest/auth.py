@@ -32,7 +32,11 @@ def bearer(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Missing bearer token: send `Authorization: Bearer <token>`")
-    return token.strip()
+    token = token.strip()
+    # every token chargehook issues is printable ASCII; other bytes cannot be one of them
+    if not (token.isascii() and token.isprintable()):
+        raise ApiError(401, "Unknown token")
+    return token
 
 
 def is_admin(token: str, admin_token: str | None) -> bool:

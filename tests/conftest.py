@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from chargehook.ingest.app import create_app
+from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
 from chargehook.plumbing.database import Pool, migrate, open_pool
 from chargehook.plumbing.metrics import Metrics
@@ -85,7 +85,7 @@ async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
 @pytest.fixture
 async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
         yield client
 
 
@@ -93,7 +93,7 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
         yield client
 
 

@@ -36,6 +36,12 @@ class AttemptResult:
         return self.error_kind is None
 
     @property
+    def stored_snippet(self) -> str | None:
+        """The answer's start as PostgreSQL text can hold it: no NUL, whatever came back."""
+        text = (self.snippet or "")[:SNIPPET_CHARS].replace("\x00", "\ufffd")
+        return text or None
+
+    @property
     def gone(self) -> bool:
         return self.status_code == GONE
 

@@ -41,12 +41,16 @@ def retry_delay_ms(
     return fitting[0] if fitting else available[-1]
 
 
+MAX_RETRY_AFTER = 7 * 24 * 3600  # a receiver asking for more than a week gets a week
+
+
 def retry_after_seconds(status: int, header: str | None, now: datetime) -> float | None:
     """Retry-After on a 429 or 503, as seconds or an HTTP date; anything else is ignored."""
     if status not in RETRYABLE_AFTER or not header:
         return None
-    if header.strip().isdigit():
-        return float(header.strip())
+    seconds = header.strip()
+    if seconds.isascii() and seconds.isdigit():  # not "²", which isdigit() also takes
+        return float(min(int(seconds), MAX_RETRY_AFTER))
     try:
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError):

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chargehook.webhooks.lifecycle import (
+    SNIPPET_CHARS,
     AttemptResult,
     claim,
     disable_reason,
@@ -81,3 +82,20 @@ def test_disable_reason(
     attempt: AttemptResult, last_success: datetime | None, reason: str | None
 ) -> None:
     assert disable_reason(attempt, last_success, AT, FIVE_DAYS) == reason
+
+
+@pytest.mark.parametrize(
+    ("snippet", "stored"),
+    [
+        (None, None),
+        ("", None),
+        ("ok", "ok"),
+        ("a\x00b", "a\ufffdb"),  # PostgreSQL text holds no NUL: the attempt is still recorded
+        ("x" * 600, "x" * SNIPPET_CHARS),
+    ],
+)
+def test_a_snippet_is_stored_as_text_postgresql_can_hold(
+    snippet: str | None, stored: str | None
+) -> None:
+    attempt = AttemptResult(datetime(2026, 3, 1, tzinfo=UTC), 500, 3, "http_status", snippet)
+    assert attempt.stored_snippet == stored

@@ -50,6 +50,10 @@ def test_retry_after_is_honoured_with_the_first_queue_that_waits_long_enough() -
         (503, "yesterday", None),
         (500, "30", None),
         (429, None, None),
+        (429, "²", None),  # str.isdigit() takes superscripts; int() does not
+        (503, "٣", None),  # nor other scripts' digits
+        (429, "9" * 400, float(7 * 24 * 3600)),  # a week at most
+        (503, "Mon, 99 Foo 2026 25:00:00 GMT", None),
     ],
 )
 def test_retry_after_is_read_on_429_and_503_only(
