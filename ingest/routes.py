@@ -15,6 +15,7 @@ from chargehook.ingest.errors import ApiError
 from chargehook.ingest.intake import (
     BadInput,
     Item,
+    canonical,
     check_idempotency_key,
     envelope,
     envelope_encoder,
@@ -22,7 +23,7 @@ from chargehook.ingest.intake import (
     validate,
 )
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
-from chargehook.plumbing.database import Pool
+from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
@@ -32,7 +33,9 @@ from chargehook.sessions.events import event_headers, routing_key
 
 log = structlog.get_logger("chargehook.ingest")
 RETRY_AFTER_SECONDS = "5"
+UNANSWERED: tuple[type[BaseException], ...] = (TimeoutError, *TRANSIENT_ERRORS)
 JSON_TYPES = ("application/json",)
+IDENTITY = ("identity", "")
 encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -59,18 +62,41 @@ async def post_sessions(request: web.Request) -> web.Response:
     provider = await require_provider(request, ingest.tokens, ingest.admin_token)
     if request.content_type not in JSON_TYPES:
         raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
+    if request.headers.get("Content-Encoding", "identity").lower() not in IDENTITY:
+        raise ApiError(415, "Expected an uncompressed body: Content-Encoding is not accepted")
     body = await request.read()
     try:
         raws, is_array = split_body(body)
         key = check_idempotency_key(request.headers.get("Idempotency-Key"), len(raws))
         items = validate(raws, is_array)
+        received_at = datetime.now(UTC)
+        envelopes = [envelope(provider, item, received_at, key) for item in items]
     except BadInput as exc:
         raise ApiError(400, str(exc)) from None
-    received_at = datetime.now(UTC)
-    envelopes = [envelope(provider, item, received_at, key) for item in items]
+    if key is not None:
+        await refuse_a_reused_key(ingest, provider, key, items[0])
     await publish_all(ingest, envelopes, items)
     ingest.metrics.inc("chargehook_events_accepted_total", len(envelopes), provider=provider)
     return json_response(Accepted(len(envelopes), [e.event_id for e in envelopes]))
+
+
+async def refuse_a_reused_key(ingest: Ingest, provider: str, key: str, item: Item) -> None:
+    """409 for an Idempotency-Key already stored with another item; the same item is a retry.
+
+    Checked against the history, so a reuse within the moment before persist stored the first
+    is not seen here: persist and billing then keep the first (docs/api.md#event-identity). A
+    database that does not answer does not hold up ingest: the check is skipped."""
+    try:
+        stored = await asyncio.wait_for(sessions.stored_item(ingest.pool, provider, key), 1)
+    except UNANSWERED as exc:
+        log.warning("idempotency check skipped", error=repr(exc))
+        return
+    if stored is not None and canonical(stored) != canonical(item.raw):
+        raise ApiError(
+            409,
+            f"Idempotency-Key {key!r} was already used for a different session event; "
+            "a retry must send the same body, a new event needs a new key",
+        )
 
 
 async def publish_all(ingest: Ingest, envelopes: list[Envelope], items: list[Item]) -> None:

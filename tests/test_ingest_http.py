@@ -15,7 +15,7 @@ from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.database import open_pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE
-from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, good, names_field
+from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_field
 from tests.support import ADMIN_TOKEN, Provider, eventually, queue_depth
 
 pytestmark = pytest.mark.services
@@ -63,9 +63,7 @@ async def test_bad_input_is_a_400_naming_the_field_and_nothing_is_published(
     """The corpus the unit tests run on the intake functions, here through the HTTP edge: the
     same message, as a 400 in the page's error shape, and nothing reaches the broker."""
     before = await depth(amqp_url)
-    response = await client.post(
-        "/v1/sessions", data=msgspec.json.encode(case.body), headers=_json(provider)
-    )
+    response = await client.post("/v1/sessions", data=encoded(case.body), headers=_json(provider))
     answer = await response.json()
     assert response.status == 400
     assert answer.keys() == {"statusCode", "message", "error"}
@@ -148,6 +146,24 @@ async def test_idempotency_key_names_the_event_and_is_for_single_items(
         "/v1/sessions", data=msgspec.json.encode([good(), good()]), headers=headers
     )
     assert two.status == 400 and "single session object" in (await two.json())["message"]
+
+
+async def test_a_reused_idempotency_key_with_another_body_is_a_409(
+    client: Client, provider: Provider, admin: dict[str, str], amqp_url: str, persist_worker: Any
+) -> None:
+    headers = {**_json(provider), "Idempotency-Key": "callback-409"}
+    first = msgspec.json.encode(good(id="s-409"))
+    assert (await client.post("/v1/sessions", data=first, headers=headers)).status == 200
+    await _read_state(client, provider.name, "s-409", admin)  # stored: the key is taken
+    before = await queue_depth(amqp_url, "chargehook.billing")  # nothing consumes it here
+    other = msgspec.json.encode(good(id="s-not-409"))
+    refused = await client.post("/v1/sessions", data=other, headers=headers)
+    answer = await refused.json()
+    assert refused.status == 409 and answer["error"] == "Conflict", answer
+    assert answer["statusCode"] == 409 and "callback-409" in answer["message"]
+    assert await queue_depth(amqp_url, "chargehook.billing") == before
+    retried = await client.post("/v1/sessions", data=first, headers=headers)  # the same body
+    assert retried.status == 200 and (await retried.json())["event_ids"] == ["callback-409"]
 
 
 async def test_health_readiness_and_metrics(client: Client, provider: Provider) -> None:

@@ -68,6 +68,21 @@ async def test_a_sessions_callbacks_reach_a_filtered_subscriber_billed_each_once
         verify(received, sub["secret"])
 
 
+async def test_the_registered_provider_is_named_whatever_the_item_claims(
+    api: Client, provider: Provider, broker: AmqpBroker, pool: Pool
+) -> None:
+    """A provider cannot pose as another: the item's free `provider` is kept as sent, and the
+    signed `registered_provider` names the token's provider."""
+    async with receiving() as receiver, notifying(broker, pool, fast_settings()):
+        await subscribe(api, receiver.url, provider.name)
+        posing = event("s-posing", "IN_PROGRESS", 1, provider="repsol")
+        await publish_billed(broker, provider.name, posing, "e-posing")
+        await eventually(lambda: at_least(receiver, 1))
+    [item] = receiver.items
+    assert item["provider"] == "repsol"
+    assert item["registered_provider"] == provider.name != "repsol"
+
+
 async def test_after_a_rotation_both_secrets_sign_and_a_wrong_one_is_rejected(
     api: Client, provider: Provider, broker: AmqpBroker, pool: Pool
 ) -> None:
@@ -84,3 +99,28 @@ async def test_after_a_rotation_both_secrets_sign_and_a_wrong_one_is_rejected(
     other = await subscribe(api, "http://127.0.0.1:9/unused", provider.name)
     with pytest.raises(WebhookVerificationError):
         verify(received, other["secret"])
+
+
+async def test_two_providers_with_the_same_event_id_are_each_delivered(
+    api: Client, provider: Provider, broker: AmqpBroker, pool: Pool
+) -> None:
+    """Event identity is (provider, event id): provider B reusing an Idempotency-Key that A
+    used loses nothing, and neither event is delivered twice."""
+    other = provider.name + "-b"
+    async with receiving() as receiver, notifying(broker, pool, fast_settings()):
+        await subscribe(api, receiver.url, provider.name, providers=[provider.name, other])
+        for name in (provider.name, other):
+            await publish_billed(broker, name, event(f"s-{name}", "IN_PROGRESS", 1), "key-42")
+        await eventually(lambda: at_least(receiver, 2))
+        await publish_billed(broker, other, event(f"s-{other}", "IN_PROGRESS", 1), "key-42")
+        marker = event("s-marker-b", "IN_PROGRESS", 1)
+        await publish_billed(broker, provider.name, marker, "key-marker")
+        await eventually(lambda: at_least(receiver, 3))
+    senders = [(item["registered_provider"], item["id"]) for item in receiver.items]
+    assert sorted(senders) == sorted(
+        [
+            (provider.name, f"s-{provider.name}"),
+            (other, f"s-{other}"),
+            (provider.name, "s-marker-b"),
+        ]
+    )

@@ -40,7 +40,7 @@ class BillingWorker:
     async def handle(self, batch: Sequence[SessionEvent]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             rates = await rates_of(conn, {event.provider for event in batch})
-            figures, made = await bill_batch(conn, batch, rates)
+            billed = await bill_batch(conn, batch, rates)
         # Confirms pipelined, not one round trip each; all must be confirmed before the ack.
         await asyncio.gather(
             *(
@@ -50,12 +50,14 @@ class BillingWorker:
                     billed_message(event, billing),
                     mandatory=False,  # nobody bound to chargehook.billed yet is no reason to fail
                 )
-                for event, billing in zip(batch, figures, strict=True)
+                for event, billing in billed.carried
             )
         )
-        for new in made:
+        for new in billed.made:
             self.account(new)
-        log.info("batch billed", events=len(batch), new_bills=len(made))
+        for clash in billed.clashing:
+            log.warning("event id taken by another session; not billed", **clash.log_context)
+        log.info("batch billed", events=len(batch), new_bills=len(billed.made))
 
     def account(self, made: Made) -> None:
         """One debug line per new bill; a warning and a count where a human should look."""

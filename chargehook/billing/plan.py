@@ -54,6 +54,22 @@ def plan(
     return carried
 
 
+def without_clashes(
+    events: Sequence[SessionEvent], owners: Mapping[EventRef, str]
+) -> tuple[list[SessionEvent], list[SessionEvent]]:
+    """The events to bill, and those whose event id already names another session's event
+    (an Idempotency-Key reused with another item): the first one stored keeps the id, as in
+    the history (chargehook.sessions.store), and the others are neither billed nor published."""
+    kept: list[SessionEvent] = []
+    clashing: list[SessionEvent] = []
+    seen = dict(owners)
+    for event in events:
+        ref = (event.provider, event.event_id)
+        owner = seen.setdefault(ref, event.session.id)
+        (kept if owner == event.session.id else clashing).append(event)
+    return kept, clashing
+
+
 def _make(event: SessionEvent, rates: Rates) -> Made:
     computed = bill(event.session, rates)
     lines = computed.lines

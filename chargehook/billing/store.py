@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
-from chargehook.billing.plan import EventRef, Made, SessionRef, plan
+from chargehook.billing.plan import EventRef, Made, SessionRef, plan, without_clashes
 from chargehook.billing.rules import bill_to_show
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.providers.rules import Rates
@@ -42,9 +43,14 @@ RETURNING {COLUMNS}, provider
 """
 
 
-async def known_bills(
-    conn: Connection, events: Sequence[SessionEvent]
-) -> tuple[dict[SessionRef, Billing], dict[EventRef, Billing]]:
+@dataclass(frozen=True)
+class Known:
+    finals: dict[SessionRef, Billing]  # the final bills of the batch's sessions
+    own: dict[EventRef, Billing]  # the events' own bills
+    owners: dict[EventRef, str]  # the session each of those bills is for
+
+
+async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> Known:
     """One round trip: the final bills of the batch's sessions and the events' own bills."""
     rows = await conn.fetch(
         KNOWN,
@@ -54,15 +60,28 @@ async def known_bills(
     )
     finals = {(r["provider"], r["session_id"]): billing_from_row(r) for r in rows if r["final"]}
     own = {(r["provider"], r["event_id"]): billing_from_row(r) for r in rows if not r["final"]}
-    return finals, own
+    owners = {(r["provider"], r["event_id"]): r["session_id"] for r in rows if not r["final"]}
+    return Known(finals, own, owners)
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A batch billed: each kept event with the figures it carries, the new bills, and the
+    events left out because their id was taken by another session's event."""
+
+    carried: list[tuple[SessionEvent, Billing]]
+    made: list[Made]
+    clashing: list[SessionEvent]
 
 
 async def bill_batch(
     conn: Connection, events: Sequence[SessionEvent], rates: Mapping[str, Rates]
-) -> tuple[list[Billing], list[Made]]:
+) -> Billed:
     """The figures each event carries, its new bills stored in one statement; the new bills
     back too. A bill another worker stored first wins, so a session is billed once."""
-    finals, own = await known_bills(conn, events)
+    known = await known_bills(conn, events)
+    events, clashing = without_clashes(events, known.owners)
+    finals, own = known.finals, known.own
     carried = plan(events, finals, own, rates)
     made = [item for item in carried if isinstance(item, Made)]
     # in one order (their keys'), so batches billed side by side never deadlock
@@ -70,12 +89,14 @@ async def bill_batch(
     stored = await _insert(conn, unique)
     lost = [m.event for m in made if m.ref not in stored]
     if lost:  # another worker billed these events or their sessions' finals first
-        finals, own = await known_bills(conn, lost)
+        again = await known_bills(conn, lost)
         for m in made:
             if m.ref not in stored:
-                stored[m.ref] = finals.get((m.event.provider, m.event.session.id)) or own[m.ref]
+                session = (m.event.provider, m.event.session.id)
+                stored[m.ref] = again.finals.get(session) or again.own[m.ref]
     figures = [item if isinstance(item, Billing) else stored[item.ref] for item in carried]
-    return figures, [m for m in made if stored[m.ref].event_id == m.event.event_id]
+    new = [m for m in made if stored[m.ref].event_id == m.event.event_id]
+    return Billed(list(zip(events, figures, strict=True)), new, clashing)
 
 
 async def _insert(conn: Connection, made: Sequence[Made]) -> dict[EventRef, Billing]:

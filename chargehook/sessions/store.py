@@ -17,6 +17,7 @@ SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
     $7::json[])
 ON CONFLICT (provider, event_id) DO NOTHING
+RETURNING provider, event_id
 """
 
 UPSERT_SESSIONS = """
@@ -46,6 +47,10 @@ SELECT event_id, status, received_at, updated_at, body::text AS body
 FROM session_events WHERE provider = $1 AND session_id = $2
 """
 
+STORED_ITEM = """
+SELECT body::text FROM session_events WHERE provider = $1 AND event_id = $2
+"""
+
 Row = tuple[object, ...]
 ToRow = Callable[[SessionEvent], Row]
 
@@ -53,12 +58,18 @@ ToRow = Callable[[SessionEvent], Row]
 async def store_events(conn: Connection, batch: Sequence[SessionEvent]) -> None:
     """Every event into the history once; each session's state moves only to a greater event.
 
-    Two statements whatever the batch size; repeats and late events change nothing."""
+    Two statements whatever the batch size; repeats and late events change nothing. Only an
+    event new to the history moves its session: an event id already stored (a redelivery, or
+    an Idempotency-Key reused for another item) keeps the first item it was stored with."""
     # Rows in one order (their keys'), so batches written side by side never deadlock.
-    history = sorted(batch, key=lambda e: (e.provider, e.event_id))
-    latest = latest_per_session(batch, lambda e: ((e.provider, e.session.id), e.key))
+    first = {(e.provider, e.event_id): e for e in reversed(batch)}  # the first of each id
+    history = sorted(first.values(), key=lambda e: (e.provider, e.event_id))
+    inserted = await conn.fetch(INSERT_EVENTS, *_columns(history, _history_row))
+    new = [first[(row["provider"], row["event_id"])] for row in inserted]
+    if not new:
+        return
+    latest = latest_per_session(new, lambda e: ((e.provider, e.session.id), e.key))
     latest.sort(key=lambda e: (e.provider, e.session.id))
-    await conn.execute(INSERT_EVENTS, *_columns(history, _history_row))
     await conn.execute(UPSERT_SESSIONS, *_columns(latest, _state_row))
 
 
@@ -80,6 +91,12 @@ def _columns(
 ) -> list[list[object]]:
     """Rows to one array per column, for `unnest`: one round trip whatever the batch size."""
     return [list(column) for column in zip(*map(row, events), strict=True)]
+
+
+async def stored_item(pool: Pool, provider: str, event_id: str) -> bytes | None:
+    """The provider's item as stored under this event id, if it is stored yet."""
+    body: str | None = await pool.fetchval(STORED_ITEM, provider, event_id)
+    return None if body is None else body.encode()
 
 
 async def session_state(pool: Pool, provider: str, session_id: str) -> SessionState | None:

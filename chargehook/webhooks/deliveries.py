@@ -12,13 +12,14 @@ import asyncpg
 
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import Attempt, Delivery, DeliveryStatus
-from chargehook.webhooks import lifecycle
 from chargehook.webhooks.lifecycle import AttemptResult
 
 
-def delivery_id(subscription_id: str, event_id: str) -> str:
-    """Stable across retries and replays: a lone delivery's `webhook-id`."""
-    return "msg_" + hashlib.sha256(f"{subscription_id}\n{event_id}".encode()).hexdigest()[:32]
+def delivery_id(subscription_id: str, provider: str, event_id: str) -> str:
+    """Stable across retries and replays: a lone delivery's `webhook-id`. An event is named by
+    its provider and its id: two providers may send the same Idempotency-Key."""
+    text = f"{subscription_id}\n{provider}\n{event_id}"
+    return "msg_" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def request_id(ids: Sequence[str]) -> str:
@@ -42,7 +43,7 @@ class NewDelivery:
 
     @property
     def id(self) -> str:
-        return delivery_id(self.subscription_id, self.event_id)
+        return delivery_id(self.subscription_id, self.provider, self.event_id)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ WITH new AS (
         payload, received_at, status)
     SELECT *, 'pending' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
         $6::text[], $7::json[], $8::timestamptz[])
-    ON CONFLICT (subscription_id, event_id) DO NOTHING
+    ON CONFLICT (subscription_id, provider, event_id) DO NOTHING
     RETURNING id)
 SELECT id FROM new
 UNION ALL
@@ -157,7 +158,7 @@ async def record_attempt(
         result.attempted_at,
         result.status_code,
         result.latency_ms,
-        (result.snippet or "")[: lifecycle.SNIPPET_CHARS] or None,
+        result.stored_snippet,
     )
     return max((row["attempt"] for row in rows), default=0)
 

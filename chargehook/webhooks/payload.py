@@ -1,5 +1,6 @@
 """What a subscriber receives: the page's shape, a JSON array of session objects with billing
-filled in and each session's `position` added (docs/delivery.md#the-request)."""
+filled in, each session's `position` and the `registered_provider` that sent it added
+(docs/delivery.md#the-request)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from chargehook.sessions.order import order_key, position
 
 billed_decoder = msgspec.json.Decoder(BilledEnvelope)
 session_decoder = msgspec.json.Decoder(Session)
-# Top-level fields as raw JSON text: `position` is added, every other field copied as it came.
+# Top-level fields as raw JSON text: two are added, every other field copied as it came.
 item_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -36,10 +37,15 @@ def read_billed(body: bytes) -> Billed:
     return Billed(envelope, session, position(key))
 
 
+REGISTERED_PROVIDER = "registered_provider"
+
+
 def item_payload(billed: Billed) -> bytes:
-    """One session object of a request: the billed item with its position."""
+    """One session object of a request: the billed item with its position and the name of the
+    provider whose token posted it, which the item's own free `provider` field is not."""
     item = item_decoder.decode(billed.envelope.session)
     item["position"] = msgspec.Raw(encoder.encode(billed.position))
+    item[REGISTERED_PROVIDER] = msgspec.Raw(encoder.encode(billed.envelope.provider))
     return encoder.encode(item)
 
 

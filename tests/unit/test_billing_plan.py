@@ -6,7 +6,7 @@ from typing import Literal
 import msgspec
 import pytest
 
-from chargehook.billing.plan import Made, plan
+from chargehook.billing.plan import Made, plan, without_clashes
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing, Envelope
 from chargehook.sessions.events import SessionEvent, read_event
@@ -96,3 +96,28 @@ def test_a_batch_is_billed_as_one_by_one(
 def test_a_new_bill_is_made_once_however_often_it_is_carried() -> None:
     carried = plan([event("e2", "FINISHED"), event("e3", "IN_PROGRESS")], {}, {}, RATES)
     assert carried[0] is carried[1]
+
+
+@pytest.mark.parametrize(
+    ("events", "owners", "kept", "clashing"),
+    [
+        ([("e1", "s1"), ("e2", "s2")], {}, ["e1/s1", "e2/s2"], []),
+        # a redelivery: the stored bill of e1 is for the same session
+        ([("e1", "s1")], {("p", "e1"): "s1"}, ["e1/s1"], []),
+        # e1 already names s1's event: s2's event under the same key is left out
+        ([("e1", "s2")], {("p", "e1"): "s1"}, [], ["e1/s2"]),
+        # two items under one key in one batch: the first one keeps it
+        ([("e1", "s1"), ("e1", "s2"), ("e1", "s1")], {}, ["e1/s1", "e1/s1"], ["e1/s2"]),
+    ],
+    ids=["distinct", "redelivered", "taken before", "taken in the batch"],
+)
+def test_an_event_id_taken_by_another_session_is_left_out(
+    events: list[tuple[str, str]],
+    owners: dict[tuple[str, str], str],
+    kept: list[str],
+    clashing: list[str],
+) -> None:
+    batch = [event(event_id, "FINISHED", session) for event_id, session in events]
+    left, out = without_clashes(batch, owners)
+    assert [f"{e.event_id}/{e.session.id}" for e in left] == kept
+    assert [f"{e.event_id}/{e.session.id}" for e in out] == clashing
