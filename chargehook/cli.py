@@ -25,6 +25,7 @@ from chargehook.workers import WORKERS
 
 CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}
 
+DEFAULT_GRACE = 86_400.0  # seconds a rotated-out provider token keeps working
 UNREACHABLE = (OSError, asyncio.TimeoutError, AMQPError, asyncpg.PostgresError)
 
 
@@ -81,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("name", help="lower case, e.g. repsol")
         command.add_argument("--commission-rate", type=rate, help="0 to 1; default 0.10")
         command.add_argument("--tax-rate", type=rate, help="0 to 1; default 0.21")
+    revoke = provider_commands.add_parser("revoke", parents=[flags], help="stop every token now")
+    rotate = provider_commands.add_parser("rotate", parents=[flags], help="print a new token")
+    for command in (revoke, rotate):
+        command.add_argument("name", help="a registered provider")
+    rotate.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help=f"how long the old tokens keep working; default {DEFAULT_GRACE:g} (24 h)",
+    )
     subscription = commands.add_parser("subscription", help="manage subscriptions")
     subscription_commands = subscription.add_subparsers(dest="action", required=True)
     subscribe = subscription_commands.add_parser("add", parents=[flags], help="subscribe a URL")
@@ -114,6 +126,10 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
         case "provider":
             if not PROVIDER_NAME.match(args.name):
                 raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
+            if args.action == "revoke":
+                return root.run_provider_revoke(settings, args.name)
+            if args.action == "rotate":
+                return root.run_provider_rotate(settings, args.name, args.grace)
             change = root.run_provider_add if args.action == "add" else root.run_provider_rates
             return change(settings, args.name, args.commission_rate, args.tax_rate)
         case "subscription":

@@ -6,6 +6,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 import structlog
@@ -20,7 +21,7 @@ from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
-from chargehook.providers.store import add_provider, set_rates
+from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
 from chargehook.schemas import NewSubscription
 from chargehook.webhooks import subscriptions
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url
@@ -89,6 +90,7 @@ async def listening(
         admin_token,
         settings.allow_private_urls,
         settings.delivery_batch_size,
+        settings.provider_rate_limit,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS
@@ -220,6 +222,21 @@ async def run_provider_rates(
         if not await set_rates(pool, name, commission_rate, tax_rate):
             raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
     print(f"provider {name}: rates changed; bills already made keep theirs")
+
+
+async def run_provider_revoke(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool:
+        revoked = await revoke_tokens(pool, name)
+    print(f"provider {name}: {revoked} token(s) revoked; running ingest stops taking them now")
+
+
+async def run_provider_rotate(settings: Settings, name: str, grace: float) -> None:
+    async with open_database(settings) as pool:
+        token = await rotate_token(pool, name, timedelta(seconds=grace))
+    if token is None:
+        raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
+    print(f"provider {name}: its old token(s) keep working for {grace:g} s; the new token")
+    print(f"(shown once, stored only as a hash):\n{token}")
 
 
 async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:

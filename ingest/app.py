@@ -16,6 +16,7 @@ from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
+from chargehook.providers.limits import RateLimits
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A compressed body stays compressed until a handler reads it: aiohttp would inflate it while
@@ -52,16 +53,24 @@ def create_app(
     admin_token: str | None,
     allow_private_urls: bool = False,
     delivery_batch_size: int = Settings().delivery_batch_size,
+    provider_rate_limit: float = 0.0,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
     tokens = TokenTable(pool)
     app[routes.INGEST] = routes.Ingest(
-        broker, pool, tokens, metrics, admin_token, allow_private_urls, delivery_batch_size
+        broker,
+        pool,
+        tokens,
+        metrics,
+        admin_token,
+        allow_private_urls,
+        delivery_batch_size,
+        RateLimits(provider_rate_limit),
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
-        await tokens.load()
-        yield
+        async with tokens.kept_fresh():
+            yield
 
     app.cleanup_ctx.append(load_tokens)
     app.add_routes([route.definition() for route in ROUTES])

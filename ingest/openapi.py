@@ -24,6 +24,7 @@ ERRORS = {
     409: "The Idempotency-Key was already used for a different session event",
     413: "Body over 1 MiB",
     415: "Body is not application/json, or is compressed (Content-Encoding)",
+    429: "The provider is over its rate limit; retry after `Retry-After` seconds",
     500: "A fault on our side",
     503: "Broker or database unavailable; retry after `Retry-After` seconds",
 }
@@ -143,7 +144,7 @@ ROUTES = (
         routes.post_sessions,
         "Accept session events; answered once the broker confirmed every one",
         Answer("Every event confirmed by the broker", ref("Accepted")),
-        (400, 401, 403, 409, 413, 415, 500, 503),
+        (400, 401, 403, 409, 413, 415, 429, 500, 503),
         parameters=(IDEMPOTENCY_KEY,),
         body=BATCH,
         bearer=True,

@@ -1,6 +1,7 @@
 """The sessions API of docs/api.md: accept events, read a session back; health and metrics."""
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
+from chargehook.providers.limits import RateLimits
 from chargehook.schemas import Accepted, Envelope
 from chargehook.sessions import store as sessions
 from chargehook.sessions.events import event_headers, routing_key
@@ -48,6 +50,7 @@ class Ingest:
     admin_token: str | None
     allow_private_urls: bool
     delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
+    limits: RateLimits
 
 
 INGEST = web.AppKey("ingest", Ingest)
@@ -73,6 +76,13 @@ async def post_sessions(request: web.Request) -> web.Response:
         envelopes = [envelope(provider, item, received_at, key) for item in items]
     except BadInput as exc:
         raise ApiError(400, str(exc)) from None
+    if wait := ingest.limits.take(provider, len(items), time.monotonic()):
+        raise ApiError(
+            429,
+            f"Provider {provider!r} is over its rate of {ingest.limits.rate:g} events/s; "
+            f"retry after {wait} s",
+            {"Retry-After": str(wait)},
+        )
     if key is not None:
         await refuse_a_reused_key(ingest, provider, key, items[0])
     await publish_all(ingest, envelopes, items)

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from chargehook.ingest.app import create_app
+from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.database import open_pool
 from chargehook.plumbing.metrics import Metrics
@@ -216,8 +216,8 @@ async def test_a_database_outage_is_a_503_not_a_500(
     """`pool` is asked for so the schema exists; the app gets a pool of its own to break."""
     async with open_pool(database_url) as own_pool:
         app = create_app(broker, own_pool, Metrics(), ADMIN_TOKEN)
-        async with TestClient(TestServer(app)) as client:
-            await own_pool.close()  # every query from now on fails as if PostgreSQL were gone
+        async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
+            own_pool.terminate()  # every query from now on fails as if PostgreSQL were gone
             response = await client.get("/v1/sessions/p/s", headers=admin)
             answer = await response.json()
     assert response.status == 503 and response.headers["Retry-After"] == "5"

@@ -1,7 +1,7 @@
 """PostgreSQL: the asyncpg pool, the migrations runner and the embedded server."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -35,6 +35,48 @@ async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def kept_fresh(
+    pool: Pool,
+    channel: str,
+    load: Callable[[], Awaitable[None]],
+    changed: asyncio.Event,
+    every: float,
+) -> AsyncIterator[None]:
+    """`load` now, then again after each NOTIFY on `channel` (which sets `changed`) and every
+    `every` seconds regardless: an in-memory table that a missed NOTIFY leaves stale that long.
+    A failed reload keeps the last good table and is tried again later."""
+
+    def on_notify(*_: object) -> None:
+        changed.set()
+
+    async def reload_forever() -> None:
+        while True:
+            try:
+                await asyncio.wait_for(changed.wait(), every)
+            except TimeoutError:
+                pass
+            changed.clear()
+            try:
+                await load()
+            except Exception as exc:  # noqa: BLE001 - keep the last good table
+                log.warning("reload failed", channel=channel, error=repr(exc))
+
+    async with pool.acquire() as listener:
+        # Listen first, then load: a change committed in between is then never missed.
+        await listener.add_listener(channel, on_notify)
+        await load()
+        reloading = asyncio.create_task(reload_forever())
+        try:
+            yield
+        finally:
+            reloading.cancel()
+            try:
+                await listener.remove_listener(channel, on_notify)
+            except TRANSIENT_ERRORS as exc:  # the connection is gone: so is the listening
+                log.debug("listener already gone", channel=channel, error=repr(exc))
 
 
 def migration_files() -> list[tuple[str, str]]:

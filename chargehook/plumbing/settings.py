@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # long enough not to be guessed; the deploy/ placeholders are shorter, so they refuse to start
     admin_token: Annotated[str, msgspec.Meta(min_length=MIN_ADMIN_TOKEN)] | None = None
     allow_private_urls: bool = False
+    # events per second per provider, per ingest process; 0: no limit
+    provider_rate_limit: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     log_format: Literal["console", "json"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     data_dir: str = ".chargehook"

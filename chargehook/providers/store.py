@@ -1,5 +1,7 @@
-"""The providers and provider_tokens tables: providers, their rates, tokens as SHA-256 digests."""
+"""The providers and provider_tokens tables: providers, their rates, tokens as SHA-256 digests
+that can be revoked or rotated with a grace period."""
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from chargehook.plumbing.database import Connection, Pool
@@ -57,13 +59,43 @@ async def rates_of(conn: Connection, providers: set[str]) -> dict[str, Rates]:
     return {name: found.get(name, DEFAULT_RATES) for name in providers}
 
 
-async def provider_of(pool: Pool, token_hash: bytes) -> str | None:
-    name = await pool.fetchval(
-        "SELECT provider FROM provider_tokens WHERE token_hash = $1", token_hash
+async def revoke_tokens(pool: Pool, name: str) -> int:
+    """Every token of `name` stops working now; how many there were."""
+    status = await pool.execute("DELETE FROM provider_tokens WHERE provider = $1", name)
+    return int(status.split()[-1])
+
+
+async def rotate_token(pool: Pool, name: str, grace: timedelta) -> str | None:
+    """A new token for `name`; its current tokens keep working for `grace`, then expire. None
+    when there is no such provider."""
+    token = new_token()
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM providers WHERE name = $1", name) is None:
+            return None
+        await conn.execute(
+            "UPDATE provider_tokens SET expires_at = least(expires_at, now() + $2::interval)"
+            " WHERE provider = $1",
+            name,
+            grace,
+        )
+        await conn.execute(
+            "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
+            hash_token(token),
+            name,
+        )
+    return token
+
+
+Known = tuple[str, datetime | None]  # a token's provider, and when it expires (None: never)
+
+
+async def provider_of(pool: Pool, token_hash: bytes) -> Known | None:
+    row = await pool.fetchrow(
+        "SELECT provider, expires_at FROM provider_tokens WHERE token_hash = $1", token_hash
     )
-    return None if name is None else str(name)
+    return None if row is None else (str(row["provider"]), row["expires_at"])
 
 
-async def token_table(pool: Pool) -> dict[bytes, str]:
-    rows = await pool.fetch("SELECT token_hash, provider FROM provider_tokens")
-    return {bytes(row["token_hash"]): str(row["provider"]) for row in rows}
+async def token_table(pool: Pool) -> dict[bytes, Known]:
+    rows = await pool.fetch("SELECT token_hash, provider, expires_at FROM provider_tokens")
+    return {bytes(r["token_hash"]): (str(r["provider"]), r["expires_at"]) for r in rows}

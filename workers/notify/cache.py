@@ -2,20 +2,16 @@
 NOTIFY (on any change to either) or a timer reloads them."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
-import structlog
-
-from chargehook.plumbing.database import Pool
+from chargehook.plumbing.database import Pool, kept_fresh
 from chargehook.schemas import Subscription
 from chargehook.webhooks import subscriptions
 from chargehook.webhooks.subscriptions import Secret
 
 RELOAD_EVERY = 30.0  # a missed NOTIFY costs at most this long
 CHANNEL = "chargehook_subscriptions"  # notified by triggers of migrations 0003 and 0005
-log = structlog.get_logger("chargehook.notify")
 
 
 def matches(subscription: Subscription, status: str, provider: str) -> bool:
@@ -53,21 +49,8 @@ class SubscriptionCache:
         keys = self.secrets.get(subscription_id, [])
         return found, [secret for secret, until in keys if until is None or until > now]
 
-    @asynccontextmanager
-    async def kept_fresh(self) -> AsyncIterator[None]:
-        async with self.pool.acquire() as listener:
-            # Listen first, then load: a change committed in between is then never missed.
-            await listener.add_listener(CHANNEL, self._on_notify)
-            await self._load()
-            reloading = asyncio.create_task(self._reload_forever())
-            try:
-                yield
-            finally:
-                reloading.cancel()
-                await listener.remove_listener(CHANNEL, self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self.changed.set()
+    def kept_fresh(self) -> AbstractAsyncContextManager[None]:
+        return kept_fresh(self.pool, CHANNEL, self._load, self.changed, RELOAD_EVERY)
 
     async def fresh(self) -> None:
         """Reload now if a change was announced: PostgreSQL sends the NOTIFY at commit, before
@@ -81,15 +64,3 @@ class SubscriptionCache:
         current = await subscriptions.enabled(self.pool)
         self.secrets = await subscriptions.signing_secrets(self.pool)
         self.current, self.by_id = current, {s.id: s for s in current}
-
-    async def _reload_forever(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self.changed.wait(), RELOAD_EVERY)
-            except TimeoutError:
-                pass
-            self.changed.clear()
-            try:
-                await self._load()
-            except Exception as exc:  # noqa: BLE001 - keep the last good list, try again later
-                log.warning("subscriptions reload failed", error=repr(exc))
