@@ -14,9 +14,9 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
+from chargehook.ingest.app import create_app
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
 from chargehook.plumbing.database import Pool, migrate, open_pool
 from chargehook.plumbing.metrics import Metrics
@@ -28,6 +28,7 @@ from tests.support import (
     ADMIN_TOKEN,
     AMQP_ROOT,
     DATABASE_ROOT,
+    IngestServer,
     Provider,
     consuming,
     purge,
@@ -85,7 +86,7 @@ async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
 @pytest.fixture
 async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN)
-    async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
+    async with TestClient(IngestServer(app)) as client:
         yield client
 
 
@@ -93,7 +94,7 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
-    async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
+    async with TestClient(IngestServer(app)) as client:
         yield client
 
 

@@ -16,7 +16,10 @@ from typing import Any, NoReturn, TypeVar
 
 import aio_pika
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from chargehook.ingest.app import AUTO_DECOMPRESS
 from chargehook.plumbing.broker import Broker, OutboundMessage
 from chargehook.plumbing.consume import Consumer, Worker
 from chargehook.plumbing.metrics import Metrics
@@ -38,6 +41,13 @@ def unavailable(what: str, error: BaseException) -> NoReturn:
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+class IngestServer(TestServer):
+    """The ingest app served as `chargehook ingest` serves it (TestServer drops its options)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return web.AppRunner(self.app, auto_decompress=AUTO_DECOMPRESS, **kwargs)
 
 
 @dataclass(frozen=True)

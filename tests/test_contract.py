@@ -9,7 +9,7 @@ import aio_pika
 import jsonschema
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
 from chargehook.ingest.app import create_app
@@ -21,7 +21,7 @@ from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
-from tests.support import ADMIN_TOKEN, Provider, event, eventually
+from tests.support import ADMIN_TOKEN, IngestServer, Provider, event, eventually
 
 NOW = datetime.now(UTC)
 
@@ -113,7 +113,7 @@ async def test_the_running_app_serves_the_route_table_which_the_document_describ
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Client]:
     """The app with private URLs allowed: the test's subscriber lives on loopback."""
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(IngestServer(app)) as client:
         yield client
 
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
+from chargehook.ingest.app import create_app
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.database import open_pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE
 from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_field
-from tests.support import ADMIN_TOKEN, Provider, eventually, queue_depth
+from tests.support import ADMIN_TOKEN, IngestServer, Provider, eventually, queue_depth
 
 pytestmark = pytest.mark.services
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
@@ -185,7 +185,7 @@ async def test_metrics_time_requests_and_publish_confirms(
     metrics = Metrics()  # one for ingest and its broker, as the composition root wires them
     async with amqp_broker(amqp_url, "metrics test", 2, metrics) as broker:
         app = create_app(broker, pool, metrics, ADMIN_TOKEN)
-        async with TestClient(TestServer(app)) as client:
+        async with TestClient(IngestServer(app)) as client:
             posted = await client.post(
                 "/v1/sessions", data=msgspec.json.encode(good()), headers=_json(provider)
             )
@@ -216,7 +216,7 @@ async def test_a_database_outage_is_a_503_not_a_500(
     """`pool` is asked for so the schema exists; the app gets a pool of its own to break."""
     async with open_pool(database_url) as own_pool:
         app = create_app(broker, own_pool, Metrics(), ADMIN_TOKEN)
-        async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
+        async with TestClient(IngestServer(app)) as client:
             own_pool.terminate()  # every query from now on fails as if PostgreSQL were gone
             response = await client.get("/v1/sessions/p/s", headers=admin)
             answer = await response.json()

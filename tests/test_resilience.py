@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from chargehook.ingest.app import create_app
@@ -23,6 +23,7 @@ from chargehook.workers.persist import QUEUE, PersistWorker
 from tests import processes
 from tests.support import (
     ADMIN_TOKEN,
+    IngestServer,
     Provider,
     TcpProxy,
     event,
@@ -51,7 +52,7 @@ async def test_ingest_answers_503_while_the_broker_is_unreachable_and_recovers_b
 ) -> None:
     async with (
         amqp_broker(proxy.url, "outage test", publish_timeout=1) as broker,
-        TestClient(TestServer(create_app(broker, pool, Metrics(), ADMIN_TOKEN))) as client,
+        TestClient(IngestServer(create_app(broker, pool, Metrics(), ADMIN_TOKEN))) as client,
     ):
         await broker.declare(ALL_QUEUES)
         headers = {**provider.auth, "Content-Type": "application/json"}

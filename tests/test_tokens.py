@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
+from chargehook.ingest.app import create_app
 from chargehook.ingest.auth import TokenTable
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
@@ -17,7 +17,7 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token
 from chargehook.workers.persist import QUEUE
 from tests.corpus import good
-from tests.support import ADMIN_TOKEN, Provider, eventually, queue_depth
+from tests.support import ADMIN_TOKEN, IngestServer, Provider, eventually, queue_depth
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
@@ -95,7 +95,7 @@ async def test_a_provider_over_its_rate_limit_gets_a_429_and_nothing_is_publishe
     broker: AmqpBroker, pool: Pool, provider: Provider, amqp_url: str
 ) -> None:
     app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, provider_rate_limit=1.0)
-    async with TestClient(TestServer(app, auto_decompress=AUTO_DECOMPRESS)) as client:
+    async with TestClient(IngestServer(app)) as client:
         batch = msgspec.json.encode([good(id=f"rl-{n}") for n in range(500)])  # one full burst
         headers = {**provider.auth, "Content-Type": "application/json"}
         assert (await client.post("/v1/sessions", data=batch, headers=headers)).status == 200
