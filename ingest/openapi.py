@@ -73,11 +73,21 @@ class Route:
             for name in PLACEHOLDER.findall(self.path)
         ]
 
+    def error_codes(self) -> list[int]:
+        """The route's own errors, and those any body or query brings: a body can be bad,
+        too large or of another type; a query can be bad."""
+        codes = set(self.errors)
+        if self.body is not None:
+            codes |= {400, 413, 415}
+        if any(p.get("in") == "query" for p in self.parameters):
+            codes.add(400)
+        return sorted(codes)
+
     def operation(self) -> Document:
         error = ref("ErrorBody")
         responses = {str(self.answer.status): self.answer.response()} | {
             str(code): {"description": ERRORS[code], "content": content(error)}
-            for code in self.errors
+            for code in self.error_codes()
         }
         operation: Document = {"summary": self.summary, "responses": responses}
         if parameters := [*self.path_parameters(), *self.parameters]:
@@ -133,7 +143,7 @@ LOG_FILTERS = (
         "schema": {"type": "integer", "minimum": 1, "maximum": subscriptions.MAX_LOG},
     },
 )
-ADMIN_ERRORS = (401, 403, 404, 500)
+ADMIN_ERRORS = (401, 403, 404, 500, 503)  # 503: the database did not answer
 REPLAYED = Answer("Deliveries queued again", ref("Replayed"), 202)
 SUBSCRIPTION = "/v1/subscriptions/{id}"
 
