@@ -67,16 +67,14 @@ async def subscribe(api: Client, url: str, provider: str, **filters: Any) -> dic
     return created
 
 
-async def publish_billed(
-    broker: AmqpBroker, provider: str, item: dict[str, Any], event_id: str
-) -> None:
-    """What the billing worker publishes, straight onto chargehook.billed."""
+def billed_body(provider: str, item: dict[str, Any], event_id: str) -> bytes:
+    """What the billing worker publishes for `item`, an estimate."""
     billing = {
         "kind": "estimate", "event_id": event_id, "currency": "EUR", "price_unit": None,
         "quantity": None, "base": None, "access_fee": None, "subtotal": None, "commission": None,
         "tax": None, "amount": None, "commission_rate": "0.10", "tax_rate": "0.21",
     }  # fmt: skip
-    body = msgspec.json.encode(
+    return msgspec.json.encode(
         {
             "event_id": event_id,
             "provider": provider,
@@ -85,10 +83,16 @@ async def publish_billed(
             "billing": billing,
         }
     )
+
+
+async def publish_billed(
+    broker: AmqpBroker, provider: str, item: dict[str, Any], event_id: str
+) -> None:
+    """What the billing worker publishes, straight onto chargehook.billed."""
     await broker.publish(
         BILLED_EXCHANGE,
         routing_key(item["status"], provider),
-        OutboundMessage(body, event_id),
+        OutboundMessage(billed_body(provider, item, event_id), event_id),
         mandatory=False,
     )
 

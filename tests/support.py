@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from chargehook.ingest.app import AUTO_DECOMPRESS
 from chargehook.plumbing.broker import Broker, OutboundMessage
 from chargehook.plumbing.consume import Consumer, Worker
+from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import Metrics
 
 T = TypeVar("T")
@@ -48,6 +49,19 @@ class IngestServer(TestServer):
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         return web.AppRunner(self.app, auto_decompress=AUTO_DECOMPRESS, **kwargs)
+
+
+class RecordingBroker(MemoryBroker):
+    """The in-process broker, keeping every message published through it (and routing none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[tuple[str, str, OutboundMessage]] = []
+
+    async def publish(
+        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
+    ) -> None:
+        self.published.append((exchange, routing_key, message))
 
 
 @dataclass(frozen=True)

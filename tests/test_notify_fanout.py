@@ -9,12 +9,17 @@ import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from chargehook.plumbing.amqp import AmqpBroker
+from chargehook.plumbing.broker import DELIVERY_EXCHANGE
 from chargehook.plumbing.database import Pool
+from chargehook.webhooks.payload import read_billed
+from chargehook.workers.notify.cache import SubscriptionCache
+from chargehook.workers.notify.fanout import FanOut
 from tests.notify_support import (
     ADMIN,
     KWH,
     Client,
     at_least,
+    billed_body,
     fast_settings,
     notifying,
     publish_billed,
@@ -23,7 +28,7 @@ from tests.notify_support import (
     verify,
 )
 from tests.receiver import receiving
-from tests.support import Provider, event, eventually
+from tests.support import Provider, RecordingBroker, event, eventually
 
 pytestmark = pytest.mark.services
 
@@ -124,3 +129,24 @@ async def test_two_providers_with_the_same_event_id_are_each_delivered(
             (provider.name, "s-marker-b"),
         ]
     )
+
+
+async def test_a_redelivered_fanout_message_queues_no_second_task(
+    api: Client, provider: Provider, pool: Pool
+) -> None:
+    """A billed event handled twice (its message redelivered after the broker restarted, say)
+    makes one delivery and one task: the second time, the delivery is already queued."""
+    await subscribe(api, "http://127.0.0.1:9/unused", provider.name)
+    recording = RecordingBroker()
+    cache = SubscriptionCache(pool)
+    async with cache.kept_fresh():
+        fanout = FanOut(
+            pool, recording, cache, prefetch=10, batch_size=10, default_delivery_batch=10
+        )
+        billed = read_billed(billed_body(provider.name, event("s-twice", "FINISHED", 1), "e-twice"))
+        await fanout.handle([billed])
+        await fanout.handle([billed])
+    tasks = [
+        message for exchange, _, message in recording.published if exchange == DELIVERY_EXCHANGE
+    ]
+    assert len(tasks) == 1

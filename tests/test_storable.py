@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from chargehook.ingest.intake import BadInput, envelope, envelope_encoder, split_body, validate
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas import STATUSES
 from chargehook.schemas.session import EARLIEST, LATEST, MAX_AMOUNT, MAX_DECIMALS
 from chargehook.sessions.events import event_headers, read_event
 from chargehook.workers.billing import BillingWorker
 from chargehook.workers.persist import PersistWorker
+from tests.support import RecordingBroker
 
 pytestmark = pytest.mark.services
 PROVIDER = "storable"
@@ -113,9 +113,9 @@ async def test_every_accepted_item_is_stored_and_billed(pool: Pool, batch: list[
     messages = [accepted(encoder.encode(item)) for item in batch]
     events = [read_event(message.body) for message in messages]  # the workers' decode
     await PersistWorker(pool, prefetch=1, batch_size=len(events)).handle(events)
-    published: list[OutboundMessage] = []
-    broker = Recording(published)
+    broker = RecordingBroker()
     await BillingWorker(pool, broker, Metrics(), prefetch=1, batch_size=len(events)).handle(events)
+    published = [message for _, _, message in broker.published]
     stored = await pool.fetchval(
         "SELECT count(*) FROM session_events WHERE provider = $1 AND event_id = ANY($2::text[])",
         PROVIDER,
@@ -123,16 +123,3 @@ async def test_every_accepted_item_is_stored_and_billed(pool: Pool, batch: list[
     )
     assert stored == len({event.event_id for event in events})
     assert [m.message_id for m in published] == [e.event_id for e in events]
-
-
-class Recording(MemoryBroker):
-    """The in-process broker, keeping what billing publishes."""
-
-    def __init__(self, published: list[OutboundMessage]) -> None:
-        super().__init__()
-        self.published = published
-
-    async def publish(
-        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
-    ) -> None:
-        self.published.append(message)

@@ -69,7 +69,11 @@ WITH new AS (
     RETURNING id)
 SELECT id FROM new
 UNION ALL
-SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'
+SELECT id FROM deliveries
+WHERE id = ANY($1::text[]) AND status = 'pending' AND queued_at IS NULL
+"""
+QUEUED = """
+UPDATE deliveries SET queued_at = now() WHERE id = ANY($1::text[]) AND queued_at IS NULL
 """
 PENDING = """
 SELECT id, subscription_id, provider, session_id, position, payload::text, received_at
@@ -78,9 +82,9 @@ FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'
 
 
 async def create(conn: Connection, new: Sequence[NewDelivery]) -> set[str]:
-    """Store new deliveries in one statement; the ids to queue back: the new ones and any still
-    pending from before (a fan-out redelivered after a crash queues them again; the deliverer's
-    claim makes sure a delivery is never sent twice)."""
+    """Store new deliveries in one statement; the ids to queue: the new ones and any stored
+    before whose task was never confirmed (a fan-out killed between its commit and its
+    publishes). One already queued is not queued again (`queued`)."""
     if not new:
         return set()
     new = sorted(new, key=lambda d: d.id)  # one order, so batches side by side never deadlock
@@ -95,6 +99,11 @@ async def create(conn: Connection, new: Sequence[NewDelivery]) -> set[str]:
         [d.received_at for d in new],
     ]
     return {row["id"] for row in await conn.fetch(CREATE, *columns)}
+
+
+async def queued(pool: Pool, ids: Sequence[str]) -> None:
+    """The broker confirmed these deliveries' tasks: a redelivered fan-out leaves them be."""
+    await pool.execute(QUEUED, list(ids))
 
 
 async def pending(conn: Pool | Connection, ids: Sequence[str], lock: bool = False) -> list[Pending]:

@@ -50,6 +50,8 @@ class FanOut:
                 for chunk in tasks.chunks(ids, self.delivery_batch(subscription))
             )
         )
+        if queued:  # every task confirmed: a redelivery of this batch queues none again
+            await deliveries.queued(self.pool, sorted(queued))
         log.debug("fanned out", events=len(batch), deliveries=len(queued))
 
     def matches(self, billed: Billed) -> list[NewDelivery]:
