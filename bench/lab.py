@@ -176,6 +176,8 @@ async def open_lab(
                     await connection.close()
         finally:
             await children.stop_all()
+            if admin.is_closed():  # PostgreSQL was restarted meanwhile (bench/drills.py)
+                admin = await asyncpg.connect(database_root)
             with suppress(asyncpg.PostgresError, OSError):
                 await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()

@@ -9,10 +9,13 @@ the load generator put into it, so the bench reads event-to-delivery latency bac
     python -m bench.receiver --port 9000 [--secret whsec_...] [--verify-every 50]
 
 GET /stats (counts), GET /dump (arrivals and send times), POST /reset (the body: the session id
-prefix of the stage's items; others are not counted), POST /secret (the body).
+prefix of the stage's items; others are not counted), POST /secret (the body), POST /hang (the
+body: seconds; until then every request waits, at most 10 s, and is answered 503 unread, as a
+receiver that hangs and dies would).
 """
 
 import argparse
+import asyncio
 import math
 import time
 
@@ -40,6 +43,8 @@ class Stats(msgspec.Struct):
     bad_signatures: int = 0
     undecodable: int = 0
     foreign: int = 0  # items of sessions outside the current stage's prefix, not counted
+    finals: int = 0  # sessions whose FINISHED state arrived
+    hung: int = 0  # requests answered 503 unread while hanging
 
 
 class Dump(msgspec.Struct):
@@ -61,9 +66,15 @@ class Receiver:
         self.stats = Stats()
         self.seen: set[tuple[str, str, str]] = set()
         self.newest: dict[str, str] = {}
+        self.finished: set[str] = set()
         self.dump = Dump([], [])
+        self.hang_until = 0.0
 
     async def hook(self, request: web.Request) -> web.Response:
+        if (wait := self.hang_until - time.time()) > 0:
+            await asyncio.sleep(min(wait, 10.0))
+            self.stats.hung += 1
+            return web.Response(status=503)
         body = await request.read()
         now = time.time()
         stats = self.stats
@@ -95,6 +106,9 @@ class Receiver:
                 stats.regressions += 1
             else:
                 self.newest[item.id] = item.position
+            if item.status == "FINISHED" and item.id not in self.finished:
+                self.finished.add(item.id)
+                stats.finals += 1
             self.dump.arrived.append(now)
             self.dump.sent.append(math.nan if item.bench_sent_at is None else item.bench_sent_at)
         return web.Response(status=204)
@@ -107,6 +121,10 @@ class Receiver:
 
     async def post_reset(self, request: web.Request) -> web.Response:
         self.reset(await request.text())
+        return web.Response(status=204)
+
+    async def post_hang(self, request: web.Request) -> web.Response:
+        self.hang_until = time.time() + float(await request.text())
         return web.Response(status=204)
 
     async def post_secret(self, request: web.Request) -> web.Response:
@@ -124,6 +142,7 @@ async def serve(port: int, secret: str | None, verify_every: int) -> None:
             web.get("/dump", receiver.get_dump),
             web.post("/reset", receiver.post_reset),
             web.post("/secret", receiver.post_secret),
+            web.post("/hang", receiver.post_hang),
         ]
     )
     await serve_until_signalled(app, port)

@@ -1,0 +1,38 @@
+"""The fault drill's short version on the real services (bench/drills.py --quick): each worker
+kind killed with SIGKILL and started again and the subscriber hung, under a provider's load with
+retries. It checks the drill's own ledger, never a speed. The full drill (RabbitMQ and
+PostgreSQL restarted too) is `python -m bench.drills`, documented in the README."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_bench import ROOT, need_services
+
+
+@pytest.mark.services
+@pytest.mark.timeout(200)
+def test_the_quick_drill_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+    need_services()
+    drill = subprocess.run(
+        [sys.executable, "-m", "bench.drills", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    report = drill.stdout
+    assert drill.returncode == 0, report[-3000:] + drill.stderr[-3000:]
+    rows = dict(
+        (cells[1].strip(), cells[2].strip())
+        for line in report.splitlines()
+        if line.startswith("| ") and len(cells := line.split("|")) == 4
+    )
+    assert rows["accepted"] == rows["stored"] == "600", rows
+    assert rows["final bills"] == rows["delivered final states"] == "300", rows
+    assert rows["double bills"] == rows["sessions backwards"] == "0", rows
+    assert rows["duplicate webhook-ids"] == "0", rows
+    assert report.rstrip().splitlines()[-1] == "balanced"
