@@ -1,6 +1,8 @@
 """The persist worker against the real RabbitMQ and PostgreSQL: once, in order, never stuck."""
 
 import itertools
+import uuid
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -12,7 +14,10 @@ from aiohttp.test_utils import TestClient
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, REASON_HEADER, OutboundMessage
 from chargehook.plumbing.database import Pool
-from chargehook.workers.persist import QUEUE
+from chargehook.schemas import Envelope
+from chargehook.sessions.events import read_event
+from chargehook.workers.persist import QUEUE, PersistWorker
+from tests.corpus import good
 from tests.support import Provider, event, eventually, queue_depth
 
 pytestmark = pytest.mark.services
@@ -143,3 +148,26 @@ async def _last_dead_letter_reason(amqp_url: str) -> str:
             reason = str((message.headers or {}).get(REASON_HEADER, ""))
             await message.ack()
         return reason
+
+
+async def test_an_event_id_stored_for_one_session_does_not_move_another(pool: Pool) -> None:
+    """An Idempotency-Key reused with another item inside the moment before the first was
+    stored (so both were answered 200): the first item keeps the id, in the history and in
+    the current state; the other session is not written under it."""
+    provider, events = f"clash-{uuid.uuid4().hex[:6]}", []
+    for session in ("s-first", "s-second"):
+        envelope = Envelope(
+            event_id="key-1", provider=provider, received_at=datetime.now(UTC),
+            session=msgspec.Raw(msgspec.json.encode(good(id=session))),
+        )  # fmt: skip
+        events.append(read_event(msgspec.json.encode(envelope)))
+    worker = PersistWorker(pool, prefetch=1, batch_size=2)
+    await worker.handle(events[:1])
+    await worker.handle(events[1:])  # a later batch
+    await worker.handle(events[::-1])  # and both in one batch, the other first
+    sessions = await pool.fetch("SELECT session_id FROM sessions WHERE provider = $1", provider)
+    history = await pool.fetch(
+        "SELECT body::text FROM session_events WHERE provider = $1", provider
+    )
+    assert [row["session_id"] for row in sessions] == ["s-first"]
+    assert len(history) == 1 and '"s-first"' in history[0]["body"]
