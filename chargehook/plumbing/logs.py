@@ -52,4 +52,5 @@ def route_standard_logging(
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    # libraries' own info lines (the embedded PostgreSQL's start, say) only at debug
+    root.setLevel(level if level == logging.DEBUG else max(level, logging.WARNING))

