@@ -267,5 +267,8 @@ def print_welcome(
             f"    curl -s -H 'Authorization: Bearer {demo_token}' \\",
             "      -H 'Content-Type: application/json' --data @examples/page-example.json \\",
             f"      {url}/v1/sessions",
+            "  read it back, billed:",
+            f"    curl -s -H 'Authorization: Bearer {admin_token}' \\",
+            f"      {url}/v1/sessions/demo/string",
         ]
     print("\n".join(lines), flush=True)

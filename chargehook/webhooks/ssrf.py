@@ -96,7 +96,10 @@ def refusal(host: str, addresses: Iterable[Address]) -> str | None:
             continue
         article = "an" if reason[0] in "aeiou" else "a"
         where = "is" if str(address) == host else f"resolves to {address},"
-        return f"url host {host} {where} {article} {reason} address; private URLs are not allowed"
+        return (
+            f"url host {host} {where} {article} {reason} address; private URLs are not allowed"
+            " (set CHARGEHOOK_ALLOW_PRIVATE_URLS=true to allow them, e.g. for a local receiver)"
+        )
     return None
 
 

@@ -71,11 +71,12 @@ async def test_check_url_refuses(url: str, reason: str) -> None:
     assert reason in refused.value.reason and reason in str(refused.value)
 
 
-async def test_address_refusals_say_private_urls_are_not_allowed() -> None:
+async def test_address_refusals_say_private_urls_are_not_allowed_and_how_to_allow_them() -> None:
     with pytest.raises(UnsafeUrl) as refused:
         await check_url("http://10.0.0.1/x", allow_private=False)
     assert refused.value.reason == (
         "url host 10.0.0.1 is a private address; private URLs are not allowed"
+        " (set CHARGEHOOK_ALLOW_PRIVATE_URLS=true to allow them, e.g. for a local receiver)"
     )
 
 
