@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="sessions per webhook request, 1 to 500; default CHARGEHOOK_DELIVERY_BATCH_SIZE",
     )
+    test = subscription_commands.add_parser(
+        "test", parents=[flags], help="send a signed example event; print the answer"
+    )
+    test.add_argument("id", help="the subscription's id")
     contract = commands.add_parser("contract", help="print the machine-readable contract")
     contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
@@ -132,6 +136,8 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 return root.run_provider_rotate(settings, args.name, args.grace)
             change = root.run_provider_add if args.action == "add" else root.run_provider_rates
             return change(settings, args.name, args.commission_rate, args.tax_rate)
+        case "subscription" if args.action == "test":
+            return root.run_subscription_test(settings, args.id)
         case "subscription":
             new = NewSubscription(
                 url=args.url,

@@ -23,7 +23,7 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
 from chargehook.schemas import NewSubscription
-from chargehook.webhooks import subscriptions
+from chargehook.webhooks import probe, subscriptions
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url
 from chargehook.workers import ALL_QUEUES, WORKERS, Deps, delay_queues
 
@@ -250,6 +250,20 @@ async def run_subscription_add(settings: Settings, new: NewSubscription) -> None
         f"subscription {created.id} created for {created.url}\n"
         f"its signing secret (shown once):\n{created.secret}"
     )
+
+
+async def run_subscription_test(settings: Settings, subscription_id: str) -> None:
+    async with open_database(settings) as pool:
+        answered = await probe.send_test(pool, subscription_id, settings.allow_private_urls)
+    if answered is None:
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    outcome = "succeeded" if answered.succeeded else f"failed ({answered.error_kind})"
+    print(
+        f"test event {answered.webhook_id} {outcome}: status {answered.status_code},"
+        f" {answered.latency_ms} ms\n{answered.snippet or ''}".rstrip()
+    )
+    if not answered.succeeded:
+        raise SystemExit(1)
 
 
 def print_welcome(

@@ -245,6 +245,15 @@ ROUTES = (
         bearer=True,
     ),
     Route(
+        "POST",
+        SUBSCRIPTION + "/test",
+        subscriptions.send_test,
+        "Send a signed example event, marked as a test, and show what the receiver answered",
+        Answer("The receiver's answer (2xx or not)", ref("TestSent")),
+        ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
         "GET",
         SUBSCRIPTION + "/deliveries",
         subscriptions.delivery_log,

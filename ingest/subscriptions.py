@@ -18,7 +18,7 @@ from chargehook.schemas import (
     Replayed,
     SubscriptionChange,
 )
-from chargehook.webhooks import deliveries, subscriptions, tasks
+from chargehook.webhooks import deliveries, probe, subscriptions, tasks
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url
 
 T = TypeVar("T")
@@ -92,6 +92,13 @@ async def delete(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     ingest, sid = await admin(request), request.match_info["id"]
     return json_response(found(await subscriptions.rotate_secret(ingest.pool, sid), sid))
+
+
+async def send_test(request: web.Request) -> web.Response:
+    """A signed example event to the subscription's URL, and what the receiver answered."""
+    ingest, sid = await admin(request), request.match_info["id"]
+    answered = await probe.send_test(ingest.pool, sid, ingest.allow_private_urls)
+    return json_response(found(answered, sid))
 
 
 async def delivery_log(request: web.Request) -> web.Response:

@@ -36,6 +36,7 @@ from chargehook.schemas.subscriptions import (
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
+    TestSent,
 )
 
 __all__ = [
@@ -70,4 +71,5 @@ __all__ = [
     "Subscription",
     "SubscriptionChange",
     "SubscriptionCreated",
+    "TestSent",
 ]

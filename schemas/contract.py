@@ -25,6 +25,7 @@ from chargehook.schemas.subscriptions import (
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
+    TestSent,
 )
 
 Document = dict[str, Any]
@@ -46,6 +47,7 @@ TYPES = (
     Delivery,
     Recover,
     Replayed,
+    TestSent,
     DeliveryTask,
 )
 

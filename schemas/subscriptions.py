@@ -98,6 +98,19 @@ class Replayed(msgspec.Struct, kw_only=True):
     replayed: int
 
 
+class TestSent(msgspec.Struct, kw_only=True):
+    """POST /v1/subscriptions/{id}/test: what the receiver answered to a signed example event."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    webhook_id: str
+    succeeded: bool
+    status_code: int | None
+    latency_ms: int
+    error_kind: str | None
+    snippet: str | None
+
+
 class DeliveryTask(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Deliveries to one subscription, attempted together as one request, on
     `chargehook.delivery`; `round` indexes the retry schedule."""

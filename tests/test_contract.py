@@ -179,6 +179,8 @@ async def test_every_route_answers_as_documented(
     await call("GET", SUBSCRIPTION, 200, sub, headers=admin)
     await call("PATCH", SUBSCRIPTION, 200, sub, json={"description": "contract"}, headers=admin)
     await call("POST", SUBSCRIPTION + "/secret/rotate", 200, sub, headers=admin)
+    tested = await call("POST", SUBSCRIPTION + "/test", 200, sub, headers=admin)
+    assert tested["succeeded"] is False and tested["error_kind"] == "connect"  # nobody on :9
     made = NewDelivery(sub["id"], provider.name, "string", "e-contract", "0", b"{}", NOW)
     async with pool.acquire() as conn:
         (delivery,) = await deliveries.create(conn, [made])

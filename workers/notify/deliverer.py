@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,11 +25,9 @@ from chargehook.webhooks import deliveries, lifecycle, retries, sending, subscri
 from chargehook.webhooks.deliveries import Pending, request_id
 from chargehook.webhooks.lifecycle import AttemptResult
 from chargehook.webhooks.payload import request_body
-from chargehook.webhooks.signing import signature_header
-from chargehook.webhooks.ssrf import UnsafeUrl, check_url, guarded_connector
+from chargehook.webhooks.posting import http_client, post_signed
 from chargehook.workers.notify.cache import SubscriptionCache
 
-TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 log = structlog.get_logger("chargehook.notify")
 task_decoder = msgspec.json.Decoder(DeliveryTask)
 
@@ -66,8 +63,7 @@ class Deliverer:
 
     @asynccontextmanager
     async def http_client(self) -> AsyncIterator[None]:
-        connector = guarded_connector(self.settings.allow_private_urls)
-        async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
+        async with http_client(self.settings.allow_private_urls) as http:
             self.http = http
             yield
 
@@ -140,45 +136,13 @@ class Deliverer:
     async def attempt(
         self, subscription: Subscription, secrets: list[str], sent: Sequence[Pending]
     ) -> AttemptResult:
-        started, at = time.monotonic(), datetime.now(UTC)
-
-        def result(
-            status: int | None, kind: str | None, snippet: str | None, after: float | None = None
-        ) -> AttemptResult:
-            latency = round((time.monotonic() - started) * 1000)
-            return AttemptResult(at, status, latency, kind, snippet, after)
-
+        assert self.http is not None
         body = request_body([d.payload for d in sent])
-        webhook_id, stamp = request_id([d.id for d in sent]), int(at.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": signature_header(secrets, webhook_id, stamp, body),
-        }
-        try:
-            await check_url(subscription.url, self.settings.allow_private_urls)
-            assert self.http is not None
-            async with self.http.post(
-                subscription.url, data=body, headers=headers, allow_redirects=False
-            ) as answer:
-                raw = await answer.content.read(lifecycle.SNIPPET_CHARS)
-                snippet = raw.decode(errors="replace")
-                if 200 <= answer.status < 300:
-                    return result(answer.status, None, snippet)
-                kind = "redirect" if 300 <= answer.status < 400 else "http_status"
-                after = retries.retry_after_seconds(
-                    answer.status, answer.headers.get("Retry-After"), at
-                )
-                return result(answer.status, kind, snippet, after)
-        except UnsafeUrl as exc:
-            return result(None, "unsafe_url", exc.reason)
-        except TimeoutError:
-            return result(None, "timeout", None)
-        except aiohttp.ClientConnectorError as exc:
-            return result(None, "connect", str(exc))
-        except aiohttp.ClientError as exc:
-            return result(None, "network", repr(exc))
+        webhook_id = request_id([d.id for d in sent])
+        allow_private = self.settings.allow_private_urls
+        return await post_signed(
+            self.http, subscription.url, secrets, webhook_id, body, allow_private
+        )
 
     async def after_attempt(
         self,
