@@ -12,7 +12,7 @@ import msgspec
 import uvloop
 from aiormq.exceptions import AMQPError
 
-from chargehook import root
+from chargehook import admin, root
 from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.logs import configure_logging
@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         "test", parents=[flags], help="send a signed example event; print the answer"
     )
     test.add_argument("id", help="the subscription's id")
+    dead = commands.add_parser("dead", help="the dead-letter queues: list, replay, drop")
+    dead_commands = dead.add_subparsers(dest="action", required=True)
+    listing = dead_commands.add_parser("list", parents=[flags], help="show; nothing moves")
+    listing.add_argument("queue", nargs="?", help="persist, billing, notify or deliveries")
+    for action, text in (("replay", "put back on their queue"), ("drop", "remove for good")):
+        settling = dead_commands.add_parser(action, parents=[flags], help=text)
+        settling.add_argument("queue", help="persist, billing, notify or deliveries")
+        chosen = settling.add_mutually_exclusive_group(required=True)
+        chosen.add_argument("--id", action="append", dest="ids", metavar="MESSAGE_ID")
+        chosen.add_argument("--all", action="store_true")
+    dead_commands.choices["drop"].add_argument(
+        "--yes", action="store_true", help="confirm: dropped messages are gone"
+    )
     contract = commands.add_parser("contract", help="print the machine-readable contract")
     contract.add_argument("document", choices=sorted(CONTRACT))
     return parser
@@ -131,13 +144,18 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
             if not PROVIDER_NAME.match(args.name):
                 raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
             if args.action == "revoke":
-                return root.run_provider_revoke(settings, args.name)
+                return admin.run_provider_revoke(settings, args.name)
             if args.action == "rotate":
-                return root.run_provider_rotate(settings, args.name, args.grace)
-            change = root.run_provider_add if args.action == "add" else root.run_provider_rates
+                return admin.run_provider_rotate(settings, args.name, args.grace)
+            change = admin.run_provider_add if args.action == "add" else admin.run_provider_rates
             return change(settings, args.name, args.commission_rate, args.tax_rate)
+        case "dead":
+            if args.action == "drop" and not args.yes:
+                raise ConfigError("dead drop removes messages for good: add --yes to confirm")
+            ids = None if getattr(args, "all", True) else args.ids
+            return admin.run_dead(settings, args.action, args.queue, ids)
         case "subscription" if args.action == "test":
-            return root.run_subscription_test(settings, args.id)
+            return admin.run_subscription_test(settings, args.id)
         case "subscription":
             new = NewSubscription(
                 url=args.url,
@@ -146,7 +164,7 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 description=args.description,
                 batch_size=args.batch_size,
             )
-            return root.run_subscription_add(settings, new)
+            return admin.run_subscription_add(settings, new)
     raise ConfigError(f"unknown command {args.command}")
 
 

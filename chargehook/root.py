@@ -6,8 +6,6 @@ import signal
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 
 import structlog
 from aiohttp import web
@@ -21,10 +19,7 @@ from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
-from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
-from chargehook.schemas import NewSubscription
-from chargehook.webhooks import probe, subscriptions
-from chargehook.webhooks.ssrf import UnsafeUrl, check_url
+from chargehook.providers.store import add_provider
 from chargehook.workers import ALL_QUEUES, WORKERS, Deps, delay_queues
 
 log = structlog.get_logger("chargehook")
@@ -91,6 +86,7 @@ async def listening(
         settings.allow_private_urls,
         settings.delivery_batch_size,
         settings.provider_rate_limit,
+        ALL_QUEUES,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS
@@ -205,65 +201,6 @@ async def run_topology(settings: Settings) -> None:
         raise ConfigError("`chargehook topology` needs CHARGEHOOK_AMQP_URL (or --amqp-url)")
     async with open_broker(settings, "chargehook topology"):
         print("topology declared: " + ", ".join(queue.name for queue in ALL_QUEUES))
-
-
-async def run_provider_add(
-    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
-) -> None:
-    async with open_database(settings) as pool:
-        token = await add_provider(pool, name, commission_rate, tax_rate)
-    print(f"provider {name} registered; its token (shown once, stored only as a hash):\n{token}")
-
-
-async def run_provider_rates(
-    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
-) -> None:
-    async with open_database(settings) as pool:
-        if not await set_rates(pool, name, commission_rate, tax_rate):
-            raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
-    print(f"provider {name}: rates changed; bills already made keep theirs")
-
-
-async def run_provider_revoke(settings: Settings, name: str) -> None:
-    async with open_database(settings) as pool:
-        revoked = await revoke_tokens(pool, name)
-    print(f"provider {name}: {revoked} token(s) revoked; running ingest stops taking them now")
-
-
-async def run_provider_rotate(settings: Settings, name: str, grace: float) -> None:
-    async with open_database(settings) as pool:
-        token = await rotate_token(pool, name, timedelta(seconds=grace))
-    if token is None:
-        raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
-    print(f"provider {name}: its old token(s) keep working for {grace:g} s; the new token")
-    print(f"(shown once, stored only as a hash):\n{token}")
-
-
-async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:
-    try:
-        await check_url(new.url, settings.allow_private_urls)
-    except UnsafeUrl as exc:
-        raise ConfigError(exc.reason) from None
-    async with open_database(settings) as pool:
-        created = await subscriptions.create(pool, new)
-    print(
-        f"subscription {created.id} created for {created.url}\n"
-        f"its signing secret (shown once):\n{created.secret}"
-    )
-
-
-async def run_subscription_test(settings: Settings, subscription_id: str) -> None:
-    async with open_database(settings) as pool:
-        answered = await probe.send_test(pool, subscription_id, settings.allow_private_urls)
-    if answered is None:
-        raise ConfigError(f"no subscription {subscription_id!r}")
-    outcome = "succeeded" if answered.succeeded else f"failed ({answered.error_kind})"
-    print(
-        f"test event {answered.webhook_id} {outcome}: status {answered.status_code},"
-        f" {answered.latency_ms} ms\n{answered.snippet or ''}".rstrip()
-    )
-    if not answered.succeeded:
-        raise SystemExit(1)
 
 
 def print_welcome(

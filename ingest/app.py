@@ -12,7 +12,7 @@ from chargehook.ingest.auth import TokenTable
 from chargehook.ingest.errors import ApiError, shaped
 from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.ingest.openapi import ROUTES
-from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
@@ -54,6 +54,7 @@ def create_app(
     allow_private_urls: bool = False,
     delivery_batch_size: int = Settings().delivery_batch_size,
     provider_rate_limit: float = 0.0,
+    queues: tuple[QueueSpec, ...] = (),
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
     tokens = TokenTable(pool)
@@ -66,6 +67,7 @@ def create_app(
         allow_private_urls,
         delivery_batch_size,
         RateLimits(provider_rate_limit),
+        queues,
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ from chargehook.ingest.intake import (
     split_body,
     validate,
 )
-from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, QueueSpec
 from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -51,6 +51,7 @@ class Ingest:
     allow_private_urls: bool
     delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
     limits: RateLimits
+    queues: tuple[QueueSpec, ...] = ()  # the work queues, whose dead letters the API shows
 
 
 INGEST = web.AppKey("ingest", Ingest)

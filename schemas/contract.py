@@ -9,9 +9,12 @@ from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
     BilledEnvelope,
+    DeadLetter,
+    DeadLetterPick,
     Envelope,
     ErrorBody,
     SessionState,
+    Settled,
     StoredEvent,
 )
 from chargehook.schemas.session import STATUSES, Session
@@ -49,6 +52,9 @@ TYPES = (
     Replayed,
     TestSent,
     DeliveryTask,
+    DeadLetter,
+    DeadLetterPick,
+    Settled,
 )
 
 

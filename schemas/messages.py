@@ -98,3 +98,25 @@ class SessionState(msgspec.Struct, kw_only=True):
     events: int
     session: msgspec.Raw
     billing: Billing | None
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """A message in a dead-letter queue, as `chargehook dead list` and the admin API show it."""
+
+    queue: str  # the work queue it came from, where a replay puts it back
+    message_id: str | None
+    reason: str
+    dead_at: str | None  # ISO 8601 UTC; None for one RabbitMQ itself dead-lettered
+    headers: dict[str, str]
+    body: str  # as text, for an operator to read
+
+
+class DeadLetterPick(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which dead letters to replay or drop: these message ids, or all of them."""
+
+    ids: list[str] | None = None
+    all: bool = False
+
+
+class Settled(msgspec.Struct, kw_only=True):
+    count: int

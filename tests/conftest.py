@@ -85,7 +85,7 @@ async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
 
 @pytest.fixture
 async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN)
+    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, queues=ALL_QUEUES)
     async with TestClient(IngestServer(app)) as client:
         yield client
 
@@ -93,7 +93,9 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
 @pytest.fixture
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
-    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
+    app = create_app(
+        broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True, queues=ALL_QUEUES
+    )
     async with TestClient(IngestServer(app)) as client:
         yield client
 

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
 from chargehook.ingest.app import create_app
-from chargehook.ingest.openapi import ROUTES, openapi, paths
+from chargehook.ingest.openapi import ROUTES, openapi
+from chargehook.ingest.routing import paths
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics

@@ -17,6 +17,7 @@ from aio_pika.abc import (
 from aiormq.abc import DeliveredMessage
 
 from chargehook.plumbing.broker import (
+    DEAD_AT_HEADER,
     DEAD_EXCHANGE,
     DELIVERY_LIMIT,
     DIRECT_EXCHANGES,
@@ -25,6 +26,7 @@ from chargehook.plumbing.broker import (
     DelaySpec,
     OutboundMessage,
     QueueSpec,
+    dead_at,
 )
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import Metrics
@@ -93,7 +95,7 @@ class AmqpInbound:
 
     async def dead_letter(self, reason: str) -> None:
         """Publish to the dead-letter queue with the reason first, then ack the original."""
-        headers = {**self.headers, REASON_HEADER: reason[:1000]}
+        headers = {**self.headers, REASON_HEADER: reason[:1000], DEAD_AT_HEADER: dead_at()}
         copy = OutboundMessage(self.body, self.message_id or "", headers)
         await self._broker.publish(DEAD_EXCHANGE, self._queue, copy)
         await self.ack()

@@ -7,6 +7,7 @@ Business code talks to `Broker` only; `plumbing.amqp` (RabbitMQ) and `plumbing.m
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 EVENTS_EXCHANGE = "chargehook.events"
@@ -19,9 +20,14 @@ DEFAULT_EXCHANGE = ""  # routes straight to the queue named by the routing key
 DELIVER_KEY = "deliver"  # chargehook.delivery -> chargehook.deliveries
 
 REASON_HEADER = "x-chargehook-reason"
+DEAD_AT_HEADER = "x-chargehook-dead-at"  # when it was dead-lettered, ISO 8601 UTC
 DEAD_QUEUE_SUFFIX = ".dead"
 # A message that kills its consumer again and again is dead-lettered by the broker itself.
 DELIVERY_LIMIT = 20
+
+
+def dead_at() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from chargehook.plumbing.broker import (
+    DEAD_AT_HEADER,
     DEAD_EXCHANGE,
     DEFAULT_EXCHANGE,
     DIRECT_EXCHANGES,
@@ -22,6 +23,7 @@ from chargehook.plumbing.broker import (
     DelaySpec,
     OutboundMessage,
     QueueSpec,
+    dead_at,
 )
 from chargehook.plumbing.errors import BrokerUnavailable
 
@@ -104,7 +106,11 @@ class MemoryInbound:
 
     async def dead_letter(self, reason: str) -> None:
         if self._unsettled():
-            headers = {**self._stored.message.headers, REASON_HEADER: reason}
+            headers = {
+                **self._stored.message.headers,
+                REASON_HEADER: reason,
+                DEAD_AT_HEADER: dead_at(),
+            }
             dead = OutboundMessage(self.body, self.message_id or "", headers)
             await self._broker.publish(DEAD_EXCHANGE, self._queue, dead)
             self._release()

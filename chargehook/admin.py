@@ -1,0 +1,99 @@
+"""The operator's one-shot commands: providers and their tokens, subscriptions, dead letters.
+Each opens what it needs (chargehook.root's openers), does one thing and prints what it did."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from chargehook.plumbing import dead_letters
+from chargehook.plumbing.amqp import amqp_broker
+from chargehook.plumbing.errors import ConfigError
+from chargehook.plumbing.settings import Settings
+from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
+from chargehook.root import open_database
+from chargehook.schemas import NewSubscription
+from chargehook.webhooks import probe, subscriptions
+from chargehook.webhooks.ssrf import UnsafeUrl, check_url
+from chargehook.workers import ALL_QUEUES
+
+
+async def run_provider_add(
+    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
+) -> None:
+    async with open_database(settings) as pool:
+        token = await add_provider(pool, name, commission_rate, tax_rate)
+    print(f"provider {name} registered; its token (shown once, stored only as a hash):\n{token}")
+
+
+async def run_provider_rates(
+    settings: Settings, name: str, commission_rate: Decimal | None, tax_rate: Decimal | None
+) -> None:
+    async with open_database(settings) as pool:
+        if not await set_rates(pool, name, commission_rate, tax_rate):
+            raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
+    print(f"provider {name}: rates changed; bills already made keep theirs")
+
+
+async def run_provider_revoke(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool:
+        revoked = await revoke_tokens(pool, name)
+    print(f"provider {name}: {revoked} token(s) revoked; running ingest stops taking them now")
+
+
+async def run_provider_rotate(settings: Settings, name: str, grace: float) -> None:
+    async with open_database(settings) as pool:
+        token = await rotate_token(pool, name, timedelta(seconds=grace))
+    if token is None:
+        raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
+    print(f"provider {name}: its old token(s) keep working for {grace:g} s; the new token")
+    print(f"(shown once, stored only as a hash):\n{token}")
+
+
+async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:
+    try:
+        await check_url(new.url, settings.allow_private_urls)
+    except UnsafeUrl as exc:
+        raise ConfigError(exc.reason) from None
+    async with open_database(settings) as pool:
+        created = await subscriptions.create(pool, new)
+    print(
+        f"subscription {created.id} created for {created.url}\n"
+        f"its signing secret (shown once):\n{created.secret}"
+    )
+
+
+async def run_subscription_test(settings: Settings, subscription_id: str) -> None:
+    async with open_database(settings) as pool:
+        answered = await probe.send_test(pool, subscription_id, settings.allow_private_urls)
+    if answered is None:
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    outcome = "succeeded" if answered.succeeded else f"failed ({answered.error_kind})"
+    print(
+        f"test event {answered.webhook_id} {outcome}: status {answered.status_code},"
+        f" {answered.latency_ms} ms\n{answered.snippet or ''}".rstrip()
+    )
+    if not answered.succeeded:
+        raise SystemExit(1)
+
+
+async def run_dead(
+    settings: Settings, action: str, queue_name: str | None, ids: list[str] | None
+) -> None:
+    """`chargehook dead list|replay|drop` on RabbitMQ (the in-process broker lives inside
+    `chargehook run`: use its admin API there)."""
+    if settings.amqp_url is None:
+        raise ConfigError("dead letters live in RabbitMQ: set CHARGEHOOK_AMQP_URL")
+    names = [queue_name] if queue_name else [queue.name for queue in ALL_QUEUES]
+    queues = [dead_letters.queue_named(name, ALL_QUEUES) for name in names]
+    if None in queues:
+        known = ", ".join(queue.name for queue in ALL_QUEUES)
+        raise ConfigError(f"no work queue {queue_name!r}; the queues are {known}")
+    async with amqp_broker(settings.amqp_url, "chargehook dead", settings.publish_timeout) as mq:
+        for queue in filter(None, queues):
+            if action == "list":
+                for letter in await dead_letters.list_dead(mq, queue):
+                    print(f"{queue.dead_letter_queue}  {letter.message_id}  {letter.dead_at or '-'}"
+                          f"  {letter.reason}")  # fmt: skip
+            else:
+                settle = dead_letters.replay_dead if action == "replay" else dead_letters.drop_dead
+                done = "put back on " + queue.name if action == "replay" else "dropped"
+                print(f"{queue.dead_letter_queue}: {await settle(mq, queue, ids)} {done}")

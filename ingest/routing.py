@@ -1,0 +1,108 @@
+"""A route that documents itself: what aiohttp serves and what OpenAPI says of it, the error
+answers it may give, and the helpers the route table (`openapi.py`) is written with."""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from chargehook.schemas.contract import Document, ref
+
+ERRORS = {
+    400: "Bad input: the message names each bad field by its path",
+    401: "Missing or unknown token",
+    403: "A token of the wrong kind for this route",
+    404: "No such session or subscription",
+    409: "The Idempotency-Key was already used for a different session event",
+    413: "Body over 1 MiB",
+    415: "Body is not application/json, or is compressed (Content-Encoding)",
+    429: "The provider is over its rate limit; retry after `Retry-After` seconds",
+    500: "A fault on our side",
+    503: "Broker or database unavailable; retry after `Retry-After` seconds",
+}
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def content(schema: Document, media_type: str = "application/json") -> Document:
+    return {media_type: {"schema": schema}}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The success response: its description, body schema (None: no body) and status."""
+
+    description: str
+    schema: Document | None
+    status: int = 200
+    media_type: str = "application/json"
+
+    def response(self) -> Document:
+        if self.schema is None:
+            return {"description": self.description}
+        return {"description": self.description, "content": content(self.schema, self.media_type)}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: what aiohttp serves and what OpenAPI says of it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    answer: Answer
+    errors: tuple[int, ...] = ()
+    parameters: tuple[Document, ...] = ()  # query and header ones; path ones come from `path`
+    body: Document | None = None  # the schema of a required JSON request body
+    bearer: bool = False  # needs a token in `Authorization: Bearer`
+
+    def definition(self) -> web.RouteDef:
+        return web.route(self.method, self.path, self.handler)
+
+    def path_parameters(self) -> list[Document]:
+        return [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in PLACEHOLDER.findall(self.path)
+        ]
+
+    def error_codes(self) -> list[int]:
+        """The route's own errors, and those any body or query brings: a body can be bad,
+        too large or of another type; a query can be bad."""
+        codes = set(self.errors)
+        if self.body is not None:
+            codes |= {400, 413, 415}
+        if any(p.get("in") == "query" for p in self.parameters):
+            codes.add(400)
+        return sorted(codes)
+
+    def operation(self) -> Document:
+        error = ref("ErrorBody")
+        responses = {str(self.answer.status): self.answer.response()} | {
+            str(code): {"description": ERRORS[code], "content": content(error)}
+            for code in self.error_codes()
+        }
+        operation: Document = {"summary": self.summary, "responses": responses}
+        if parameters := [*self.path_parameters(), *self.parameters]:
+            operation["parameters"] = parameters
+        if self.body is not None:
+            operation["requestBody"] = {"required": True, "content": content(self.body)}
+        if self.bearer:
+            operation["security"] = [{"bearer": []}]
+        return operation
+
+
+def paths(table: Iterable[Route]) -> Document:
+    found: Document = {}
+    for route in table:
+        item = found.setdefault(route.path, {})
+        method = route.method.lower()
+        if method in item:
+            raise ValueError(f"{route.method} {route.path} is in the route table twice")
+        item[method] = route.operation()
+    return found
+
+
+def array(name: str, **limits: int) -> Document:
+    return {"type": "array", "items": ref(name), **limits}
