@@ -21,6 +21,7 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
+from chargehook.workers import ALL_QUEUES
 from tests import processes
 from tests.support import ADMIN_TOKEN, IngestServer, Provider, event, eventually
 
@@ -113,7 +114,9 @@ async def test_the_running_app_serves_the_route_table_which_the_document_describ
 @pytest.fixture
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Client]:
     """The app with private URLs allowed: the test's subscriber lives on loopback."""
-    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True)
+    app = create_app(
+        broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True, queues=ALL_QUEUES
+    )
     async with TestClient(IngestServer(app)) as client:
         yield client
 
@@ -194,6 +197,11 @@ async def test_every_route_answers_as_documented(
     replay = SUBSCRIPTION + "/deliveries/{delivery}/replay"
     await call("POST", replay, 202, {**sub, "delivery": delivery}, headers=admin)
     await call("POST", replay, 404, {**sub, "delivery": "nothing"}, headers=admin)
+    dead, none = {"queue": "persist"}, {"ids": ["no-such-message"]}
+    await call("GET", "/v1/dead-letters/{queue}", 200, dead, headers=admin)
+    await call("POST", "/v1/dead-letters/{queue}/replay", 200, dead, json=none, headers=admin)
+    await call("POST", "/v1/dead-letters/{queue}/drop", 200, dead, json=none, headers=admin)
+    await call("GET", "/v1/dead-letters/{queue}", 404, {"queue": "nothing"}, headers=admin)
     await call("DELETE", SUBSCRIPTION, 204, sub, headers=admin)
     await call("GET", SUBSCRIPTION, 404, sub, headers=admin)
 
