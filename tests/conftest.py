@@ -76,7 +76,8 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
 @pytest.fixture(scope="session")
 async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
     try:
-        async with amqp_broker(amqp_url, "chargehook tests", publish_timeout=2) as broker:
+        # generous: tests publish thousands at once, right after others deleted whole vhosts
+        async with amqp_broker(amqp_url, "chargehook tests", publish_timeout=15) as broker:
             await broker.declare(ALL_QUEUES)
             yield broker
     except (OSError, aio_pika.exceptions.AMQPError) as exc:
