@@ -1,7 +1,7 @@
 """The operator's one-shot commands: providers and their tokens, subscriptions, dead letters.
 Each opens what it needs (chargehook.root's openers), does one thing and prints what it did."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargehook.plumbing import dead_letters
@@ -13,7 +13,7 @@ from chargehook.root import open_database
 from chargehook.schemas import NewSubscription
 from chargehook.webhooks import probe, subscriptions
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url
-from chargehook.workers import ALL_QUEUES
+from chargehook.workers import ALL_QUEUES, delay_queues
 
 
 async def run_provider_add(
@@ -97,3 +97,34 @@ async def run_dead(
                 settle = dead_letters.replay_dead if action == "replay" else dead_letters.drop_dead
                 done = "put back on " + queue.name if action == "replay" else "dropped"
                 print(f"{queue.dead_letter_queue}: {await settle(mq, queue, ids)} {done}")
+
+
+async def run_status(settings: Settings) -> None:
+    """Queue depths and consumers, dead letters and each subscription's health, one screen."""
+    assert settings.amqp_url is not None
+    delays = [delay.name for delay in delay_queues(settings)]
+    names = [q.name for q in ALL_QUEUES] + [q.dead_letter_queue for q in ALL_QUEUES] + delays
+    async with (
+        amqp_broker(settings.amqp_url, "chargehook status", settings.publish_timeout) as mq,
+        open_database(settings) as pool,
+    ):
+        counts = await mq.counts(names)
+        healths = await subscriptions.health(pool)
+    print(f"{'queue':<40} {'ready':>8} {'consumers':>9}")
+    for name, count in counts.items():
+        if name in delays and not (count and count[0]):
+            continue  # an empty delay queue says nothing
+        shown = "missing" if count is None else f"{count[0]:>8} {count[1]:>9}"
+        print(f"{name:<40} {shown}")
+    print(f"\n{'subscription':<28} {'state':<8} {'last success':<22} {'failed 1h':>9} "
+          f"{'pending':>7}  auto-disable in")  # fmt: skip
+    now, limit = datetime.now(UTC), timedelta(seconds=settings.disable_after)
+    for h in healths:
+        since = h.since.strftime("%Y-%m-%d %H:%M") + ("" if h.succeeded else " (none)")
+        left = limit - (now - h.since)
+        countdown = (
+            "-" if not h.enabled else (str(left).split(".")[0] if left > timedelta() else "due")
+        )
+        state = "enabled" if h.enabled else "disabled"
+        print(f"{h.id:<28} {state:<8} {since:<22} {h.failures_last_hour:>9} {h.pending:>7}"
+              f"  {countdown}")  # fmt: skip

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         "test", parents=[flags], help="send a signed example event; print the answer"
     )
     test.add_argument("id", help="the subscription's id")
+    commands.add_parser(
+        "status", parents=[flags], help="queues, dead letters and subscriptions at a glance"
+    )
     dead = commands.add_parser("dead", help="the dead-letter queues: list, replay, drop")
     dead_commands = dead.add_subparsers(dest="action", required=True)
     listing = dead_commands.add_parser("list", parents=[flags], help="show; nothing moves")
@@ -149,6 +152,9 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 return admin.run_provider_rotate(settings, args.name, args.grace)
             change = admin.run_provider_add if args.action == "add" else admin.run_provider_rates
             return change(settings, args.name, args.commission_rate, args.tax_rate)
+        case "status":
+            root.require_services(settings, "status")
+            return admin.run_status(settings)
         case "dead":
             if args.action == "drop" and not args.yes:
                 raise ConfigError("dead drop removes messages for good: add --yes to confirm")

@@ -1,6 +1,7 @@
 """The dead-letter queues on the real RabbitMQ and PostgreSQL, through the admin API and the
 command line: listing moves nothing, a replayed message (made valid by a fix) is processed once,
-a dropped one is gone; and the same on the in-process broker."""
+a dropped one is gone; and the same on the in-process broker. `chargehook status` shows them
+beside the work queues and the subscriptions' health."""
 
 import uuid
 from functools import partial
@@ -113,3 +114,25 @@ async def test_the_in_process_broker_lists_replays_and_drops_all_the_same() -> N
     async with broker.consume(QUEUE, 10) as incoming:  # the replayed one is back on its queue
         back = await anext(incoming)
     assert back.message_id == ids[0] and REASON_HEADER not in back.headers
+
+
+async def test_status_shows_queues_dead_letters_and_each_subscription(
+    amqp_url: str, database_url: str, api: Client
+) -> None:
+    created = await api.post(
+        "/v1/subscriptions",
+        json={"url": "http://127.0.0.1:9/status", "providers": ["nobody"]},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    sub = (await created.json())["id"]
+    env = processes.chargehook_env(amqp_url=amqp_url, database_url=database_url)
+    status = await processes.run(["status"], env)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    for queue in ALL_QUEUES:
+        assert any(line.startswith(queue.name + " ") for line in lines), queue.name
+        assert any(line.startswith(queue.dead_letter_queue + " ") for line in lines)
+    [row] = [line for line in lines if line.startswith(sub)]
+    assert " enabled " in row and "(none)" in row  # never succeeded yet
+    without = await processes.run(["status"], processes.chargehook_env())
+    assert without.returncode == 2 and "CHARGEHOOK_AMQP_URL" in without.stderr

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -215,6 +215,19 @@ class AmqpBroker:
             finally:
                 channel.reopen_callbacks.discard(consumer.restart)
                 await _quietly(asyncio.wait_for(consumer.cancel(), 5))
+
+    async def counts(self, names: Sequence[str]) -> dict[str, tuple[int, int] | None]:
+        """(ready messages, consumers) of each queue; None for one that is not declared."""
+        found: dict[str, tuple[int, int] | None] = {}
+        for name in names:
+            try:  # a passive declare of a missing queue closes its channel: one channel each
+                async with self._connection.channel() as channel:
+                    declared = await channel.declare_queue(name, passive=True)
+                    result = declared.declaration_result
+                    found[name] = (result.message_count or 0, result.consumer_count or 0)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                found[name] = None
+        return found
 
     def _require_channel(self) -> AbstractRobustChannel:
         if self._channel is None or self._channel.is_closed:

@@ -4,6 +4,7 @@ and the secrets that sign for them (rotated with a grace period)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -171,3 +172,34 @@ async def last_success(conn: Pool | Connection, subscription_id: str) -> datetim
         subscription_id,
     )
     return value
+
+
+HEALTH = """
+SELECT s.id, s.url, s.enabled, coalesce(s.last_success_at, s.created_at) AS since,
+       s.last_success_at IS NOT NULL AS succeeded,
+       (SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         WHERE d.subscription_id = s.id AND a.error_kind IS NOT NULL
+           AND a.attempted_at > now() - interval '1 hour') AS failures_last_hour,
+       (SELECT count(*) FROM deliveries d
+         WHERE d.subscription_id = s.id AND d.status = 'pending') AS pending
+FROM subscriptions s ORDER BY s.created_at
+"""
+
+
+@dataclass(frozen=True)
+class Health:
+    """A subscription at a glance: its last success (or creation), failed attempts in the last
+    hour, deliveries still pending."""
+
+    id: str
+    url: str
+    enabled: bool
+    since: datetime
+    succeeded: bool  # False: `since` is its creation, it never had a success
+    failures_last_hour: int
+    pending: int
+
+
+async def health(pool: Pool) -> list[Health]:
+    """Every subscription's health, in one round trip."""
+    return [Health(**dict(row)) for row in await pool.fetch(HEALTH)]
