@@ -21,6 +21,7 @@ import uuid
 from asyncio.subprocess import DEVNULL
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import aio_pika
@@ -212,7 +213,7 @@ async def run_drill(quick: bool, sessions: int, out: Path) -> bool:
         load = asyncio.create_task(provider(pipeline.url, token, tag, sessions, rate))
         for at, label, act in schedule(quick):
             await asyncio.sleep(max(0.0, at - drill.timeline.now()))
-            await drill.fault(label, lambda act=act: act(drill))  # type: ignore[misc]
+            await drill.fault(label, partial(act, drill))
         sent = await load
         print(f"  {drill.timeline.now():6.1f} s  load done; waiting for every FINISHED", flush=True)
         done = await settled(drill, sessions, 120.0 if quick else 300.0)

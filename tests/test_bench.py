@@ -35,19 +35,25 @@ def need_services() -> None:
         pytest.skip(message)
 
 
+def bench_module(module: str, out: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> --quick --out <out>` from the repository; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.services
 @pytest.mark.timeout(170)
 def test_the_quick_bench_balances_every_ledger_and_writes_its_results(tmp_path: Path) -> None:
     need_services()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=160,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = bench_module("bench", tmp_path, timeout=160)
     (results,) = tmp_path.glob("bench-*.json")
     (plot,) = tmp_path.glob("bench-*.png")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

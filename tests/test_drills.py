@@ -3,29 +3,18 @@ kind killed with SIGKILL and started again and the subscriber hung, under a prov
 retries. It checks the drill's own ledger, never a speed. The full drill (RabbitMQ and
 PostgreSQL restarted too) is `python -m bench.drills`, documented in the README."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_bench import ROOT, need_services
+from tests.test_bench import bench_module, need_services
 
 
 @pytest.mark.services
 @pytest.mark.timeout(200)
 def test_the_quick_drill_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
     need_services()
-    drill = subprocess.run(
-        [sys.executable, "-m", "bench.drills", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    report = drill.stdout
-    assert drill.returncode == 0, report[-3000:] + drill.stderr[-3000:]
+    report = bench_module("bench.drills", tmp_path, timeout=180).stdout
     rows = dict(
         (cells[1].strip(), cells[2].strip())
         for line in report.splitlines()

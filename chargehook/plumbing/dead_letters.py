@@ -37,7 +37,7 @@ def reason_of(inbound: Inbound) -> str:
 
 async def list_dead(broker: Broker, queue: QueueSpec) -> list[DeadLetter]:
     """What the queue's dead-letter queue holds (up to MAX_LISTED); every one stays there."""
-    return await _visit(broker, queue, lambda _: False, settle=None)
+    return await _visit(broker, queue, lambda _: True, settle=None)
 
 
 async def replay_dead(broker: Broker, queue: QueueSpec, ids: Sequence[str] | None) -> int:
@@ -80,8 +80,8 @@ async def _visit(
     chosen: Callable[[Inbound], bool],
     settle: Callable[[Inbound], Awaitable[None]] | None,
 ) -> list[DeadLetter]:
-    """Every message in the dead-letter queue, once; `settle` the chosen ones. Leaving the
-    consumer gives every other one back to the queue, unsettled and in place."""
+    """Every message in the dead-letter queue, once: the chosen ones, settled by `settle` when
+    there is one. Leaving the consumer gives every unsettled one back, in place."""
     seen: list[DeadLetter] = []
     async with broker.consume(dead_queue(queue), MAX_LISTED) as incoming:
         while len(seen) < MAX_LISTED:
@@ -89,11 +89,11 @@ async def _visit(
                 inbound = await asyncio.wait_for(anext(incoming), QUIET)
             except TimeoutError:
                 break
-            if chosen(inbound) and settle is not None:
+            if not chosen(inbound):
+                continue
+            if settle is not None:
                 await settle(inbound)
-                seen.append(_letter(queue, inbound))
-            elif settle is None:
-                seen.append(_letter(queue, inbound))
+            seen.append(_letter(queue, inbound))
     return seen
 
 

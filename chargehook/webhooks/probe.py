@@ -10,6 +10,7 @@ import msgspec
 
 from chargehook.plumbing.database import Pool
 from chargehook.schemas import TestSent
+from chargehook.sessions.order import order_key, position
 from chargehook.webhooks import subscriptions
 from chargehook.webhooks.payload import REGISTERED_PROVIDER, request_body
 from chargehook.webhooks.posting import http_client, post_signed
@@ -36,7 +37,7 @@ def example_item(now: datetime, tag: str) -> bytes:
         "started": started.isoformat(),
         "finished": now.isoformat(),
         "updatedAt": now.isoformat(),
-        "position": f"1|{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|2|evt_test_{tag}",
+        "position": position(order_key("FINISHED", now, now, f"evt_test_{tag}")),
         REGISTERED_PROVIDER: TEST_PROVIDER,
         TEST_FIELD: True,
     }
