@@ -109,22 +109,25 @@ async def run_status(settings: Settings) -> None:
         open_database(settings) as pool,
     ):
         counts = await mq.counts(names)
-        healths = await subscriptions.health(pool)
+        healths = await subscriptions.health(pool, timedelta(seconds=settings.disable_after))
     print(f"{'queue':<40} {'ready':>8} {'consumers':>9}")
     for name, count in counts.items():
         if name in delays and not (count and count[0]):
             continue  # an empty delay queue says nothing
         shown = "missing" if count is None else f"{count[0]:>8} {count[1]:>9}"
         print(f"{name:<40} {shown}")
-    print(f"\n{'subscription':<28} {'state':<8} {'last success':<22} {'failed 1h':>9} "
+    print(f"\n{'subscription':<28} {'state':<8} {'last success':<17} {'failed 1h':>9} "
           f"{'pending':>7}  auto-disable in")  # fmt: skip
-    now, limit = datetime.now(UTC), timedelta(seconds=settings.disable_after)
+    now = datetime.now(UTC)
     for h in healths:
-        since = h.since.strftime("%Y-%m-%d %H:%M") + ("" if h.succeeded else " (none)")
-        left = limit - (now - h.since)
-        countdown = (
-            "-" if not h.enabled else (str(left).split(".")[0] if left > timedelta() else "due")
-        )
+        since = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
         state = "enabled" if h.enabled else "disabled"
-        print(f"{h.id:<28} {state:<8} {since:<22} {h.failures_last_hour:>9} {h.pending:>7}"
-              f"  {countdown}")  # fmt: skip
+        print(f"{h.id:<28} {state:<8} {since:<17} {h.failures_last_hour:>9} {h.pending:>7}"
+              f"  {countdown(h.disables_at, now)}")  # fmt: skip
+
+
+def countdown(disables_at: datetime | None, now: datetime) -> str:
+    if disables_at is None:
+        return "-"
+    left = disables_at - now
+    return str(left).split(".")[0] if left > timedelta() else "due"

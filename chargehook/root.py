@@ -87,6 +87,7 @@ async def listening(
         settings.delivery_batch_size,
         settings.provider_rate_limit,
         ALL_QUEUES,
+        settings.disable_after,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS

@@ -3,6 +3,7 @@
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,6 +13,7 @@ from chargehook.ingest.auth import TokenTable
 from chargehook.ingest.errors import ApiError, shaped
 from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.ingest.openapi import ROUTES
+from chargehook.ingest.portal import portal_routes
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -55,6 +57,7 @@ def create_app(
     delivery_batch_size: int = Settings().delivery_batch_size,
     provider_rate_limit: float = 0.0,
     queues: tuple[QueueSpec, ...] = (),
+    disable_after: float = Settings().disable_after,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
     tokens = TokenTable(pool)
@@ -68,6 +71,7 @@ def create_app(
         delivery_batch_size,
         RateLimits(provider_rate_limit),
         queues,
+        timedelta(seconds=disable_after),
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
@@ -76,4 +80,5 @@ def create_app(
 
     app.cleanup_ctx.append(load_tokens)
     app.add_routes([route.definition() for route in ROUTES])
+    app.add_routes(portal_routes())
     return app

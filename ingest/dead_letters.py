@@ -8,7 +8,7 @@ from chargehook.ingest.routes import json_response
 from chargehook.ingest.subscriptions import admin, read_json
 from chargehook.plumbing import dead_letters
 from chargehook.plumbing.broker import QueueSpec
-from chargehook.schemas import DeadLetterPick, Settled
+from chargehook.schemas import DeadLetterPick, DeadLetterQueue, Settled
 
 pick_decoder = msgspec.json.Decoder(DeadLetterPick)
 
@@ -20,6 +20,14 @@ def queue_of(request: web.Request, queues: tuple[QueueSpec, ...]) -> QueueSpec:
         known = ", ".join(queue.name for queue in queues)
         raise ApiError(404, f"No work queue {name!r}; the queues are {known}")
     return found
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    ingest = await admin(request)
+    named = (
+        DeadLetterQueue(queue=q.name, dead_letter_queue=q.dead_letter_queue) for q in ingest.queues
+    )
+    return json_response(list(named))
 
 
 async def list_dead(request: web.Request) -> web.Response:

@@ -110,6 +110,16 @@ ROUTES = (
     ),
     Route(
         "GET",
+        "/v1/subscription-health",
+        subscriptions.health,
+        "Every subscription's health: last success, failures in the last hour, pending, "
+        "when it would be disabled",
+        Answer("Health, oldest subscription first", array("SubscriptionHealth")),
+        ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
+        "GET",
         SUBSCRIPTION,
         subscriptions.read,
         "One subscription",
@@ -181,6 +191,15 @@ ROUTES = (
         REPLAYED,
         ADMIN_ERRORS,
         body=ref("Recover"),
+        bearer=True,
+    ),
+    Route(
+        "GET",
+        "/v1/dead-letters",
+        dead_letters.list_queues,
+        "The work queues, each with its dead-letter queue",
+        Answer("Work queues", array("DeadLetterQueue")),
+        ADMIN_ERRORS,
         bearer=True,
     ),
     Route(

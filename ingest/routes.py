@@ -4,7 +4,7 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import structlog
@@ -28,6 +28,7 @@ from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
+from chargehook.plumbing.settings import Settings
 from chargehook.providers.limits import RateLimits
 from chargehook.schemas import Accepted, Envelope
 from chargehook.sessions import store as sessions
@@ -52,6 +53,7 @@ class Ingest:
     delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
     limits: RateLimits
     queues: tuple[QueueSpec, ...] = ()  # the work queues, whose dead letters the API shows
+    disable_after: timedelta = timedelta(seconds=Settings().disable_after)
 
 
 INGEST = web.AppKey("ingest", Ingest)

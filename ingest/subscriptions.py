@@ -70,6 +70,11 @@ async def list_all(request: web.Request) -> web.Response:
     return json_response(await subscriptions.list_all(ingest.pool))
 
 
+async def health(request: web.Request) -> web.Response:
+    ingest = await admin(request)
+    return json_response(await subscriptions.health(ingest.pool, ingest.disable_after))
+
+
 async def read(request: web.Request) -> web.Response:
     ingest, sid = await admin(request), request.match_info["id"]
     return json_response(found(await subscriptions.get(ingest.pool, sid), sid))

@@ -7,6 +7,7 @@ from chargehook.schemas.messages import (
     Billing,
     DeadLetter,
     DeadLetterPick,
+    DeadLetterQueue,
     Envelope,
     ErrorBody,
     ProviderFigures,
@@ -39,6 +40,7 @@ from chargehook.schemas.subscriptions import (
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
+    SubscriptionHealth,
     TestSent,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "ChargerDetails",
     "DeadLetter",
     "DeadLetterPick",
+    "DeadLetterQueue",
     "Delivery",
     "DeliveryStatus",
     "DeliveryTask",
@@ -77,5 +80,6 @@ __all__ = [
     "Subscription",
     "SubscriptionChange",
     "SubscriptionCreated",
+    "SubscriptionHealth",
     "TestSent",
 ]

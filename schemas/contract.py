@@ -11,6 +11,7 @@ from chargehook.schemas.messages import (
     BilledEnvelope,
     DeadLetter,
     DeadLetterPick,
+    DeadLetterQueue,
     Envelope,
     ErrorBody,
     SessionState,
@@ -28,6 +29,7 @@ from chargehook.schemas.subscriptions import (
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
+    SubscriptionHealth,
     TestSent,
 )
 
@@ -47,6 +49,7 @@ TYPES = (
     Subscription,
     SubscriptionCreated,
     RotatedSecret,
+    SubscriptionHealth,
     Delivery,
     Recover,
     Replayed,
@@ -54,6 +57,7 @@ TYPES = (
     DeliveryTask,
     DeadLetter,
     DeadLetterPick,
+    DeadLetterQueue,
     Settled,
 )
 

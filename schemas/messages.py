@@ -111,6 +111,13 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     body: str  # as text, for an operator to read
 
 
+class DeadLetterQueue(msgspec.Struct, kw_only=True):
+    """A work queue and the queue its dead letters wait in."""
+
+    queue: str
+    dead_letter_queue: str
+
+
 class DeadLetterPick(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Which dead letters to replay or drop: these message ids, or all of them."""
 

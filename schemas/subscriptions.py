@@ -98,6 +98,20 @@ class Replayed(msgspec.Struct, kw_only=True):
     replayed: int
 
 
+class SubscriptionHealth(msgspec.Struct, kw_only=True):
+    """A subscription at a glance, as the portal and `chargehook status` show it."""
+
+    id: str
+    url: str
+    enabled: bool
+    last_success_at: datetime | None
+    failures_last_hour: int  # failed attempts
+    pending: int  # deliveries waiting for their next attempt
+    # After this time the next failed attempt disables it (no success for too long); None when
+    # it is disabled already. Reckoned from its creation until it has had a success.
+    disables_at: datetime | None
+
+
 class TestSent(msgspec.Struct, kw_only=True):
     """POST /v1/subscriptions/{id}/test: what the receiver answered to a signed example event."""
 

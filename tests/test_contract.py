@@ -14,6 +14,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from chargehook.ingest.app import create_app
 from chargehook.ingest.openapi import ROUTES, openapi
+from chargehook.ingest.portal import PREFIX as PORTAL
 from chargehook.ingest.routing import paths
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
@@ -101,7 +102,9 @@ async def test_the_running_app_serves_the_route_table_which_the_document_describ
     served = {
         (route.method, route.resource.canonical, route.handler)
         for route in client.app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD"
+        and route.resource is not None
+        and not route.resource.canonical.startswith(PORTAL)  # the page, not the API
     }
     assert served == {(route.method, route.path, route.handler) for route in ROUTES}
     assert len(served) == len(ROUTES)
@@ -183,6 +186,8 @@ async def test_every_route_answers_as_documented(
     await call("GET", SUBSCRIPTION, 200, sub, headers=admin)
     await call("PATCH", SUBSCRIPTION, 200, sub, json={"description": "contract"}, headers=admin)
     await call("POST", SUBSCRIPTION + "/secret/rotate", 200, sub, headers=admin)
+    healths = await call("GET", "/v1/subscription-health", 200, headers=admin)
+    assert [h["enabled"] for h in healths if h["id"] == sub["id"]] == [True]
     tested = await call("POST", SUBSCRIPTION + "/test", 200, sub, headers=admin)
     assert tested["succeeded"] is False and tested["error_kind"] == "connect"  # nobody on :9
     made = NewDelivery(sub["id"], provider.name, "string", "e-contract", "0", b"{}", NOW)
@@ -198,6 +203,8 @@ async def test_every_route_answers_as_documented(
     await call("POST", replay, 202, {**sub, "delivery": delivery}, headers=admin)
     await call("POST", replay, 404, {**sub, "delivery": "nothing"}, headers=admin)
     dead, none = {"queue": "persist"}, {"ids": ["no-such-message"]}
+    queues = await call("GET", "/v1/dead-letters", 200, headers=admin)
+    assert {"queue": "chargehook.persist", "dead_letter_queue": "chargehook.persist.dead"} in queues
     await call("GET", "/v1/dead-letters/{queue}", 200, dead, headers=admin)
     await call("POST", "/v1/dead-letters/{queue}/replay", 200, dead, json=none, headers=admin)
     await call("POST", "/v1/dead-letters/{queue}/drop", 200, dead, json=none, headers=admin)

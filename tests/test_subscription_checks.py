@@ -2,17 +2,24 @@
 the page's shape, marked as a test, answered with what the receiver said; no delivery, cursor,
 bill or retry is touched."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from chargehook.plumbing.database import Pool
+from chargehook.plumbing.settings import Settings
+from chargehook.webhooks import deliveries
+from chargehook.webhooks.deliveries import NewDelivery
+from chargehook.webhooks.lifecycle import AttemptResult
 from tests.notify_support import ADMIN, Client, subscribe, verify
 from tests.receiver import Received, receiving
 from tests.support import Provider
 
 pytestmark = pytest.mark.services
+NOW = datetime.now(UTC)
+DISABLE_AFTER = timedelta(seconds=Settings().disable_after)  # the api fixture's
 
 
 async def touched(pool: Pool, subscription_id: str) -> dict[str, int]:
@@ -70,3 +77,25 @@ async def test_a_test_send_to_no_subscription_is_a_404_and_needs_the_admin_token
     assert missing.status == 404
     as_provider = await api.post("/v1/subscriptions/sub_none/test", headers=provider.auth)
     assert as_provider.status == 403
+
+
+async def test_health_counts_failed_attempts_pending_deliveries_and_the_disable_countdown(
+    api: Client, provider: Provider, pool: Pool
+) -> None:
+    sub = await subscribe(api, "http://127.0.0.1:9/hook", provider.name)
+    made = NewDelivery(sub["id"], provider.name, "s-health", "e-health", "0", b"{}", NOW)
+    async with pool.acquire() as conn:
+        (delivery,) = await deliveries.create(conn, [made])
+    failed = AttemptResult(datetime.now(UTC), 503, 7, "http_status", "busy")
+    async with pool.acquire() as conn:
+        await deliveries.record_attempt(conn, [delivery], failed, "pending", NOW)
+
+    healths = await (await api.get("/v1/subscription-health", headers=ADMIN)).json()
+    [health] = [entry for entry in healths if entry["id"] == sub["id"]]
+    created = datetime.fromisoformat(sub["created_at"])
+    assert health["failures_last_hour"] == 1 and health["pending"] == 1
+    assert health["last_success_at"] is None  # so the countdown runs from its creation
+    assert datetime.fromisoformat(health["disables_at"]) == created + DISABLE_AFTER
+    await api.patch(f"/v1/subscriptions/{sub['id']}", json={"enabled": False}, headers=ADMIN)
+    healths = await (await api.get("/v1/subscription-health", headers=ADMIN)).json()
+    assert [e["disables_at"] for e in healths if e["id"] == sub["id"]] == [None]

@@ -85,3 +85,9 @@ def disable_reason(
     if last_success is not None and now - last_success > disable_after:
         return "no successful delivery for too long"
     return None
+
+
+def disables_at(enabled: bool, since: datetime, disable_after: timedelta) -> datetime | None:
+    """From when a failed attempt disables the subscription: `disable_after` past its last
+    success (or creation); None when it is disabled already."""
+    return since + disable_after if enabled else None

@@ -4,7 +4,6 @@ and the secrets that sign for them (rotated with a grace period)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -17,7 +16,9 @@ from chargehook.schemas import (
     Subscription,
     SubscriptionChange,
     SubscriptionCreated,
+    SubscriptionHealth,
 )
+from chargehook.webhooks.lifecycle import disables_at
 from chargehook.webhooks.signing import new_secret
 
 # After a rotation the old secret keeps signing this long, so receivers can switch over.
@@ -175,8 +176,8 @@ async def last_success(conn: Pool | Connection, subscription_id: str) -> datetim
 
 
 HEALTH = """
-SELECT s.id, s.url, s.enabled, coalesce(s.last_success_at, s.created_at) AS since,
-       s.last_success_at IS NOT NULL AS succeeded,
+SELECT s.id, s.url, s.enabled, s.last_success_at,
+       coalesce(s.last_success_at, s.created_at) AS since,
        (SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
          WHERE d.subscription_id = s.id AND a.error_kind IS NOT NULL
            AND a.attempted_at > now() - interval '1 hour') AS failures_last_hour,
@@ -186,20 +187,17 @@ FROM subscriptions s ORDER BY s.created_at
 """
 
 
-@dataclass(frozen=True)
-class Health:
-    """A subscription at a glance: its last success (or creation), failed attempts in the last
-    hour, deliveries still pending."""
-
-    id: str
-    url: str
-    enabled: bool
-    since: datetime
-    succeeded: bool  # False: `since` is its creation, it never had a success
-    failures_last_hour: int
-    pending: int
-
-
-async def health(pool: Pool) -> list[Health]:
+async def health(pool: Pool, disable_after: timedelta) -> list[SubscriptionHealth]:
     """Every subscription's health, in one round trip."""
-    return [Health(**dict(row)) for row in await pool.fetch(HEALTH)]
+    return [
+        SubscriptionHealth(
+            id=row["id"],
+            url=row["url"],
+            enabled=row["enabled"],
+            last_success_at=row["last_success_at"],
+            failures_last_hour=row["failures_last_hour"],
+            pending=row["pending"],
+            disables_at=disables_at(row["enabled"], row["since"], disable_after),
+        )
+        for row in await pool.fetch(HEALTH)
+    ]

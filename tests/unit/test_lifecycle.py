@@ -9,6 +9,7 @@ from chargehook.webhooks.lifecycle import (
     AttemptResult,
     claim,
     disable_reason,
+    disables_at,
     may_retry,
     outcome,
     status_after,
@@ -99,3 +100,17 @@ def test_a_snippet_is_stored_as_text_postgresql_can_hold(
 ) -> None:
     attempt = AttemptResult(datetime(2026, 3, 1, tzinfo=UTC), 500, 3, "http_status", snippet)
     assert attempt.stored_snippet == stored
+
+
+@pytest.mark.parametrize(
+    ("enabled", "since", "expected"),
+    [
+        (True, AT, AT + timedelta(days=5)),
+        (True, AT - timedelta(days=6), AT - timedelta(days=1)),  # overdue: the next failure
+        (False, AT, None),  # disabled already: no countdown
+    ],
+)
+def test_when_a_failure_would_disable_a_subscription(
+    enabled: bool, since: datetime, expected: datetime | None
+) -> None:
+    assert disables_at(enabled, since, timedelta(days=5)) == expected

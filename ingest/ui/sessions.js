@@ -1,0 +1,73 @@
+// A session looked up by provider and id: its state, its bill line by line, its history.
+
+import { ApiError, api, part } from "./api.js";
+import { facts, field, h, table, when } from "./dom.js";
+
+export async function sessionsView(_, query) {
+  const provider = query.get("provider") ?? "";
+  const id = query.get("id") ?? "";
+  const found = provider && id ? await lookUp(provider, id) : [];
+  return h("section", {}, h("h1", { tabindex: "-1" }, "Sessions"), lookupForm(provider, id), found);
+}
+
+function lookupForm(provider, id) {
+  const providerInput = h("input", { name: "provider", required: true, value: provider });
+  const idInput = h("input", { name: "id", required: true, value: id });
+  const form = h("form", { class: "inline", "aria-label": "Look up a session" }, field("Provider", providerInput), field("Session id", idInput), h("button", { type: "submit" }, "Look up"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = new URLSearchParams({ provider: providerInput.value.trim(), id: idInput.value.trim() });
+    location.hash = `#/sessions?${chosen}`;
+  });
+  return form;
+}
+
+async function lookUp(provider, id) {
+  const path = `/v1/sessions/${part(provider)}/${part(id)}`;
+  let state, events;
+  try {
+    [state, events] = await Promise.all([api("GET", path), api("GET", `${path}/events`)]);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return h("p", { role: "alert" }, error.message);
+    throw error;
+  }
+  return [
+    h("h2", {}, `Session ${state.id} from ${state.provider}`),
+    facts([
+      ["Status", state.status],
+      ["Updated", when(state.updated_at)],
+      ["Event", h("code", {}, state.event_id)],
+      ["Events stored", state.events],
+    ]),
+    bill(state.billing),
+    table("History, oldest first", ["Received", "Status", "Updated", "Event"], events.map((event) => [
+      when(event.received_at),
+      event.status,
+      when(event.updated_at),
+      h("code", {}, event.event_id),
+    ])),
+  ];
+}
+
+function bill(billing) {
+  if (!billing) return h("p", {}, "Not billed yet.");
+  const money = (value) => (value === null || value === undefined ? "-" : `${value} ${billing.currency}`);
+  const lines = [
+    ["Kind", billing.kind],
+    ["Priced per", billing.price_unit ?? "-"],
+    ["Quantity", billing.quantity ?? "-"],
+    ["Base", money(billing.base)],
+    ["Access fee", money(billing.access_fee)],
+    ["Subtotal", money(billing.subtotal)],
+    [`Commission at ${billing.commission_rate}`, money(billing.commission)],
+    [`Tax at ${billing.tax_rate}`, money(billing.tax)],
+    ["Amount", money(billing.amount)],
+  ];
+  if (billing.reason) lines.push(["Why incomplete", billing.reason]);
+  const sent = billing.provider_figures;
+  if (sent) {
+    lines.push(["Provider's amount", money(sent.amount)], ["Provider's commission", money(sent.commision_price)], ["Provider's tax", money(sent.tax_price)]);
+  }
+  if (billing.mismatch) lines.push(["Mismatch", "the provider's figures differ from this bill"]);
+  return [h("h3", {}, "Bill"), table(`Bill of event ${billing.event_id}`, ["Line", "Value"], lines)];
+}
