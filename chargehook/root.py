@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
+from chargehook.ingest.portal import PREFIX as PORTAL
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
@@ -212,6 +213,7 @@ def print_welcome(
     lines = [f"chargehook is running on {mode}: {url}"]
     if generated:
         lines.append(f"  admin token (generated for this run): {admin_token}")
+    lines.append(f"  operators' portal: {url}{PORTAL}/ (log in with the admin token)")
     if demo_token is not None:
         lines += [
             f"  demo provider token: {demo_token}",

@@ -14,6 +14,7 @@ import tempfile
 from asyncio.subprocess import PIPE, Process
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import IO
 
 from tests.support import eventually
 
@@ -29,12 +30,13 @@ def chargehook_env(**settings: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def started(
-    args: list[str], env: Mapping[str, str], cwd: str | None = None
+    args: list[str], env: Mapping[str, str], cwd: str | None = None, stderr: IO[str] | None = None
 ) -> AsyncIterator[Process]:
-    """The command running with its stdout piped; killed and reaped when the block ends."""
-    with tempfile.TemporaryFile("w+") as stderr:
+    """The command running with its stdout piped and its stderr (its logs) in a file, `stderr`
+    if given; killed and reaped when the block ends."""
+    with tempfile.TemporaryFile("w+") as scratch:
         process = await asyncio.create_subprocess_exec(
-            *COMMAND, *args, env=dict(env), cwd=cwd, stdout=PIPE, stderr=stderr
+            *COMMAND, *args, env=dict(env), cwd=cwd, stdout=PIPE, stderr=stderr or scratch
         )
         try:
             yield process

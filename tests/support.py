@@ -6,6 +6,7 @@ Fixtures live in conftest.py; everything a test imports lives here.
 
 import asyncio
 import os
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +39,13 @@ def unavailable(what: str, error: BaseException) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(message + " (CI is set: service tests must run)")
     pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def rabbitmqctl(*args: str) -> None:

@@ -3,7 +3,6 @@
 import asyncio
 import hashlib
 import re
-import socket
 import uuid
 from asyncio.subprocess import Process
 from decimal import Decimal
@@ -16,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from chargehook.plumbing.database import Pool
 from tests import processes
 from tests.receiver import Receiver, receiving
-from tests.support import eventually
+from tests.support import eventually, free_port
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
 
@@ -88,13 +87,6 @@ async def test_provider_add_prints_a_token_once_and_stores_only_its_hash(
     assert anywhere == 0, "the token itself is stored"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.mark.embedded
 async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     tmp_path: Path,
@@ -103,15 +95,23 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     env = processes.chargehook_env(
         http_port=str(port), data_dir=str(tmp_path / "data"), allow_private_urls="true"
     )
-    async with receiving() as hook:
-        async with processes.started(["run"], env, cwd=str(tmp_path)) as chargehook:
-            await _whole_pipeline(chargehook, hook, port)
+    with (tmp_path / "stderr").open("w+") as logs:
+        async with receiving() as hook:
+            async with processes.started(["run"], env, str(tmp_path), logs) as chargehook:
+                await _whole_pipeline(chargehook, hook, port)
+        logs.seek(0)
+        printed = logs.read()
+    assert "migration applied" in printed  # its logs are here
+    # a clean start prints no warning: neither Python's nor a log line at warning or above
+    assert "Warning" not in printed and '"level": "warning"' not in printed, printed
+    assert '"level": "error"' not in printed, printed
 
 
 async def _whole_pipeline(chargehook: Process, hook: Receiver, port: int) -> None:
     """Post the page example, read it back billed, receive it signed at a subscriber."""
-    banner = await asyncio.wait_for(processes.lines(chargehook, 10), 90)
+    banner = await asyncio.wait_for(processes.lines(chargehook, 11), 90)
     assert f"http://127.0.0.1:{port}" in banner
+    assert f"operators' portal: http://127.0.0.1:{port}/ui/" in banner
     assert f"http://127.0.0.1:{port}/v1/sessions/demo/string" in banner  # the read-back
     admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
     demo = re.search(r"demo provider token: (\S+)", banner)

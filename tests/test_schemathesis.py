@@ -14,8 +14,7 @@ from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.database import Pool
 from chargehook.providers.store import add_provider
 from tests import processes
-from tests.support import ADMIN_TOKEN, eventually
-from tests.test_cli import free_port
+from tests.support import ADMIN_TOKEN, eventually, free_port
 
 pytestmark = pytest.mark.services
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -73,6 +73,7 @@ async function logIn(event) {
   }
   input.value = "";
   error.textContent = "";
+  notify("");
   render();
 }
 
@@ -84,7 +85,10 @@ function logOut() {
 
 document.getElementById("login-form").addEventListener("submit", logIn);
 document.getElementById("logout").addEventListener("click", logOut);
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => {
+  notify("");
+  render();
+});
 window.addEventListener("chargehook:logged-out", () => {
   notify("The admin token was refused: log in again.");
   render();

@@ -88,7 +88,7 @@ function recoverForm(path, refresh) {
     event.preventDefault();
     try {
       const { replayed } = await api("POST", `${path}/recover`, { since: instant(since.value) });
-      notify(`${replayed} failed deliveries queued again.`);
+      notify(`Queued again: ${replayed}.`);
       refresh();
     } catch (error) {
       notify(`Recover failed: ${error.message}`);

@@ -19,16 +19,19 @@ function shown(children) {
     .map((child) => (child instanceof Node ? child : String(child)));
 }
 
+// The roles are spelt out because a phone's stylesheet lays each row out as a card.
 export function table(caption, headings, rows) {
+  const row = (cells) =>
+    h("tr", { role: "row" }, cells.map((cell, index) => h("td", { role: "cell", "data-label": headings[index] }, cell)));
   return h(
     "div",
     { class: "scroll" },
     h(
       "table",
-      {},
+      { role: "table" },
       h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, headings.map((heading) => h("th", { scope: "col" }, heading)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+      h("thead", { role: "rowgroup" }, h("tr", { role: "row" }, headings.map((heading) => h("th", { scope: "col", role: "columnheader" }, heading)))),
+      h("tbody", { role: "rowgroup" }, rows.map(row)),
     ),
   );
 }
@@ -49,10 +52,14 @@ export function when(iso) {
   return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC") : "never";
 }
 
+let noticeTimer;
+
 export function notify(message) {
   const notice = document.getElementById("notice");
   notice.textContent = message;
   notice.classList.toggle("shown", Boolean(message));
+  clearTimeout(noticeTimer);
+  if (message) noticeTimer = setTimeout(() => notify(""), 8000);
 }
 
 // A button that runs `action`, disabled while it runs; a failure is announced, not thrown.

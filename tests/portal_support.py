@@ -1,0 +1,146 @@
+"""The stage of the portal's browser tests: a real `chargehook run` on a RabbitMQ vhost and a
+PostgreSQL database of its own, a receiver on loopback, and Debian's Chromium under Playwright.
+
+Set CHARGEHOOK_SCREENSHOTS to a folder (docs/screenshots for the README's) to keep the
+screenshots the tests take; otherwise they go to the test's temporary folder.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import msgspec
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+
+from tests import processes
+from tests.receiver import Receiver, receiving
+from tests.support import ADMIN_TOKEN, AMQP_ROOT, DATABASE_ROOT, free_port, rabbitmqctl, unavailable
+
+CHROMIUM = shutil.which("chromium")  # Debian's: Playwright's own download is not used
+EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1200, height=900)
+
+
+@dataclass
+class Stage:
+    base: str  # the running chargehook, http://127.0.0.1:port
+    provider: str
+    provider_token: str
+    receiver: Receiver
+    http: aiohttp.ClientSession
+    shots: Path
+
+    @property
+    def portal(self) -> str:
+        return self.base + "/ui/"
+
+    async def post(self, session_id: str) -> None:
+        """The page's example (a FINISHED session) as the provider posts it, with this id."""
+        [item] = msgspec.json.decode(EXAMPLE.read_bytes())
+        body = msgspec.json.encode({**item, "id": session_id})
+        headers = {"Authorization": f"Bearer {self.provider_token}"}
+        headers["Content-Type"] = "application/json"
+        async with self.http.post(self.base + "/v1/sessions", data=body, headers=headers) as sent:
+            assert sent.status == 200, await sent.text()
+
+    async def admin_get(self, path: str) -> bytes:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with self.http.get(self.base + path, headers=headers) as got:
+            assert got.status == 200, await got.text()
+            return await got.read()
+
+    async def shoot(self, page: Page, name: str) -> None:
+        await page.screenshot(path=str(self.shots / f"portal-{name}.png"), full_page=True)
+
+
+@asynccontextmanager
+async def own_services() -> AsyncIterator[tuple[str, str]]:
+    """A fresh vhost and database: nothing another test left behind reaches this stage."""
+    tag = uuid.uuid4().hex[:8]
+    vhost, database = f"chargehook-portal-{tag}", f"chargehook_portal_{tag}"
+    try:
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        admin = await asyncpg.connect(DATABASE_ROOT)
+    except (OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
+        unavailable("RabbitMQ or PostgreSQL", exc)
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        yield AMQP_ROOT.rstrip("/") + "/" + vhost, DATABASE_ROOT.rsplit("/", 1)[0] + "/" + database
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@asynccontextmanager
+async def staged(shots: Path) -> AsyncIterator[Stage]:
+    """`chargehook run` on the real services, a receiver, and a provider registered by the CLI."""
+    port = free_port()
+    async with own_services() as (amqp_url, database_url):
+        env = processes.chargehook_env(
+            amqp_url=amqp_url,
+            database_url=database_url,
+            admin_token=ADMIN_TOKEN,
+            http_port=str(port),
+            allow_private_urls="true",
+            retry_schedule="0.5",  # one quick retry, then failed: what replay is for
+            retry_busy_delay="0.2",
+        )
+        added = await processes.run(["provider", "add", "repsol"], env)
+        assert added.returncode == 0, added.stderr
+        token = added.stdout.split()[-1]
+        async with (
+            receiving() as receiver,
+            processes.started(["run"], env) as chargehook,
+            aiohttp.ClientSession() as http,
+        ):
+            banner = await asyncio.wait_for(processes.lines(chargehook, 2), 60)
+            base = f"http://127.0.0.1:{port}"
+            assert f"operators' portal: {base}/ui/" in banner, banner
+            yield Stage(base, "repsol", token, receiver, http, shots)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        unavailable("Chromium", FileNotFoundError("no chromium on PATH: apt-get install chromium"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("CHARGEHOOK_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def unlabelled_fields(page: Page) -> list[str]:
+    """Every visible form control without a label: none may be."""
+    found: list[str] = await page.evaluate(
+        """[...document.querySelectorAll("input, select, textarea")]
+            .filter((e) => e.offsetParent !== null && !e.labels.length && !e.ariaLabel)
+            .map((e) => e.outerHTML)"""
+    )
+    return found
+
+
+async def overflow(page: Page) -> Any:
+    """How far the page is wider than the screen (0: it fits, nothing scrolls sideways)."""
+    return await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )

@@ -1,0 +1,226 @@
+"""The operators' portal in a real Chromium, against a real `chargehook run` on RabbitMQ and
+PostgreSQL: what an operator does in it, start to end, and that nothing shows without the token.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+from aiohttp import web
+from playwright.async_api import Dialog, Locator, Page, Request, expect
+
+from tests.notify_support import verify
+from tests.portal_support import (
+    DESKTOP,
+    PHONE,
+    Stage,
+    chromium,
+    overflow,
+    screenshots,
+    staged,
+    unlabelled_fields,
+)
+from tests.receiver import Received, ok
+from tests.support import ADMIN_TOKEN
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
+VIEWS = ("#/subscriptions", "#/sessions", "#/dead-letters")
+exact = msgspec.json.Decoder(float_hook=Decimal)
+
+
+async def broken(received: Received, count: int) -> web.Response:
+    return web.Response(status=500, text="receiver is down")
+
+
+async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
+    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await shown.count():
+        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
+        await refresh()
+        await asyncio.sleep(0.3)
+
+
+def delivery(page: Page, session_id: str, status: str) -> Locator:
+    return page.locator(
+        f'article.delivery[data-status="{status}"]', has_text=f"Session {session_id} "
+    )
+
+
+async def refresh(page: Page) -> None:
+    await page.get_by_role("button", name="Refresh").click()
+
+
+async def test_an_operator_works_the_portal_start_to_end(tmp_path: Path) -> None:
+    async with staged(screenshots(tmp_path)) as stage, chromium() as browser:
+        context = await browser.new_context(viewport=DESKTOP, timezone_id="UTC")
+        page = await context.new_page()
+        faults: list[str] = []
+        page.on("pageerror", lambda error: faults.append(str(error)))
+        page.on("console", lambda m: faults.append(m.text) if m.type == "error" else None)
+        page.on("dialog", lambda dialog: asyncio.ensure_future(accept(dialog)))
+
+        await log_in_with_the_keyboard(page, stage)
+        secret = await subscribe_the_receiver(page, stage)
+        await send_a_test_event(page, stage, secret)
+        await watch_deliveries_succeed_fail_and_come_back(page, stage)
+        await rotate_the_secret(page, stage, secret)
+        await look_up_the_session_and_its_bill(page, stage)
+        await expect_every_view_to_fit_a_phone(page, stage)
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        assert await page.evaluate("sessionStorage.length") == 0
+        assert faults == []
+
+
+async def accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
+async def log_in_with_the_keyboard(page: Page, stage: Stage) -> None:
+    await page.goto(stage.portal)
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(page.get_by_label("Admin token")).to_be_focused()
+    await stage.shoot(page, "login")
+    await page.keyboard.type(ADMIN_TOKEN)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Subscriptions")).to_be_visible()
+
+
+async def subscribe_the_receiver(page: Page, stage: Stage) -> str:
+    await page.get_by_label("URL").fill(stage.receiver.url)
+    await page.get_by_label("Providers").fill(stage.provider)
+    await page.get_by_role("button", name="Create subscription").click()
+    secret = await page.locator(".secret-value").inner_text()
+    assert secret.startswith("whsec_")
+    assert secret in await page.locator(".snippet").inner_text()  # the verify snippet, ready
+    await stage.shoot(page, "subscribed")
+    await page.get_by_role("link", name=f"Open {stage.receiver.url}").click()
+    await expect(page.get_by_role("heading", name=stage.receiver.url)).to_be_visible()
+    await expect(page.locator(".facts")).to_contain_text("enabled")
+    return secret
+
+
+async def send_a_test_event(page: Page, stage: Stage, secret: str) -> None:
+    await page.get_by_role("button", name="Send a test event").click()
+    await expect(page.locator(".test-outcome")).to_contain_text("accepted it: status 200")
+    [test] = stage.receiver.received
+    assert test.webhook_id.startswith("msg_test_")
+    verify(test, secret)
+    await expect(page.get_by_text(test.webhook_id)).to_be_visible()
+    await stage.shoot(page, "subscription")
+
+
+async def watch_deliveries_succeed_fail_and_come_back(page: Page, stage: Stage) -> None:
+    await stage.post("s-ok")
+    await page.get_by_role("link", name="Deliveries").click()
+    await expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
+    await until(delivery(page, "s-ok", "succeeded"), lambda: refresh(page))
+
+    stage.receiver.answer = broken  # failed twice (the retry), then given up
+    await stage.post("s-bad")
+    failed = delivery(page, "s-bad", "failed")
+    await until(failed, lambda: refresh(page))
+    await expect(failed.locator("tbody tr")).to_have_count(2)
+    await expect(failed.locator("tbody")).to_contain_text("receiver is down")
+    await stage.shoot(page, "deliveries")
+
+    stage.receiver.answer = ok  # fixed: one replayed, the other recovered
+    await failed.get_by_role("button", name="Replay").click()
+    replayed = delivery(page, "s-bad", "succeeded")
+    await until(replayed, lambda: refresh(page))
+    await expect(replayed.locator("tbody tr")).to_have_count(3)
+
+    stage.receiver.answer = broken
+    await stage.post("s-late")
+    await until(delivery(page, "s-late", "failed"), lambda: refresh(page))
+    stage.receiver.answer = ok
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await page.get_by_label("Failed since").fill(an_hour_ago.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_role("button", name="Recover").click()
+    await expect(page.locator("#notice")).to_contain_text("Queued again: 1")
+    await until(delivery(page, "s-late", "succeeded"), lambda: refresh(page))
+
+    await page.get_by_label("Status").select_option("succeeded")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator("article.delivery")).to_have_count(3)
+    await page.get_by_label("Status").select_option("failed")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("No delivery matches.")).to_be_visible()
+
+
+async def rotate_the_secret(page: Page, stage: Stage, old: str) -> None:
+    await page.get_by_role("link", name=stage.receiver.url).click()
+    await expect(page.get_by_role("heading", name=stage.receiver.url)).to_be_visible()
+    await page.get_by_role("button", name="Rotate the secret").click()  # confirmed by `accept`
+    await expect(page.locator(".secret-value")).to_be_visible()
+    new = await page.locator(".secret-value").inner_text()
+    assert new.startswith("whsec_") and new != old
+    await page.get_by_role("button", name="Send a test event").click()
+    await expect(page.locator(".test-outcome")).to_contain_text("accepted it")
+    signed = stage.receiver.received[-1]
+    verify(signed, new)
+    verify(signed, old)  # the old secret signs through its grace period too
+
+
+async def look_up_the_session_and_its_bill(page: Page, stage: Stage) -> None:
+    await page.get_by_role("link", name="Sessions").click()
+    await expect(page.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
+    await page.get_by_label("Provider").fill(stage.provider)
+    await page.get_by_label("Session id").fill("s-ok")
+    await page.get_by_role("button", name="Look up").click()
+    await expect(page.get_by_role("heading", name="Session s-ok from repsol")).to_be_visible()
+    billing = exact.decode(await stage.admin_get("/v1/sessions/repsol/s-ok"))["billing"]
+    amount = page.locator("tr", has=page.get_by_text("Amount", exact=True))
+    await expect(amount).to_contain_text(f"{billing['amount']} {billing['currency']}")
+    for line in ("Base", "Access fee", "Subtotal", "Commission at", "Tax at"):
+        await expect(page.locator("table", has_text="Bill of event")).to_contain_text(line)
+    history = page.locator("table", has_text="History, oldest first")
+    await expect(history.locator("tbody tr")).to_have_count(1)
+    await stage.shoot(page, "session")
+
+
+async def expect_every_view_to_fit_a_phone(page: Page, stage: Stage) -> None:
+    await page.set_viewport_size(PHONE)
+    for view in VIEWS:
+        await page.goto(stage.portal + view)
+        await expect(page.locator("#view h1")).to_be_visible()
+        await expect(page.locator("h1:visible")).to_have_count(1)
+        assert await overflow(page) == 0, view
+        assert await unlabelled_fields(page) == [], view
+    await page.goto(stage.portal + "#/sessions?provider=repsol&id=s-ok")
+    await expect(page.get_by_role("heading", name="Session s-ok from repsol")).to_be_visible()
+    assert await overflow(page) == 0
+    await stage.shoot(page, "phone")
+    await page.set_viewport_size(DESKTOP)
+
+
+async def test_without_the_token_the_portal_shows_and_asks_for_nothing(tmp_path: Path) -> None:
+    async with staged(screenshots(tmp_path)) as stage, chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        asked: list[Request] = []
+        page.on("request", lambda request: asked.append(request) if "/v1/" in request.url else None)
+        for view in (*VIEWS, "#/subscriptions/sub_x/deliveries", "#/sessions?provider=a&id=b"):
+            await page.goto(stage.portal + view)
+            await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+            await expect(page.locator("#view")).to_be_empty()
+        assert asked == []  # not one call without a token
+
+        await page.get_by_label("Admin token").fill("not-the-admin-token")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("alert")).to_have_text("That is not the admin token.")
+        assert [r.headers["authorization"] for r in asked] == ["Bearer not-the-admin-token"]
+        assert await page.evaluate("sessionStorage.length") == 0
+
+        await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+        await page.get_by_role("button", name="Log in").click()  # and on to the view asked for
+        await expect(page.get_by_role("alert")).to_have_text("No session 'b' from provider 'a'")
+        await expect(page.locator("#notice")).to_be_hidden()
+        other_tab = await context.new_page()  # the token is this tab's only
+        await other_tab.goto(stage.portal)
+        await expect(other_tab.get_by_role("heading", name="Log in")).to_be_visible()
