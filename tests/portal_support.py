@@ -21,12 +21,15 @@ import asyncpg
 import msgspec
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
+from chargehook.ingest.openapi import ROUTES
 from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import ADMIN_TOKEN, AMQP_ROOT, DATABASE_ROOT, free_port, rabbitmqctl, unavailable
 
 CHROMIUM = shutil.which("chromium")  # Debian's: Playwright's own download is not used
 EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
+# Every route the portal may call: all but the providers' one (tests/test_portal.py).
+ADMIN_ROUTES = [r for r in ROUTES if r.bearer and (r.method, r.path) != ("POST", "/v1/sessions")]
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1200, height=900)
 
@@ -34,6 +37,7 @@ DESKTOP = ViewportSize(width=1200, height=900)
 @dataclass
 class Stage:
     base: str  # the running chargehook, http://127.0.0.1:port
+    amqp_url: str
     provider: str
     provider_token: str
     receiver: Receiver
@@ -108,7 +112,7 @@ async def staged(shots: Path) -> AsyncIterator[Stage]:
             banner = await asyncio.wait_for(processes.lines(chargehook, 2), 60)
             base = f"http://127.0.0.1:{port}"
             assert f"operators' portal: {base}/ui/" in banner, banner
-            yield Stage(base, "repsol", token, receiver, http, shots)
+            yield Stage(base, amqp_url, "repsol", token, receiver, http, shots)
 
 
 @asynccontextmanager

@@ -20,11 +20,19 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench import bodies
 from chargehook.ingest.app import AUTO_DECOMPRESS
-from chargehook.plumbing.broker import Broker, OutboundMessage
+from chargehook.plumbing.broker import (
+    DEAD_AT_HEADER,
+    DEAD_EXCHANGE,
+    REASON_HEADER,
+    Broker,
+    OutboundMessage,
+)
 from chargehook.plumbing.consume import Consumer, Worker
 from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import Metrics
+from chargehook.workers.persist import QUEUE as PERSIST_QUEUE
 
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -187,3 +195,13 @@ class TcpProxy:
                 await writer.drain()
         finally:
             writer.transport.abort()
+
+
+async def dead_lettered(broker: Broker, provider: str, session_id: str) -> str:
+    """A valid event in persist's dead-letter queue, as a worker with a bug (since fixed) would
+    have left it; its message id."""
+    message = bodies.event_message(provider, bodies.encode(bodies.item(session_id)))
+    headers = {**message.headers, REASON_HEADER: "a bug, since fixed", DEAD_AT_HEADER: "now"}
+    dead = OutboundMessage(message.body, message.message_id, headers)
+    await broker.publish(DEAD_EXCHANGE, PERSIST_QUEUE.name, dead)
+    return message.message_id

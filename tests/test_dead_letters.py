@@ -10,34 +10,20 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bench import bodies
 from chargehook.plumbing import dead_letters
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import (
-    DEAD_AT_HEADER,
-    DEAD_EXCHANGE,
     REASON_HEADER,
-    OutboundMessage,
 )
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE
 from tests import processes
-from tests.support import ADMIN_TOKEN, eventually
+from tests.support import ADMIN_TOKEN, dead_lettered, eventually
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
-
-
-async def dead_lettered(broker: Any, provider: str) -> str:
-    """A valid event, dead-lettered as a worker with a bug (since fixed) would have."""
-    message = bodies.event_message(provider, bodies.encode(bodies.item(f"s-{uuid.uuid4().hex}")))
-    headers = {**message.headers, REASON_HEADER: "a bug, since fixed", DEAD_AT_HEADER: "now"}
-    await broker.publish(
-        DEAD_EXCHANGE, QUEUE.name, OutboundMessage(message.body, message.message_id, headers)
-    )
-    return message.message_id
 
 
 async def stored(pool: Pool, provider: str) -> int:
@@ -52,7 +38,10 @@ async def test_listed_stays_replayed_is_processed_once_dropped_is_gone(
 ) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     provider = f"dead-{uuid.uuid4().hex[:6]}"
-    replayed, dropped = await dead_lettered(broker, provider), await dead_lettered(broker, provider)
+    replayed, dropped = (
+        await dead_lettered(broker, provider, f"s-{uuid.uuid4().hex}"),
+        await dead_lettered(broker, provider, f"s-{uuid.uuid4().hex}"),
+    )
     for _ in range(2):  # listing twice: both are still there
         listed = await (await client.get("/v1/dead-letters/persist", headers=admin)).json()
         ours = {d["message_id"]: d for d in listed if d["message_id"] in (replayed, dropped)}
@@ -90,7 +79,7 @@ async def test_the_command_line_lists_and_replays(
     amqp_url: str, database_url: str, broker: AmqpBroker, pool: Pool, persist_worker: Any
 ) -> None:
     provider = f"dead-cli-{uuid.uuid4().hex[:6]}"
-    message_id = await dead_lettered(broker, provider)
+    message_id = await dead_lettered(broker, provider, f"s-{uuid.uuid4().hex}")
     env = processes.chargehook_env(amqp_url=amqp_url, database_url=database_url)
     listed = await processes.run(["dead", "list", "persist"], env)
     assert listed.returncode == 0 and message_id in listed.stdout, listed.stderr
@@ -105,7 +94,7 @@ async def test_the_command_line_lists_and_replays(
 async def test_the_in_process_broker_lists_replays_and_drops_all_the_same() -> None:
     broker = MemoryBroker()
     await broker.declare(ALL_QUEUES)
-    ids = [await dead_lettered(broker, "memory") for _ in range(3)]
+    ids = [await dead_lettered(broker, "memory", f"s-{n}") for n in range(3)]
     assert [d.message_id for d in await dead_letters.list_dead(broker, QUEUE)] == ids
     assert len(await dead_letters.list_dead(broker, QUEUE)) == 3  # listing moved nothing
     assert await dead_letters.replay_dead(broker, QUEUE, ids[:1]) == 1

@@ -3,6 +3,7 @@ PostgreSQL: what an operator does in it, start to end, and that nothing shows wi
 """
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +13,12 @@ import msgspec
 import pytest
 from aiohttp import web
 from playwright.async_api import Dialog, Locator, Page, Request, expect
+from yarl import URL
 
+from chargehook.plumbing.amqp import amqp_broker
 from tests.notify_support import verify
 from tests.portal_support import (
+    ADMIN_ROUTES,
     DESKTOP,
     PHONE,
     Stage,
@@ -25,7 +29,7 @@ from tests.portal_support import (
     unlabelled_fields,
 )
 from tests.receiver import Received, ok
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN, dead_lettered
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 VIEWS = ("#/subscriptions", "#/sessions", "#/dead-letters")
@@ -43,6 +47,16 @@ async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: 
         assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
         await refresh()
         await asyncio.sleep(0.3)
+
+
+def admin_route(method: str, path: str) -> str:
+    """The route table's admin route a call matched (tests/test_portal.py: each needs the
+    admin token)."""
+    for route in ADMIN_ROUTES:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
+        if route.method == method and re.fullmatch(pattern, path):
+            return f"{method} {route.path}"
+    raise AssertionError(f"the portal called {method} {path}, which is no admin route")
 
 
 def delivery(page: Page, session_id: str, status: str) -> Locator:
@@ -63,6 +77,8 @@ async def test_an_operator_works_the_portal_start_to_end(tmp_path: Path) -> None
         page.on("pageerror", lambda error: faults.append(str(error)))
         page.on("console", lambda m: faults.append(m.text) if m.type == "error" else None)
         page.on("dialog", lambda dialog: asyncio.ensure_future(accept(dialog)))
+        calls: list[Request] = []
+        page.on("request", lambda request: calls.append(request) if "/v1/" in request.url else None)
 
         await log_in_with_the_keyboard(page, stage)
         secret = await subscribe_the_receiver(page, stage)
@@ -75,6 +91,10 @@ async def test_an_operator_works_the_portal_start_to_end(tmp_path: Path) -> None
         await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
         assert await page.evaluate("sessionStorage.length") == 0
         assert faults == []
+        # every call it made was an admin route, with the admin token
+        assert {request.headers["authorization"] for request in calls} == {f"Bearer {ADMIN_TOKEN}"}
+        used = {admin_route(request.method, URL(request.url).path) for request in calls}
+        assert len(used) >= 12, used
 
 
 async def accept(dialog: Dialog) -> None:
@@ -224,3 +244,41 @@ async def test_without_the_token_the_portal_shows_and_asks_for_nothing(tmp_path:
         other_tab = await context.new_page()  # the token is this tab's only
         await other_tab.goto(stage.portal)
         await expect(other_tab.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+async def test_an_operator_replays_a_dead_letter_after_a_fix_and_drops_the_other(
+    tmp_path: Path,
+) -> None:
+    async with staged(screenshots(tmp_path)) as stage, chromium() as browser:
+        async with amqp_broker(stage.amqp_url, "portal test", 15) as broker:
+            sessions = {
+                await dead_lettered(broker, stage.provider, session_id): session_id
+                for session_id in ("s-dead-1", "s-dead-2")
+            }
+        page = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        page.on("dialog", lambda dialog: asyncio.ensure_future(accept(dialog)))
+        await log_in_with_the_keyboard(page, stage)
+        await page.get_by_role("link", name="Dead letters").click()
+        persist = page.locator("section.panel", has_text="chargehook.persist:")
+        await expect(persist.get_by_role("heading")).to_have_text(
+            "chargehook.persist: 2 in chargehook.persist.dead"
+        )
+        await expect(persist.locator("tbody")).to_contain_text("a bug, since fixed")
+        await stage.shoot(page, "dead-letters")
+
+        first = persist.locator("tbody tr").first
+        replayed_id = await first.locator("code").first.inner_text()
+        await first.get_by_role("button", name="Replay").click()
+        await expect(page.locator("#notice")).to_contain_text("1 put back on chargehook.persist")
+        await expect(persist.locator("tbody tr")).to_have_count(1)
+        await expect(persist.locator("tbody")).not_to_contain_text(replayed_id)
+        await persist.get_by_role("button", name="Drop all").click()  # confirmed by `accept`
+        await expect(persist.get_by_text("None.")).to_be_visible()
+
+        replayed, dropped = sessions.pop(replayed_id), sessions.popitem()[1]
+        await page.goto(stage.portal + f"#/sessions?provider={stage.provider}&id={replayed}")
+        look_up = page.get_by_role("button", name="Look up")
+        heading = page.get_by_role("heading", name=f"Session {replayed} from {stage.provider}")
+        await until(heading, look_up.click)  # processed, once the fix is in
+        await page.goto(stage.portal + f"#/sessions?provider={stage.provider}&id={dropped}")
+        await expect(page.get_by_role("alert")).to_contain_text(f"No session {dropped!r}")

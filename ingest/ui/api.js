@@ -42,6 +42,6 @@ export async function api(method, path, body) {
 
 export const part = encodeURIComponent;
 
-// The wire's enumerations (schemas/): tests/test_portal_files.py keeps these the same.
+// The wire's enumerations (schemas/): tests/unit/test_portal_files.py keeps these the same.
 export const SESSION_STATUSES = ["FINISHED", "IN_PROGRESS", "ORDER_INIT_AND_WAITING", "NOT_PLUGGED", "PAYMENT_ERROR", "INTERNAL_ERROR", "PROVIDER_ERROR"];
 export const DELIVERY_STATUSES = ["pending", "succeeded", "failed", "superseded"];
