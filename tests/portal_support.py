@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,15 @@ from typing import Any
 import aiohttp
 import asyncpg
 import msgspec
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    Dialog,
+    Locator,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from chargehook.ingest.openapi import ROUTES
 from tests import processes
@@ -148,3 +156,26 @@ async def overflow(page: Page) -> Any:
     return await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
+
+
+async def accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
+async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
+    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await shown.count():
+        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
+        await refresh()
+        await asyncio.sleep(0.3)
+
+
+async def log_in_with_the_keyboard(page: Page, stage: Stage) -> None:
+    await page.goto(stage.portal)
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(page.get_by_label("Admin token")).to_be_focused()
+    await stage.shoot(page, "login")
+    await page.keyboard.type(ADMIN_TOKEN)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Subscriptions")).to_be_visible()
