@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import asyncpg
@@ -151,11 +150,15 @@ async def unlabelled_fields(page: Page) -> list[str]:
     return found
 
 
-async def overflow(page: Page) -> Any:
-    """How far the page is wider than the screen (0: it fits, nothing scrolls sideways)."""
-    return await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+async def sideways(page: Page) -> list[str]:
+    """What scrolls sideways, the page or a box in it: nothing may, at any width."""
+    found: list[str] = await page.evaluate(
+        """[document.documentElement, ...document.querySelectorAll("#view *")]
+            .filter((e) => e.scrollWidth > e.clientWidth + 1
+                && (e === document.documentElement || getComputedStyle(e).overflowX !== "visible"))
+            .map((e) => e.tagName + "." + e.className)"""
     )
+    return found
 
 
 async def accept(dialog: Dialog) -> None:

@@ -4,10 +4,11 @@ PostgreSQL: what an operator does in it, start to end, and that nothing shows wi
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -24,8 +25,8 @@ from tests.portal_support import (
     accept,
     chromium,
     log_in_with_the_keyboard,
-    overflow,
     screenshots,
+    sideways,
     staged,
     unlabelled_fields,
     until,
@@ -34,12 +35,27 @@ from tests.receiver import Received, ok
 from tests.support import ADMIN_TOKEN
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
+# Not UTC: a time read in the wrong zone would be an hour off, and the filters would show it.
+ZONE = ZoneInfo("Europe/Madrid")
 VIEWS = ("#/subscriptions", "#/sessions", "#/dead-letters")
 exact = msgspec.json.Decoder(float_hook=Decimal)
 
 
 async def broken(received: Received, count: int) -> web.Response:
     return web.Response(status=500, text="receiver is down")
+
+
+MONEY_LINES = {
+    "Base": "base",
+    "Access fee": "access_fee",
+    "Subtotal": "subtotal",
+    "Amount": "amount",
+}
+
+
+def local(minutes: int) -> str:
+    """A time in the browser's zone, as a datetime-local field takes it."""
+    return (datetime.now(ZONE) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
 
 
 def admin_route(method: str, path: str) -> str:
@@ -64,7 +80,7 @@ async def refresh(page: Page) -> None:
 
 async def test_an_operator_works_the_portal_start_to_end(tmp_path: Path) -> None:
     async with staged(screenshots(tmp_path)) as stage, chromium() as browser:
-        context = await browser.new_context(viewport=DESKTOP, timezone_id="UTC")
+        context = await browser.new_context(viewport=DESKTOP, timezone_id=ZONE.key)
         await context.grant_permissions(["clipboard-read", "clipboard-write"])
         page = await context.new_page()
         faults: list[str] = []
@@ -111,7 +127,8 @@ async def subscribe_the_receiver(page: Page, stage: Stage) -> tuple[str, str]:
 
 
 async def send_a_test_event(page: Page, stage: Stage, secret: str, snippet: str) -> None:
-    await page.get_by_role("button", name="Send a test event").click()
+    await page.get_by_role("button", name="Send a test event").focus()
+    await page.keyboard.press("Enter")  # a native button: the keyboard works it
     await expect(page.locator(".test-outcome")).to_contain_text("accepted it: status 200")
     [test] = stage.receiver.received
     assert test.webhook_id.startswith("msg_test_")
@@ -148,8 +165,7 @@ async def watch_deliveries_succeed_fail_and_come_back(page: Page, stage: Stage) 
     await stage.post("s-late")
     await until(delivery(page, "s-late", "failed"), lambda: refresh(page))
     stage.receiver.answer = ok
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    await page.get_by_label("Failed since").fill(an_hour_ago.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_label("Failed since").fill(local(minutes=-30))
     await page.get_by_role("button", name="Recover").click()
     await expect(page.locator("#notice")).to_contain_text("Queued again: 1")
     await until(delivery(page, "s-late", "succeeded"), lambda: refresh(page))
@@ -161,11 +177,13 @@ async def watch_deliveries_succeed_fail_and_come_back(page: Page, stage: Stage) 
     await page.get_by_role("button", name="Filter").click()
     await expect(page.get_by_text("No delivery matches.")).to_be_visible()
     await page.get_by_label("Status").select_option("")
-    an_hour_on = datetime.now(UTC) + timedelta(hours=1)
-    await page.get_by_label("Since", exact=True).fill(an_hour_on.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_label("Since", exact=True).fill(local(minutes=-30))  # the browser's zone
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator("article.delivery")).to_have_count(3)
+    assert "since=" in page.url  # a filtered view is an address to share
+    await page.get_by_label("Since", exact=True).fill(local(minutes=30))
     await page.get_by_role("button", name="Filter").click()
     await expect(page.get_by_text("No delivery matches.")).to_be_visible()
-    assert "since=" in page.url  # a filtered view is an address to share
 
 
 async def rotate_the_secret(page: Page, stage: Stage, old: str) -> None:
@@ -190,10 +208,14 @@ async def look_up_the_session_and_its_bill(page: Page, stage: Stage) -> None:
     await page.get_by_role("button", name="Look up").click()
     await expect(page.get_by_role("heading", name="Session s-ok from repsol")).to_be_visible()
     billing = exact.decode(await stage.admin_get("/v1/sessions/repsol/s-ok"))["billing"]
-    amount = page.locator("tr", has=page.get_by_text("Amount", exact=True))
-    await expect(amount).to_contain_text(f"{billing['amount']} {billing['currency']}")
-    for line in ("Base", "Access fee", "Subtotal", "Commission at", "Tax at"):
-        await expect(page.locator("table", has_text="Bill of event")).to_contain_text(line)
+    bill = page.locator("table", has_text="Bill of event")
+    rated = {
+        f"Commission at {billing['commission_rate']}": "commission",
+        f"Tax at {billing['tax_rate']}": "tax",
+    }
+    for line, field in (MONEY_LINES | rated).items():
+        shown = bill.locator("tr", has=page.get_by_text(line, exact=True))
+        await expect(shown).to_contain_text(f"{billing[field]} {billing['currency']}")  # exactly
     history = page.locator("table", has_text="History, oldest first")
     await expect(history.locator("tbody tr")).to_have_count(1)
     await stage.shoot(page, "session")
@@ -221,15 +243,25 @@ async def expect_every_view_to_fit_a_phone(page: Page, stage: Stage) -> None:
     await page.set_viewport_size(PHONE)
     for view in VIEWS:
         await page.goto(stage.portal + view)
-        await expect(page.locator("#view h1")).to_be_visible()
-        await expect(page.locator("h1:visible")).to_have_count(1)
-        assert await overflow(page) == 0, view
-        assert await unlabelled_fields(page) == [], view
+        await fits_a_phone(page, view)
+    await page.get_by_role("link", name="Subscriptions").click()
+    await page.get_by_role("link", name=stage.receiver.url).click()
+    await fits_a_phone(page, "a subscription")
+    await page.get_by_role("link", name="Deliveries").click()
+    await expect(page.locator("article.delivery")).to_have_count(3)
+    await fits_a_phone(page, "its deliveries")
     await page.goto(stage.portal + "#/sessions?provider=repsol&id=s-ok")
     await expect(page.get_by_role("heading", name="Session s-ok from repsol")).to_be_visible()
-    assert await overflow(page) == 0
+    await fits_a_phone(page, "a session")
     await stage.shoot(page, "phone")
     await page.set_viewport_size(DESKTOP)
+
+
+async def fits_a_phone(page: Page, view: str) -> None:
+    await expect(page.locator("#view h1")).to_be_visible()
+    await expect(page.locator("h1:visible")).to_have_count(1)
+    assert await sideways(page) == [], view
+    assert await unlabelled_fields(page) == [], view
 
 
 async def test_without_the_token_the_portal_shows_and_asks_for_nothing(tmp_path: Path) -> None:

@@ -4,16 +4,19 @@ listed with their reason, one replayed after a fix (and stored once), the other 
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 from playwright.async_api import expect
 
 from chargehook.plumbing.amqp import amqp_broker
 from tests.portal_support import (
     DESKTOP,
+    PHONE,
     accept,
     chromium,
     log_in_with_the_keyboard,
     screenshots,
+    sideways,
     staged,
     until,
 )
@@ -41,6 +44,9 @@ async def test_an_operator_replays_a_dead_letter_after_a_fix_and_drops_the_other
         )
         await expect(persist.locator("tbody")).to_contain_text("a bug, since fixed")
         await stage.shoot(page, "dead-letters")
+        await page.set_viewport_size(PHONE)
+        assert await sideways(page) == []  # with letters listed, too
+        await page.set_viewport_size(DESKTOP)
 
         first = persist.locator("tbody tr").first
         replayed_id = await first.locator("code").first.inner_text()
@@ -56,5 +62,7 @@ async def test_an_operator_replays_a_dead_letter_after_a_fix_and_drops_the_other
         look_up = page.get_by_role("button", name="Look up")
         heading = page.get_by_role("heading", name=f"Session {replayed} from {stage.provider}")
         await until(heading, look_up.click)  # processed, once the fix is in
+        events = await stage.admin_get(f"/v1/sessions/{stage.provider}/{replayed}/events")
+        assert len(msgspec.json.decode(events)) == 1  # stored once
         await page.goto(stage.portal + f"#/sessions?provider={stage.provider}&id={dropped}")
         await expect(page.get_by_role("alert")).to_contain_text(f"No session {dropped!r}")

@@ -12,10 +12,13 @@ import structlog
 from chargehook.plumbing.settings import Settings
 
 
+def renders_json(log_format: str | None, on_a_terminal: bool) -> bool:
+    """JSON for machines, console lines for a person at a terminal; the setting wins."""
+    return log_format == "json" or (log_format is None and not on_a_terminal)
+
+
 def configure_logging(settings: Settings) -> None:
-    as_json = settings.log_format == "json" or (
-        settings.log_format is None and not sys.stderr.isatty()
-    )
+    as_json = renders_json(settings.log_format, sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )

@@ -20,6 +20,9 @@ function exactly(key, value, context) {
   return typeof value === "number" && context?.source !== undefined ? context.source : value;
 }
 
+// Whether this browser hands a reviver the number's text (JSON.parse source text access).
+export const EXACT_NUMBERS = JSON.parse("[1.10]", exactly)[0] === "1.10";
+
 export async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${token.get()}` };
   const init = { method, headers };
@@ -28,16 +31,23 @@ export async function api(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
-  const text = await response.text();
-  const data = text ? JSON.parse(text, exactly) : null;
   if (response.status === 401) {
     token.clear();
     window.dispatchEvent(new Event("chargehook:logged-out"));
   }
+  const data = parsed(await response.text());
   if (!response.ok) {
     throw new ApiError(response.status, data?.message ?? `HTTP ${response.status}`);
   }
   return data;
+}
+
+function parsed(text) {
+  try {
+    return text ? JSON.parse(text, exactly) : null;
+  } catch {
+    return null; // not JSON: a proxy's error page, say; the status tells
+  }
 }
 
 export const part = encodeURIComponent;

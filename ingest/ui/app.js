@@ -1,6 +1,6 @@
 // The portal's frame: logging in and out, and which view the address shows.
 
-import { ApiError, api, token } from "./api.js";
+import { ApiError, EXACT_NUMBERS, api, token } from "./api.js";
 import { deadLettersView } from "./dead_letters.js";
 import { deliveriesView } from "./deliveries.js";
 import { h, notify } from "./dom.js";
@@ -17,14 +17,17 @@ const VIEWS = [
 ];
 const HOME = "#/subscriptions";
 let shownAt = 0; // which render is current, so a slow answer never overwrites a newer view
+let shownPath = null; // the focus moves to the heading only when the view changes
 
 async function render() {
+  const current = ++shownAt;
   const loggedIn = Boolean(token.get());
   document.getElementById("login").hidden = loggedIn;
   document.getElementById("nav").hidden = !loggedIn;
   const view = document.getElementById("view");
   if (!loggedIn) {
     view.replaceChildren();
+    shownPath = null;
     document.getElementById("token").focus();
     return;
   }
@@ -35,9 +38,8 @@ async function render() {
     return;
   }
   const [match, show] = found;
-  const current = ++shownAt;
   markCurrent(path);
-  view.replaceChildren(h("p", {}, "Loading…"));
+  if (path !== shownPath) view.replaceChildren(h("p", {}, "Loading…"));
   let shown;
   try {
     shown = await show(match.slice(1).map(decodeURIComponent), new URLSearchParams(query), render);
@@ -46,8 +48,11 @@ async function render() {
     shown = h("section", {}, h("h1", { tabindex: "-1" }, "That did not work"), h("p", { role: "alert" }, error.message));
   }
   if (current !== shownAt) return;
+  const focused = view.contains(document.activeElement) ? document.activeElement.id : null;
   view.replaceChildren(shown);
-  view.querySelector("h1")?.focus();
+  if (path !== shownPath) view.querySelector("h1")?.focus();
+  else if (focused) document.getElementById(focused)?.focus();
+  shownPath = path;
 }
 
 function markCurrent(path) {
@@ -85,12 +90,19 @@ function logOut() {
 
 document.getElementById("login-form").addEventListener("submit", logIn);
 document.getElementById("logout").addEventListener("click", logOut);
-window.addEventListener("hashchange", () => {
-  notify("");
-  render();
-});
+window.addEventListener("hashchange", render);
 window.addEventListener("chargehook:logged-out", () => {
+  if (!document.getElementById("login").hidden) return; // logging in: the form says why
   notify("The admin token was refused: log in again.");
   render();
 });
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault(); // "#main" is no view: move the focus, not the address
+  document.getElementById("main").focus();
+});
+if (!EXACT_NUMBERS) {
+  document.querySelector("header").append(
+    h("p", { role: "note" }, "This browser cannot keep JSON numbers as sent: amounts may show rounded. The API's are exact."),
+  );
+}
 render();

@@ -27,7 +27,9 @@ function queueSection(queue, letters, refresh) {
     letter.reason,
     when(letter.dead_at),
     h("details", {}, h("summary", {}, "Body"), h("pre", {}, h("code", {}, letter.body))),
-    letter.message_id ? button("Replay", settle("replay", { ids: [letter.message_id] }, `put back on ${queue.queue}`)) : "",
+    letter.message_id
+      ? button("Replay", settle("replay", { ids: [letter.message_id] }, `put back on ${queue.queue}`), { "aria-label": `Replay ${letter.message_id}` })
+      : "",
   ]);
   return h(
     "section",
@@ -35,7 +37,7 @@ function queueSection(queue, letters, refresh) {
     h("h2", {}, `${queue.queue}: ${letters.length} in ${queue.dead_letter_queue}`),
     letters.length
       ? [
-          table(`Dead letters of ${queue.queue}`, ["Message", "Reason", "Dead since", "Body", ""], rows),
+          table(`Dead letters of ${queue.queue}`, ["Message", "Reason", "Dead since", "Body", "Action"], rows),
           h(
             "p",
             { class: "actions" },

@@ -73,11 +73,15 @@ function deliveryCard(delivery, path, refresh) {
       ["Last error", delivery.last_error ?? "-"],
     ]),
     attempts.length ? table(`Attempts of delivery ${delivery.id}`, headings, attempts) : h("p", {}, "No attempt yet."),
-    button("Replay", async () => {
-      await api("POST", `${path}/deliveries/${part(delivery.id)}/replay`);
-      notify(`Delivery ${delivery.id} queued again.`);
-      refresh();
-    }),
+    button(
+      "Replay",
+      async () => {
+        await api("POST", `${path}/deliveries/${part(delivery.id)}/replay`);
+        notify(`Delivery ${delivery.id} queued again.`);
+        refresh();
+      },
+      { "aria-label": `Replay delivery ${delivery.id}` },
+    ),
   );
 }
 

@@ -57,7 +57,6 @@ let noticeTimer;
 export function notify(message) {
   const notice = document.getElementById("notice");
   notice.textContent = message;
-  notice.classList.toggle("shown", Boolean(message));
   clearTimeout(noticeTimer);
   if (message) noticeTimer = setTimeout(() => notify(""), 8000);
 }

@@ -3,21 +3,23 @@
 import { ApiError, api, part } from "./api.js";
 import { facts, field, h, table, when } from "./dom.js";
 
-export async function sessionsView(_, query) {
+export async function sessionsView(_, query, refresh) {
   const provider = query.get("provider") ?? "";
   const id = query.get("id") ?? "";
   const found = provider && id ? await lookUp(provider, id) : [];
-  return h("section", {}, h("h1", { tabindex: "-1" }, "Sessions"), lookupForm(provider, id), found);
+  return h("section", {}, h("h1", { tabindex: "-1" }, "Sessions"), lookupForm(provider, id, refresh), found);
 }
 
-function lookupForm(provider, id) {
+function lookupForm(provider, id, refresh) {
   const providerInput = h("input", { name: "provider", required: true, value: provider });
   const idInput = h("input", { name: "id", required: true, value: id });
   const form = h("form", { class: "inline", "aria-label": "Look up a session" }, field("Provider", providerInput), field("Session id", idInput), h("button", { type: "submit" }, "Look up"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = new URLSearchParams({ provider: providerInput.value.trim(), id: idInput.value.trim() });
-    location.hash = `#/sessions?${chosen}`;
+    const wanted = `#/sessions?${chosen}`;
+    if (location.hash === wanted) refresh(); // the same address: no hashchange to wait for
+    else location.hash = wanted;
   });
   return form;
 }

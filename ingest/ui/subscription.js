@@ -12,6 +12,7 @@ export async function subscriptionView([id], _, refresh) {
   const health = healths.find((entry) => entry.id === subscription.id) ?? {};
   const path = `/v1/subscriptions/${part(id)}`;
   const answer = h("div", { "aria-live": "polite" });
+  const rotated = h("div", { "aria-live": "polite" }); // apart, so a test send never hides it
   return h(
     "section",
     {},
@@ -40,9 +41,9 @@ export async function subscriptionView([id], _, refresh) {
       }),
       button("Rotate the secret", async () => {
         if (!confirm("Rotate the signing secret? The old one keeps signing for 24 hours.")) return;
-        const rotated = await api("POST", `${path}/secret/rotate`);
-        answer.replaceChildren(
-          secretPanel(rotated.secret, `The new secret, shown this once. The old one signs until ${when(rotated.previous_expires_at)}:`),
+        const secret = await api("POST", `${path}/secret/rotate`);
+        rotated.replaceChildren(
+          secretPanel(secret.secret, `The new secret, shown this once. The old one signs until ${when(secret.previous_expires_at)}:`),
         );
       }),
       button("Delete", async () => {
@@ -53,6 +54,7 @@ export async function subscriptionView([id], _, refresh) {
       }, { class: "danger" }),
     ),
     answer,
+    rotated,
     editForm(subscription, path, refresh),
     secretPanel(null),
   );

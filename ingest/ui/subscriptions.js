@@ -127,7 +127,7 @@ export function secretPanel(secret, heading) {
     "div",
     { class: "panel secret" },
     secret && [h("p", {}, heading), h("p", {}, h("code", { class: "secret-value" }, secret))],
-    h("h3", {}, "Verify it in the receiver"),
+    h("h2", {}, "Verify it in the receiver"),
     h("pre", {}, h("code", { class: "snippet" }, snippet)),
     button("Copy the snippet", async () => {
       await navigator.clipboard.writeText(snippet);

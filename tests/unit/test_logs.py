@@ -1,9 +1,13 @@
-"""Every line a process writes is one JSON object, the standard `logging` module's too."""
+"""Every line a process writes is one JSON object, the standard `logging` module's too; or,
+at a terminal, one console line."""
 
 import subprocess
 import sys
 
 import msgspec
+import pytest
+
+from chargehook.plumbing.logs import renders_json
 
 PROGRAM = """
 import logging
@@ -37,3 +41,18 @@ def test_library_records_and_tracebacks_are_json_lines_like_ours() -> None:
     assert records[0]["event_id"] == "evt_1"
     assert records[1]["logger"] == "aiormq.connection" and records[1]["level"] == "warning"
     assert "ZeroDivisionError" in records[2]["exception"]
+
+
+@pytest.mark.parametrize(
+    ("log_format", "on_a_terminal", "json"),
+    [
+        (None, True, False),  # a person at a terminal reads console lines
+        (None, False, True),  # a file, a pipe, a collector reads JSON
+        ("json", True, True),  # the setting wins either way
+        ("console", False, False),
+    ],
+)
+def test_logs_are_json_off_a_terminal_unless_the_setting_says(
+    log_format: str | None, on_a_terminal: bool, json: bool
+) -> None:
+    assert renders_json(log_format, on_a_terminal) is json

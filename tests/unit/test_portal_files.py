@@ -12,7 +12,10 @@ SCRIPTS = sorted(UI.glob("*.js"))
 # Ways a value could become markup or code, rather than text.
 AS_MARKUP = re.compile(
     r"innerHTML|outerHTML\s*=|insertAdjacentHTML|document\.write|eval\(|new Function"
+    r"|srcdoc|DOMParser|createContextualFragment|setAttribute\(\s*[\"'`](href|src)"
 )
+# Every link the scripts make is to a view of the page itself: "#/...".
+LINK = re.compile(r"href:\s*(\S)")
 
 
 def js_array(name: str) -> list[str]:
@@ -28,8 +31,11 @@ def test_the_portals_statuses_are_the_wires() -> None:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
-def test_no_script_turns_a_value_into_markup(script: Path) -> None:
-    assert not AS_MARKUP.findall(script.read_text())
+def test_no_script_turns_a_value_into_markup_or_a_link_elsewhere(script: Path) -> None:
+    text = script.read_text()
+    assert not AS_MARKUP.findall(text)
+    for start in LINK.finditer(text):
+        assert text[start.start(1) : start.start(1) + 2] in ('"#', "`#"), text[start.start() :][:60]
 
 
 def test_the_page_has_no_inline_code_for_its_policy_to_refuse() -> None:
