@@ -74,6 +74,14 @@ def delivery(page: Page, session_id: str, status: str) -> Locator:
     )
 
 
+async def filtered(page: Page) -> None:
+    """Filter, and wait for the view to show the filter's answer."""
+    view = page.locator("#view")
+    before = await view.get_attribute("data-rendered") or ""
+    await page.get_by_role("button", name="Filter").click()
+    await expect(view).not_to_have_attribute("data-rendered", before)
+
+
 async def refresh(page: Page) -> None:
     await page.get_by_role("button", name="Refresh").click()
 
@@ -171,18 +179,18 @@ async def watch_deliveries_succeed_fail_and_come_back(page: Page, stage: Stage) 
     await until(delivery(page, "s-late", "succeeded"), lambda: refresh(page))
 
     await page.get_by_label("Status").select_option("succeeded")
-    await page.get_by_role("button", name="Filter").click()
+    await filtered(page)
     await expect(page.locator("article.delivery")).to_have_count(3)
     await page.get_by_label("Status").select_option("failed")
-    await page.get_by_role("button", name="Filter").click()
+    await filtered(page)
     await expect(page.get_by_text("No delivery matches.")).to_be_visible()
     await page.get_by_label("Status").select_option("")
     await page.get_by_label("Since", exact=True).fill(local(minutes=-30))  # the browser's zone
-    await page.get_by_role("button", name="Filter").click()
+    await filtered(page)
     await expect(page.locator("article.delivery")).to_have_count(3)
     assert "since=" in page.url  # a filtered view is an address to share
     await page.get_by_label("Since", exact=True).fill(local(minutes=30))
-    await page.get_by_role("button", name="Filter").click()
+    await filtered(page)
     await expect(page.get_by_text("No delivery matches.")).to_be_visible()
 
 

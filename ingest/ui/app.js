@@ -27,6 +27,7 @@ async function render() {
   const view = document.getElementById("view");
   if (!loggedIn) {
     view.replaceChildren();
+    view.removeAttribute("aria-busy");
     shownPath = null;
     document.getElementById("token").focus();
     return;
@@ -39,6 +40,7 @@ async function render() {
   }
   const [match, show] = found;
   markCurrent(path);
+  view.setAttribute("aria-busy", "true");
   if (path !== shownPath) view.replaceChildren(h("p", {}, "Loading…"));
   let shown;
   try {
@@ -50,6 +52,8 @@ async function render() {
   if (current !== shownAt) return;
   const focused = view.contains(document.activeElement) ? document.activeElement.id : null;
   view.replaceChildren(shown);
+  view.setAttribute("aria-busy", "false");
+  view.dataset.rendered = String(current); // what a test waits on: this render has landed
   if (path !== shownPath) view.querySelector("h1")?.focus();
   else if (focused) document.getElementById(focused)?.focus();
   shownPath = path;

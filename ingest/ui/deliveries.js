@@ -16,7 +16,7 @@ export async function deliveriesView([id], query, refresh) {
     {},
     h("p", {}, h("a", { href: `#/subscriptions/${part(id)}` }, subscription.url)),
     h("h1", { tabindex: "-1" }, "Deliveries"),
-    filterForm(id, query),
+    filterForm(id, query, refresh),
     h("p", { class: "actions" }, button("Refresh", refresh)),
     deliveries.length
       ? h("ol", { class: "deliveries" }, deliveries.map((delivery) => h("li", {}, deliveryCard(delivery, path, refresh))))
@@ -25,7 +25,7 @@ export async function deliveriesView([id], query, refresh) {
   );
 }
 
-function filterForm(id, query) {
+function filterForm(id, query, refresh) {
   const status = h(
     "select",
     { name: "status" },
@@ -39,7 +39,9 @@ function filterForm(id, query) {
     const chosen = new URLSearchParams();
     if (status.value) chosen.set("status", status.value);
     if (since.value) chosen.set("since", instant(since.value));
-    location.hash = `#/subscriptions/${part(id)}/deliveries${chosen.size ? `?${chosen}` : ""}`;
+    const wanted = `#/subscriptions/${part(id)}/deliveries${chosen.size ? `?${chosen}` : ""}`;
+    if (location.hash === wanted) refresh(); // the same address: no hashchange to wait for
+    else location.hash = wanted;
   });
   return form;
 }
