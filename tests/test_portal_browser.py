@@ -245,6 +245,9 @@ async def edit_disable_and_delete(page: Page, stage: Stage) -> None:
     await expect(facts).not_to_contain_text("disabled")
     await page.get_by_role("button", name="Delete").click()  # confirmed by `accept`
     await expect(page.get_by_text("No subscription yet")).to_be_visible()
+    await expect(page.locator("#notice")).to_have_text(
+        f"Deleted the subscription to {stage.receiver.url}."
+    )
 
 
 async def expect_every_view_to_fit_a_phone(page: Page, stage: Stage) -> None:

@@ -3,7 +3,7 @@
 import { ApiError, EXACT_NUMBERS, api, token } from "./api.js";
 import { deadLettersView } from "./dead_letters.js";
 import { deliveriesView } from "./deliveries.js";
-import { h, notify } from "./dom.js";
+import { h, navigated, notify } from "./dom.js";
 import { sessionsView } from "./sessions.js";
 import { subscriptionView } from "./subscription.js";
 import { subscriptionsView } from "./subscriptions.js";
@@ -94,7 +94,10 @@ function logOut() {
 
 document.getElementById("login-form").addEventListener("submit", logIn);
 document.getElementById("logout").addEventListener("click", logOut);
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => {
+  navigated();
+  render();
+});
 window.addEventListener("chargehook:logged-out", () => {
   if (!document.getElementById("login").hidden) return; // logging in: the form says why
   notify("The admin token was refused: log in again.");

@@ -53,6 +53,16 @@ export function when(iso) {
 }
 
 let noticeTimer;
+let nextNotice = ""; // said once the address changes, which clears what was said before
+
+export function notifyAfterNavigating(message) {
+  nextNotice = message;
+}
+
+export function navigated() {
+  notify(nextNotice);
+  nextNotice = "";
+}
 
 export function notify(message) {
   const notice = document.getElementById("notice");

@@ -1,7 +1,7 @@
 // One subscription: its settings and health, and what an operator does with it.
 
 import { api, part } from "./api.js";
-import { button, facts, h, notify, when } from "./dom.js";
+import { button, facts, h, notify, notifyAfterNavigating, when } from "./dom.js";
 import { countdown, filterInputs, readFilters, secretPanel } from "./subscriptions.js";
 
 export async function subscriptionView([id], _, refresh) {
@@ -49,7 +49,7 @@ export async function subscriptionView([id], _, refresh) {
       button("Delete", async () => {
         if (!confirm(`Delete the subscription to ${subscription.url} and its deliveries?`)) return;
         await api("DELETE", path);
-        notify("Deleted.");
+        notifyAfterNavigating(`Deleted the subscription to ${subscription.url}.`);
         location.hash = "#/subscriptions";
       }, { class: "danger" }),
     ),
