@@ -20,12 +20,13 @@ function shown(children) {
 }
 
 // The roles are spelt out because a phone's stylesheet lays each row out as a card.
-export function table(caption, headings, rows) {
+// `pairs`: a two-column table of names and values, which a phone shows a row to a line.
+export function table(caption, headings, rows, { pairs = false } = {}) {
   const row = (cells) =>
     h("tr", { role: "row" }, cells.map((cell, index) => h("td", { role: "cell", "data-label": headings[index] }, cell)));
   return h(
     "div",
-    { class: "scroll" },
+    { class: pairs ? "scroll pairs" : "scroll" },
     h(
       "table",
       { role: "table" },

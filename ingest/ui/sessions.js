@@ -71,5 +71,5 @@ function bill(billing) {
     lines.push(["Provider's amount", money(sent.amount)], ["Provider's commission", money(sent.commision_price)], ["Provider's tax", money(sent.tax_price)]);
   }
   if (billing.mismatch) lines.push(["Mismatch", "the provider's figures differ from this bill"]);
-  return [h("h3", {}, "Bill"), table(`Bill of event ${billing.event_id}`, ["Line", "Value"], lines)];
+  return [h("h3", {}, "Bill"), table(`Bill of event ${billing.event_id}`, ["Line", "Value"], lines, { pairs: true })];
 }
