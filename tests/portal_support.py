@@ -7,6 +7,7 @@ screenshots the tests take; otherwise they go to the test's temporary folder.
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -182,3 +183,13 @@ async def log_in_with_the_keyboard(page: Page, stage: Stage) -> None:
     await page.keyboard.type(ADMIN_TOKEN)
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Subscriptions")).to_be_visible()
+
+
+def admin_route(method: str, path: str) -> str:
+    """The route table's admin route a call matched (tests/test_portal.py: each needs the
+    admin token)."""
+    for route in ADMIN_ROUTES:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
+        if route.method == method and re.fullmatch(pattern, path):
+            return f"{method} {route.path}"
+    raise AssertionError(f"the portal called {method} {path}, which is no admin route")

@@ -3,7 +3,6 @@ PostgreSQL: what an operator does in it, start to end, and that nothing shows wi
 """
 
 import asyncio
-import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,11 +17,11 @@ from yarl import URL
 
 from tests.notify_support import verify
 from tests.portal_support import (
-    ADMIN_ROUTES,
     DESKTOP,
     PHONE,
     Stage,
     accept,
+    admin_route,
     chromium,
     log_in_with_the_keyboard,
     screenshots,
@@ -56,16 +55,6 @@ MONEY_LINES = {
 def local(minutes: int) -> str:
     """A time in the browser's zone, as a datetime-local field takes it."""
     return (datetime.now(ZONE) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
-
-
-def admin_route(method: str, path: str) -> str:
-    """The route table's admin route a call matched (tests/test_portal.py: each needs the
-    admin token)."""
-    for route in ADMIN_ROUTES:
-        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
-        if route.method == method and re.fullmatch(pattern, path):
-            return f"{method} {route.path}"
-    raise AssertionError(f"the portal called {method} {path}, which is no admin route")
 
 
 def delivery(page: Page, session_id: str, status: str) -> Locator:
