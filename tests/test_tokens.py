@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
+from chargehook.ingest.auth import CHANNEL as TOKENS_CHANNEL
 from chargehook.ingest.auth import TokenTable
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
@@ -105,3 +106,25 @@ async def test_a_provider_over_its_rate_limit_gets_a_429_and_nothing_is_publishe
         assert over.status == 429 and answer["error"] == "Too Many Requests", answer
         assert over.headers["Retry-After"] == "1"
         assert await queue_depth(amqp_url, QUEUE.name) == before
+
+
+async def test_a_running_ingest_listens_again_when_its_listening_connection_is_lost(
+    client: Client, provider: Provider, pool: Pool
+) -> None:
+    assert await status_with(client, provider.token) == 200
+    listening = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1"
+    statement = f'LISTEN "{TOKENS_CHANNEL}"'
+    [lost] = await pool.fetch(listening, statement)
+    # as a PostgreSQL restart would: the connection is gone, and the LISTEN with it
+    await pool.execute("SELECT pg_terminate_backend($1)", lost["pid"])
+
+    async def listening_again() -> bool:
+        return [row["pid"] for row in await pool.fetch(listening, statement)] not in ([], [lost])
+
+    await eventually(listening_again, within=10)
+    assert await revoke_tokens(pool, provider.name) == 1
+
+    async def refused() -> bool:
+        return await status_with(client, provider.token) == 401
+
+    await eventually(refused, within=5)  # by the NOTIFY: the timed reload is 30 s away

@@ -25,6 +25,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
 )
 
+# A lost LISTEN connection is replaced after this long, and then as often until one is had.
+RELISTEN_DELAY = 1.0
 Pool = asyncpg.Pool
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
@@ -48,7 +50,8 @@ async def kept_fresh(
 ) -> AsyncIterator[None]:
     """`load` now, then again after each NOTIFY on `channel` (which sets `changed`) and every
     `every` seconds regardless: an in-memory table that a missed NOTIFY leaves stale that long.
-    A failed reload keeps the last good table and is tried again later."""
+    A failed reload keeps the last good table and is tried again later. A listening connection
+    that is lost (PostgreSQL restarted, say) is replaced, and the table reloaded once it is."""
 
     def on_notify(*_: object) -> None:
         changed.set()
@@ -65,19 +68,70 @@ async def kept_fresh(
             except Exception as exc:  # noqa: BLE001 - keep the last good table
                 log.warning("reload failed", channel=channel, error=repr(exc))
 
-    async with pool.acquire() as listener:
-        # Listen first, then load: a change committed in between is then never missed.
-        await listener.add_listener(channel, on_notify)
-        await load()
+    listening = asyncio.get_running_loop().create_future()
+    listener = asyncio.create_task(listen_forever(pool, channel, on_notify, load, listening))
+    try:
+        await listening  # listening, and loaded once: the first load's fault stops the start
         reloading = asyncio.create_task(reload_forever())
         try:
             yield
         finally:
             reloading.cancel()
-            try:
-                await listener.remove_listener(channel, on_notify)
-            except TRANSIENT_ERRORS as exc:  # the connection is gone: so is the listening
-                log.debug("listener already gone", channel=channel, error=repr(exc))
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+
+
+async def listen_forever(
+    pool: Pool,
+    channel: str,
+    on_notify: Callable[..., None],
+    load: Callable[[], Awaitable[None]],
+    listening: "asyncio.Future[None]",
+) -> None:
+    """LISTEN on a connection of its own, and on a new one whenever that one is lost. The first
+    time, `load` once listening (a change committed in between is then never missed), and
+    resolve `listening`; after a loss, call `on_notify` so the table is reloaded."""
+    while True:
+        try:
+            async with pool.acquire() as connection:
+                lost = closing(connection)
+                await connection.add_listener(channel, on_notify)
+                try:
+                    if listening.done():
+                        on_notify()  # whatever changed while nobody listened
+                        log.info("listening again", channel=channel)
+                    else:
+                        await load()
+                        listening.set_result(None)
+                    await lost.wait()
+                finally:
+                    await unlisten(connection, channel, on_notify)
+        except Exception as exc:  # noqa: BLE001 - the first fault stops the start; later, retry
+            if not listening.done():
+                listening.set_exception(exc)
+                return
+            log.warning("listening failed; trying again", channel=channel, error=repr(exc))
+        else:
+            log.warning("listening connection lost; listening again", channel=channel)
+        await asyncio.sleep(RELISTEN_DELAY)
+
+
+async def unlisten(connection: Connection, channel: str, on_notify: Callable[..., None]) -> None:
+    """Stop listening before the connection goes back to the pool; a lost one has already."""
+    if connection.is_closed():
+        return
+    try:
+        await connection.remove_listener(channel, on_notify)
+    except TRANSIENT_ERRORS as exc:
+        log.debug("listener already gone", channel=channel, error=repr(exc))
+
+
+def closing(connection: Connection) -> asyncio.Event:
+    """An event set when `connection` closes, however it does."""
+    closed = asyncio.Event()
+    connection.add_termination_listener(lambda _: closed.set())
+    return closed
 
 
 def migration_files() -> list[tuple[str, str]]:
