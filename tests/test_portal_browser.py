@@ -286,6 +286,8 @@ async def test_without_the_token_the_portal_shows_and_asks_for_nothing(tmp_path:
         await page.get_by_role("button", name="Log in").click()  # and on to the view asked for
         await expect(page.get_by_role("alert")).to_have_text("No session 'b' from provider 'a'")
         await expect(page.locator("#notice")).to_be_hidden()
+        await page.goto(stage.portal + "#/subscriptions/%E0%A4%A/deliveries")  # mistyped
+        await expect(page.get_by_role("heading", name="That did not work")).to_be_visible()
         other_tab = await context.new_page()  # the token is this tab's only
         await other_tab.goto(stage.portal)
         await expect(other_tab.get_by_role("heading", name="Log in")).to_be_visible()
