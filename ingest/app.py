@@ -19,8 +19,9 @@ from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.limits import RateLimits
+from chargehook.schemas.session import CONTROL_CHARACTERS
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 # A compressed body stays compressed until a handler reads it: aiohttp would inflate it while
 # it arrives, before any token is checked (and POST /v1/sessions refuses it with 415).
 AUTO_DECOMPRESS = False

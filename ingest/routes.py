@@ -28,7 +28,6 @@ from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
-from chargehook.plumbing.settings import Settings
 from chargehook.providers.limits import RateLimits
 from chargehook.schemas import Accepted, Envelope
 from chargehook.sessions import store as sessions
@@ -52,8 +51,8 @@ class Ingest:
     allow_private_urls: bool
     delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
     limits: RateLimits
-    queues: tuple[QueueSpec, ...] = ()  # the work queues, whose dead letters the API shows
-    disable_after: timedelta = timedelta(seconds=Settings().disable_after)
+    queues: tuple[QueueSpec, ...]  # the work queues, whose dead letters the API shows
+    disable_after: timedelta  # a subscription failing this long past its last success stops
 
 
 INGEST = web.AppKey("ingest", Ingest)

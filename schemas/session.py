@@ -35,7 +35,8 @@ MAX_AMOUNT = Decimal(1_000_000)  # any money or energy figure, in the currency o
 MAX_DECIMALS = 9
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f"  # PostgreSQL text cannot hold NUL; the rest is noise
+NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
 SessionId = Annotated[
     str,
     msgspec.Meta(

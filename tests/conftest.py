@@ -6,13 +6,11 @@ helpers tests import are in tests/support.py.
 """
 
 import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aio_pika
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -27,12 +25,12 @@ from chargehook.workers.persist import PersistWorker
 from tests.support import (
     ADMIN_TOKEN,
     AMQP_ROOT,
-    DATABASE_ROOT,
     IngestServer,
     Provider,
     consuming,
+    fresh_database,
+    fresh_vhost,
     purge,
-    rabbitmqctl,
     unavailable,
 )
 
@@ -43,27 +41,14 @@ def amqp_url() -> Iterator[str]:
     if shutil.which("rabbitmqctl") is None:
         yield AMQP_ROOT
         return
-    vhost = f"chargehook-test-{uuid.uuid4().hex[:8]}"
-    try:
-        rabbitmqctl("add_vhost", vhost)
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    except (subprocess.SubprocessError, OSError) as exc:
-        unavailable("RabbitMQ", exc)
-    yield AMQP_ROOT.rstrip("/") + "/" + vhost
-    rabbitmqctl("delete_vhost", vhost)
+    with fresh_vhost("chargehook-test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    name = f"chargehook_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = await asyncpg.connect(DATABASE_ROOT)
-    except (OSError, asyncpg.PostgresError) as exc:
-        unavailable("PostgreSQL", exc)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield DATABASE_ROOT.rsplit("/", 1)[0] + "/" + name
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with fresh_database("chargehook_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,12 @@ import asyncio
 import os
 import re
 import shutil
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import msgspec
 from playwright.async_api import (
     Browser,
@@ -29,10 +26,11 @@ from playwright.async_api import (
     expect,
 )
 
+from bench.lab import free_port
 from chargehook.ingest.openapi import ROUTES
 from tests import processes
 from tests.receiver import Receiver, receiving
-from tests.support import ADMIN_TOKEN, AMQP_ROOT, DATABASE_ROOT, free_port, rabbitmqctl, unavailable
+from tests.support import ADMIN_TOKEN, fresh_database, fresh_vhost, unavailable
 
 CHROMIUM = shutil.which("chromium")  # Debian's: Playwright's own download is not used
 EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
@@ -76,51 +74,33 @@ class Stage:
 
 
 @asynccontextmanager
-async def own_services() -> AsyncIterator[tuple[str, str]]:
-    """A fresh vhost and database: nothing another test left behind reaches this stage."""
-    tag = uuid.uuid4().hex[:8]
-    vhost, database = f"chargehook-portal-{tag}", f"chargehook_portal_{tag}"
-    try:
-        rabbitmqctl("add_vhost", vhost)
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        admin = await asyncpg.connect(DATABASE_ROOT)
-    except (OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
-        unavailable("RabbitMQ or PostgreSQL", exc)
-    try:
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        yield AMQP_ROOT.rstrip("/") + "/" + vhost, DATABASE_ROOT.rsplit("/", 1)[0] + "/" + database
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
-        rabbitmqctl("delete_vhost", vhost)
-
-
-@asynccontextmanager
 async def staged(shots: Path) -> AsyncIterator[Stage]:
-    """`chargehook run` on the real services, a receiver, and a provider registered by the CLI."""
+    """`chargehook run` on the real services, on a vhost and a database of its own (nothing
+    another test left behind reaches it), a receiver, and a provider registered by the CLI."""
     port = free_port()
-    async with own_services() as (amqp_url, database_url):
-        env = processes.chargehook_env(
-            amqp_url=amqp_url,
-            database_url=database_url,
-            admin_token=ADMIN_TOKEN,
-            http_port=str(port),
-            allow_private_urls="true",
-            retry_schedule="0.5",  # one quick retry, then failed: what replay is for
-            retry_busy_delay="0.2",
-        )
-        added = await processes.run(["provider", "add", "repsol"], env)
-        assert added.returncode == 0, added.stderr
-        token = added.stdout.split()[-1]
-        async with (
-            receiving() as receiver,
-            processes.started(["run"], env) as chargehook,
-            aiohttp.ClientSession() as http,
-        ):
-            banner = await asyncio.wait_for(processes.lines(chargehook, 2), 60)
-            base = f"http://127.0.0.1:{port}"
-            assert f"operators' portal: {base}/ui/" in banner, banner
-            yield Stage(base, amqp_url, "repsol", token, receiver, http, shots)
+    with fresh_vhost("chargehook-portal") as amqp_url:
+        async with fresh_database("chargehook_portal") as database_url:
+            env = processes.chargehook_env(
+                amqp_url=amqp_url,
+                database_url=database_url,
+                admin_token=ADMIN_TOKEN,
+                http_port=str(port),
+                allow_private_urls="true",
+                retry_schedule="0.5",  # one quick retry, then failed: what replay is for
+                retry_busy_delay="0.2",
+            )
+            added = await processes.run(["provider", "add", "repsol"], env)
+            assert added.returncode == 0, added.stderr
+            async with (
+                receiving() as receiver,
+                processes.started(["run"], env) as chargehook,
+                aiohttp.ClientSession() as http,
+            ):
+                banner = await asyncio.wait_for(processes.lines(chargehook, 2), 60)
+                base = f"http://127.0.0.1:{port}"
+                assert f"operators' portal: {base}/ui/" in banner, banner
+                token = added.stdout.split()[-1]
+                yield Stage(base, amqp_url, "repsol", token, receiver, http, shots)
 
 
 @asynccontextmanager

@@ -6,16 +6,17 @@ Fixtures live in conftest.py; everything a test imports lives here.
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import aio_pika
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -49,15 +50,39 @@ def unavailable(what: str, error: BaseException) -> NoReturn:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def fresh_vhost(prefix: str) -> Iterator[str]:
+    """A RabbitMQ vhost of the caller's own, deleted after; its URL."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    except (subprocess.SubprocessError, OSError) as exc:
+        unavailable("RabbitMQ", exc)
+    try:
+        yield AMQP_ROOT.rstrip("/") + "/" + vhost
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@asynccontextmanager
+async def fresh_database(prefix: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of the caller's own, dropped after; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await asyncpg.connect(DATABASE_ROOT)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable("PostgreSQL", exc)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield DATABASE_ROOT.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 class IngestServer(TestServer):
@@ -205,3 +230,11 @@ async def dead_lettered(broker: Broker, provider: str, session_id: str) -> str:
     dead = OutboundMessage(message.body, message.message_id, headers)
     await broker.publish(DEAD_EXCHANGE, PERSIST_QUEUE.name, dead)
     return message.message_id
+
+
+async def stored_events(pool: asyncpg.Pool, provider: str) -> int:
+    """How many of the provider's events persist has stored."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM session_events WHERE provider = $1", provider
+    )
+    return count

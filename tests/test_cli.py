@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from bench.lab import free_port
 from chargehook.plumbing.database import Pool
 from tests import processes
 from tests.receiver import Receiver, receiving
-from tests.support import eventually, free_port
+from tests.support import eventually
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
 

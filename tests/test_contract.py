@@ -1,6 +1,6 @@
 """The exported contract matches the running code: routes, answers and broker messages."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
-from chargehook.ingest.app import create_app
 from chargehook.ingest.openapi import ROUTES, openapi
 from chargehook.ingest.portal import PREFIX as PORTAL
 from chargehook.ingest.routing import paths
-from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
-from chargehook.workers import ALL_QUEUES
 from tests import processes
-from tests.support import ADMIN_TOKEN, IngestServer, Provider, event, eventually
+from tests.support import Provider, event, eventually
 
 NOW = datetime.now(UTC)
 
@@ -112,16 +108,6 @@ async def test_the_running_app_serves_the_route_table_which_the_document_describ
         (method.upper(), path) for path, item in openapi()["paths"].items() for method in item
     }
     assert documented == {(method, path) for method, path, _ in served}
-
-
-@pytest.fixture
-async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Client]:
-    """The app with private URLs allowed: the test's subscriber lives on loopback."""
-    app = create_app(
-        broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True, queues=ALL_QUEUES
-    )
-    async with TestClient(IngestServer(app)) as client:
-        yield client
 
 
 class Documented:

@@ -20,17 +20,10 @@ from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE
 from tests import processes
-from tests.support import ADMIN_TOKEN, dead_lettered, eventually
+from tests.support import ADMIN_TOKEN, dead_lettered, eventually, stored_events
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
-
-
-async def stored(pool: Pool, provider: str) -> int:
-    count: int = await pool.fetchval(
-        "SELECT count(*) FROM session_events WHERE provider = $1", provider
-    )
-    return count
 
 
 async def test_listed_stays_replayed_is_processed_once_dropped_is_gone(
@@ -52,7 +45,7 @@ async def test_listed_stays_replayed_is_processed_once_dropped_is_gone(
     pick = {"ids": [replayed]}
     answer = await client.post("/v1/dead-letters/persist/replay", json=pick, headers=admin)
     assert (await answer.json()) == {"count": 1}
-    assert await eventually(partial(stored, pool, provider)) == 1
+    assert await eventually(partial(stored_events, pool, provider)) == 1
     again = await client.post("/v1/dead-letters/persist/replay", json=pick, headers=admin)
     assert (await again.json()) == {"count": 0}  # it left the dead-letter queue
 
@@ -63,7 +56,7 @@ async def test_listed_stays_replayed_is_processed_once_dropped_is_gone(
     assert (await answer.json()) == {"count": 1}
     listed = await (await client.get("/v1/dead-letters/persist", headers=admin)).json()
     assert not {d["message_id"] for d in listed} & {replayed, dropped}
-    assert await stored(pool, provider) == 1  # processed once, the dropped one never
+    assert await stored_events(pool, provider) == 1  # processed once, the dropped one never
 
 
 async def test_the_api_needs_the_admin_token_and_a_work_queue(client: Client) -> None:
@@ -88,7 +81,7 @@ async def test_the_command_line_lists_and_replays(
     assert refused.returncode == 2 and "--yes" in refused.stderr
     replay = await processes.run(["dead", "replay", "persist", "--id", message_id], env)
     assert replay.returncode == 0 and "1 put back on chargehook.persist" in replay.stdout
-    assert await eventually(partial(stored, pool, provider)) == 1
+    assert await eventually(partial(stored_events, pool, provider)) == 1
 
 
 async def test_the_in_process_broker_lists_replays_and_drops_all_the_same() -> None:

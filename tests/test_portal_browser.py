@@ -4,12 +4,10 @@ PostgreSQL: what an operator does in it, start to end, and that nothing shows wi
 
 import asyncio
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import msgspec
 import pytest
 from aiohttp import web
 from playwright.async_api import Locator, Page, Request, expect
@@ -30,14 +28,13 @@ from tests.portal_support import (
     unlabelled_fields,
     until,
 )
-from tests.receiver import Received, ok
+from tests.receiver import Received, exact, ok
 from tests.support import ADMIN_TOKEN
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 # Not UTC: a time read in the wrong zone would be an hour off, and the filters would show it.
 ZONE = ZoneInfo("Europe/Madrid")
 VIEWS = ("#/subscriptions", "#/sessions", "#/dead-letters")
-exact = msgspec.json.Decoder(float_hook=Decimal)
 
 
 async def broken(received: Received, count: int) -> web.Response:

@@ -31,6 +31,7 @@ from tests.support import (
     publish_many,
     purge,
     queue_depth,
+    stored_events,
 )
 
 pytestmark = pytest.mark.services
@@ -96,14 +97,14 @@ async def test_killing_the_persist_worker_mid_stream_loses_nothing_and_doubles_n
     await processes.killed_midway(
         ["worker", "persist"], env, lambda: _stored_at_least(pool, provider, 500)
     )
-    at_kill = await _stored(pool, provider)
+    at_kill = await stored_events(pool, provider)
     assert at_kill < EVENTS_PER_RUN, "the worker finished before it was killed"
 
     async with processes.started(["worker", "persist"], env) as second:
         await eventually(lambda: _stored_at_least(pool, provider, EVENTS_PER_RUN), within=90)
         assert await processes.terminated(second) == 0, "a drained worker exits 0"
 
-    assert await _stored(pool, provider) == EVENTS_PER_RUN
+    assert await stored_events(pool, provider) == EVENTS_PER_RUN
     states = await pool.fetch(
         "SELECT status, count(*) AS n FROM sessions WHERE provider = $1 GROUP BY status", provider
     )
@@ -138,15 +139,8 @@ def _message(provider: str, index: int, item: dict[str, Any]) -> tuple[str, Outb
     return routing_key(item["status"], provider), OutboundMessage(body, event_id)
 
 
-async def _stored(pool: Pool, provider: str) -> int:
-    count: int = await pool.fetchval(
-        "SELECT count(*) FROM session_events WHERE provider = $1", provider
-    )
-    return count
-
-
 async def _stored_at_least(pool: Pool, provider: str, count: int) -> bool:
-    return await _stored(pool, provider) >= count
+    return await stored_events(pool, provider) >= count
 
 
 async def test_a_worker_keeps_consuming_after_the_broker_connection_comes_back(

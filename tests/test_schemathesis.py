@@ -10,11 +10,12 @@ import aiohttp
 import msgspec
 import pytest
 
+from bench.lab import free_port
 from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.database import Pool
 from chargehook.providers.store import add_provider
 from tests import processes
-from tests.support import ADMIN_TOKEN, eventually, free_port
+from tests.support import ADMIN_TOKEN, eventually
 
 pytestmark = pytest.mark.services
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,"

