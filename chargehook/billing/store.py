@@ -88,15 +88,19 @@ async def bill_batch(
     unique = sorted({m.ref: m for m in made}.values(), key=lambda m: (m.ref, m.event.session.id))
     stored = await _insert(conn, unique)
     lost = [m.event for m in made if m.ref not in stored]
+    raced: list[SessionEvent] = []
     if lost:  # another worker billed these events or their sessions' finals first
         again = await known_bills(conn, lost)
+        # or another session's event took the id in between: left out, as a clash seen first
+        raced = without_clashes(lost, again.owners)[1]
         for m in made:
-            if m.ref not in stored:
+            if m.ref not in stored and m.event not in raced:
                 session = (m.event.provider, m.event.session.id)
                 stored[m.ref] = again.finals.get(session) or again.own[m.ref]
-    figures = [item if isinstance(item, Billing) else stored[item.ref] for item in carried]
-    new = [m for m in made if stored[m.ref].event_id == m.event.event_id]
-    return Billed(list(zip(events, figures, strict=True)), new, clashing)
+    pairs = [(e, item) for e, item in zip(events, carried, strict=True) if e not in raced]
+    figures = [(e, item if isinstance(item, Billing) else stored[item.ref]) for e, item in pairs]
+    new = [m for m in made if m.event not in raced and stored[m.ref].event_id == m.event.event_id]
+    return Billed(figures, new, clashing + raced)
 
 
 async def _insert(conn: Connection, made: Sequence[Made]) -> dict[EventRef, Billing]:
