@@ -65,11 +65,7 @@ def json_response(value: object, status: int = 200) -> web.Response:
 async def post_sessions(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     provider = await require_provider(request, ingest.tokens, ingest.admin_token)
-    if request.content_type not in JSON_TYPES:
-        raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
-    if request.headers.get("Content-Encoding", "identity").lower() not in IDENTITY:
-        raise ApiError(415, "Expected an uncompressed body: Content-Encoding is not accepted")
-    body = await request.read()
+    body = await plain_json(request)
     try:
         raws, is_array = split_body(body)
         key = check_idempotency_key(request.headers.get("Idempotency-Key"), len(raws))
@@ -90,6 +86,16 @@ async def post_sessions(request: web.Request) -> web.Response:
     await publish_all(ingest, envelopes, items)
     ingest.metrics.inc("chargehook_events_accepted_total", len(envelopes), provider=provider)
     return json_response(Accepted(len(envelopes), [e.event_id for e in envelopes]))
+
+
+async def plain_json(request: web.Request) -> bytes:
+    """Every JSON body, read only once it is known to be JSON and not compressed (a compressed
+    one stays so: the app does not inflate, docs/api.md#limits)."""
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
+    if request.headers.get("Content-Encoding", "identity").lower() not in IDENTITY:
+        raise ApiError(415, "Expected an uncompressed body: Content-Encoding is not accepted")
+    return await request.read()
 
 
 async def refuse_a_reused_key(ingest: Ingest, provider: str, key: str, item: Item) -> None:

@@ -9,7 +9,7 @@ from aiohttp import web
 from chargehook.ingest.auth import require_admin
 from chargehook.ingest.errors import ApiError
 from chargehook.ingest.intake import explain
-from chargehook.ingest.routes import INGEST, Ingest, json_response
+from chargehook.ingest.routes import INGEST, Ingest, json_response, plain_json
 from chargehook.schemas import (
     DELIVERY_STATUSES,
     DeliveryTask,
@@ -35,10 +35,9 @@ async def admin(request: web.Request) -> Ingest:
 
 
 async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
-    if request.content_type != "application/json":
-        raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
+    body = await plain_json(request)
     try:
-        return decoder.decode(await request.read())
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise ApiError(400, explain(exc, "$")) from None
     except msgspec.DecodeError as exc:

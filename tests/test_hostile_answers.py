@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from chargehook.workers.persist import QUEUE
 from tests.corpus import good
-from tests.support import Provider, queue_depth
+from tests.support import ADMIN_TOKEN, Provider, queue_depth
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
@@ -71,6 +71,16 @@ async def test_a_compressed_body_is_refused_before_it_is_inflated(
     assert response.status == 415 and page_shaped(answer, 415), answer
     assert "Content-Encoding" in answer["message"]
     assert await queue_depth(amqp_url, QUEUE.name) == before
+
+
+async def test_a_compressed_admin_body_is_refused_as_the_document_says(client: Client) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    body = gzip.compress(b'{"url": "https://receiver.example/hook"}')
+    response = await client.post(
+        "/v1/subscriptions", data=body, headers={**headers, "Content-Encoding": "gzip"}
+    )
+    answer = await response.json()
+    assert response.status == 415 and page_shaped(answer, 415), answer
 
 
 @pytest.mark.parametrize(
