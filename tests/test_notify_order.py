@@ -3,12 +3,15 @@ subscriber, however deliveries race, and one slow subscriber does not hold up th
 
 import asyncio
 import random
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
 
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
+from chargehook.webhooks import deliveries, sending
+from chargehook.webhooks.deliveries import NewDelivery
 from tests.notify_support import (
     Client,
     at_least,
@@ -90,3 +93,30 @@ async def test_one_slow_receiver_does_not_starve_another_subscription(
                 assert len(slow.received) == 1  # one at a time for the stuck one
             finally:
                 release.set()
+
+
+async def test_a_state_sent_whose_record_was_lost_still_supersedes_an_older_one(
+    api: Client, provider: Provider, pool: Pool
+) -> None:
+    # The request carrying FINISHED reached the receiver; then the worker's connection broke
+    # before the attempt was recorded (issue 15's drill). Its lease runs out; the IN_PROGRESS
+    # that comes next must not go.
+    sub = (await subscribe(api, "http://127.0.0.1:9/hook", provider.name))["id"]
+    now = datetime.now(UTC)
+    made = {
+        status: NewDelivery(sub, provider.name, "s-lost", f"e-{status}", position, b"{}", now)
+        for status, position in (("IN_PROGRESS", "0|a"), ("FINISHED", "1|b"))
+    }
+    async with pool.acquire() as conn:
+        await deliveries.create(conn, list(made.values()))
+    finished = await sending.claim(pool, [made["FINISHED"].id], holder="finished")
+    assert [d.id for d in finished.go] == [made["FINISHED"].id]
+    await pool.execute(  # no record: the lease runs out
+        "UPDATE delivery_cursors SET lease_until = now() - interval '1 second'"
+        " WHERE subscription_id = $1",
+        sub,
+    )
+    older = await sending.claim(pool, [made["IN_PROGRESS"].id], holder="older")
+    assert older.go == [] and [d.id for d in older.superseded] == [made["IN_PROGRESS"].id]
+    again = await sending.claim(pool, [made["FINISHED"].id], holder="finished-again")
+    assert [d.id for d in again.go] == [made["FINISHED"].id]  # the same state may go again

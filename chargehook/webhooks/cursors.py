@@ -26,10 +26,14 @@ WHERE subscription_id = $1
 ORDER BY provider, session_id
 FOR UPDATE
 """
+# The lease is taken with the newest position going as the place already sent: were the
+# request to reach the receiver and its record then be lost (the worker killed, its database
+# connection broken), an older state still could never follow it.
 LEASE_SQL = f"""
-UPDATE delivery_cursors SET lease_delivery = $4, lease_until = now() + interval '{LEASE}'
-WHERE subscription_id = $1
-    AND (provider, session_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+UPDATE delivery_cursors c SET lease_delivery = $2, lease_until = now() + interval '{LEASE}',
+    sent_position = GREATEST(c.sent_position, t.position)
+FROM unnest($3::text[], $4::text[], $5::text[]) AS t(provider, session_id, position)
+WHERE c.subscription_id = $1 AND c.provider = t.provider AND c.session_id = t.session_id
 """
 RELEASE = """
 UPDATE delivery_cursors c SET lease_delivery = NULL, lease_until = NULL,
@@ -63,7 +67,7 @@ async def claim(conn: Connection, batch: Sequence[Pending], holder: str) -> Clai
         decision = lifecycle.claim(sent, leased, delivery.position)
         getattr(claimed, decision).append(delivery)
     if claimed.go:
-        await conn.execute(LEASE_SQL, subscription, *_sessions(claimed.go), holder)
+        await conn.execute(LEASE_SQL, subscription, holder, *_newest(claimed.go))
     return claimed
 
 
@@ -72,13 +76,17 @@ async def release(conn: Connection, sent: Sequence[Pending]) -> None:
     seen even when the receiver failed the request."""
     if not sent:
         return
+    await conn.execute(RELEASE, sent[0].subscription_id, *_newest(sent))
+
+
+def _newest(batch: Sequence[Pending]) -> tuple[list[str], list[str], list[str]]:
+    """Each session of the batch with the newest position it carries, as three columns."""
     newest: dict[SessionRef, str] = {}
-    for delivery in sent:
+    for delivery in batch:
         ref = (delivery.provider, delivery.session_id)
         newest[ref] = max(newest.get(ref, delivery.position), delivery.position)
-    providers = [provider for provider, _ in newest]
-    sessions = [session for _, session in newest]
-    await conn.execute(RELEASE, sent[0].subscription_id, providers, sessions, list(newest.values()))
+    refs = sorted(newest)
+    return [p for p, _ in refs], [s for _, s in refs], [newest[ref] for ref in refs]
 
 
 def _sessions(batch: Sequence[Pending]) -> tuple[list[str], list[str]]:
