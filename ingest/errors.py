@@ -8,7 +8,8 @@ import structlog
 from aiohttp import web
 
 from chargehook.ingest.intake import MAX_BODY_BYTES
-from chargehook.plumbing.database import TRANSIENT_ERRORS
+from chargehook.plumbing.errors import RetryLater
+from chargehook.plumbing.faults import is_infrastructure
 from chargehook.schemas import ErrorBody
 
 log = structlog.get_logger("chargehook.ingest")
@@ -49,10 +50,11 @@ def shaped(exc: Exception, request: web.Request) -> web.Response:
         if exc.status < 400:
             raise exc
         return error_response(exc.status, _message_for(exc, request))
-    if isinstance(exc, TRANSIENT_ERRORS):
-        log.warning("database unavailable", path=request.path, error=repr(exc))
+    if is_infrastructure(exc):
+        log.warning("dependency unavailable", path=request.path, error=repr(exc))
+        what = "broker" if isinstance(exc, RetryLater) else "database"
         return error_response(
-            503, "The database is unavailable; retry shortly", {"Retry-After": "5"}
+            503, f"The {what} is unavailable; retry shortly", {"Retry-After": "5"}
         )
     log.error("unhandled fault", method=request.method, path=request.path, exc_info=exc)
     return error_response(500, "Internal server error")

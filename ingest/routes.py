@@ -24,8 +24,9 @@ from chargehook.ingest.intake import (
     validate,
 )
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage, QueueSpec
-from chargehook.plumbing.database import TRANSIENT_ERRORS, Pool
+from chargehook.plumbing.database import Pool
 from chargehook.plumbing.errors import BrokerUnavailable
+from chargehook.plumbing.faults import is_infrastructure
 from chargehook.plumbing.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.limits import RateLimits
@@ -35,7 +36,6 @@ from chargehook.sessions.events import event_headers, routing_key
 
 log = structlog.get_logger("chargehook.ingest")
 RETRY_AFTER_SECONDS = "5"
-UNANSWERED: tuple[type[BaseException], ...] = (TimeoutError, *TRANSIENT_ERRORS)
 JSON_TYPES = ("application/json",)
 IDENTITY = ("identity", "")
 encoder = msgspec.json.Encoder(decimal_format="number")
@@ -106,7 +106,9 @@ async def refuse_a_reused_key(ingest: Ingest, provider: str, key: str, item: Ite
     database that does not answer does not hold up ingest: the check is skipped."""
     try:
         stored = await asyncio.wait_for(sessions.stored_item(ingest.pool, provider, key), 1)
-    except UNANSWERED as exc:
+    except Exception as exc:
+        if not is_infrastructure(exc):
+            raise
         log.warning("idempotency check skipped", error=repr(exc))
         return
     if stored is not None and canonical(stored) != canonical(item.raw):

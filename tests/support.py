@@ -79,10 +79,17 @@ async def fresh_database(prefix: str) -> AsyncIterator[str]:
         unavailable("PostgreSQL", exc)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
         yield DATABASE_ROOT.rsplit("/", 1)[0] + "/" + name
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        # a connection of its own: a test may have restarted PostgreSQL meanwhile
+        admin = await asyncpg.connect(DATABASE_ROOT)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 class IngestServer(TestServer):

@@ -18,6 +18,7 @@ from chargehook.plumbing.broker import (
 )
 from chargehook.plumbing.consume import Consumer
 from chargehook.plumbing.errors import RejectMessage
+from chargehook.plumbing.failures import FAILURE_LIMIT
 from chargehook.plumbing.memory_broker import MemoryBroker, topic_matches
 from chargehook.plumbing.metrics import Metrics
 
@@ -162,7 +163,8 @@ async def test_leaving_the_consumer_returns_what_it_did_not_settle(any_broker: B
 
 
 class Picky:
-    """Handles text messages; `undecodable` is rejected, a batch holding `crash` raises."""
+    """Handles text messages; `undecodable` is rejected, a batch holding `crash` raises, each
+    time: it goes back through the queue (the default exchange) until the limit."""
 
     name = "picky"
     queue = QUEUE
@@ -195,7 +197,10 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
 
     async with taking(any_broker, DEAD, count=2) as dead:
         assert sorted((d.body, d.headers[REASON_HEADER]) for d in dead) == [
-            (b"crash", "handler failed; see worker log"),
+            (
+                b"crash",
+                f"failed {FAILURE_LIMIT} times, the database answering: ValueError('crash')",
+            ),
             (b"undecodable", "not a picky message"),
         ]
         for delivery in dead:

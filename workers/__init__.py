@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.consume import Consumer, Service
-from chargehook.plumbing.database import Pool
+from chargehook.plumbing.database import Pool, answering
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.webhooks.tasks import delay_queues
@@ -31,7 +31,7 @@ class WorkerKind:
 def _persist(deps: Deps) -> Service:
     s = deps.settings
     worker = persist.PersistWorker(deps.pool, s.persist_prefetch, s.persist_batch_size)
-    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger)
+    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
 
 
 def _billing(deps: Deps) -> Service:
@@ -39,7 +39,7 @@ def _billing(deps: Deps) -> Service:
     worker = billing.BillingWorker(
         deps.pool, deps.broker, deps.metrics, s.billing_prefetch, s.billing_batch_size
     )
-    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger)
+    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
 
 
 def _notify(deps: Deps) -> Service:

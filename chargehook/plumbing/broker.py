@@ -21,6 +21,8 @@ DELIVER_KEY = "deliver"  # chargehook.delivery -> chargehook.deliveries
 
 REASON_HEADER = "x-chargehook-reason"
 DEAD_AT_HEADER = "x-chargehook-dead-at"  # when it was dead-lettered, ISO 8601 UTC
+# How many times a message failed on its own so far (plumbing/failures.py); a replay drops it.
+FAILURES_HEADER = "x-chargehook-failures"
 DEAD_QUEUE_SUFFIX = ".dead"
 # A message that kills its consumer again and again is dead-lettered by the broker itself.
 DELIVERY_LIMIT = 20

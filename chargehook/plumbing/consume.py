@@ -1,27 +1,29 @@
-"""The one consume loop every worker kind shares: batch, decode, handle, ack after commit.
+"""The consume loops: batch, decode, handle, ack after commit (`Consumer`), or one message at a
+time for slow independent work (`ConcurrentConsumer`).
 
-A worker decodes each inbound message (raising RejectMessage for what it can never process) and
-handles a batch in one unit of work. Transient faults keep the batch in hand and retry it;
-any other fault splits the batch so that one bad message is dead-lettered alone.
+A worker decodes each inbound message (raising RejectMessage for what it can never process:
+dead-lettered at once) and handles a batch in one unit of work. What becomes of work that
+raises is `plumbing.failures`' call: a fault of the infrastructure keeps the batch in hand and
+retries it with back-off; any other fault splits the batch, so that each message is tried
+alone, and only one that keeps failing on its own is dead-lettered.
 """
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import structlog
 
 from chargehook.plumbing.broker import Broker, Inbound, QueueSpec
-from chargehook.plumbing.database import TRANSIENT_ERRORS
-from chargehook.plumbing.errors import RejectMessage, RetryLater
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.plumbing.failures import Failures, Probe, nothing_to_probe
 from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.consume")
 Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
-RETRYABLE: tuple[type[BaseException], ...] = (RetryLater, *TRANSIENT_ERRORS)
 MAX_BACKOFF = 10.0
 PIPELINE = 2  # batches a consumer works on at once
 
@@ -53,9 +55,17 @@ class Worker(Protocol, Generic[Item]):
 
 
 class Consumer(Generic[Item]):
-    def __init__(self, broker: Broker, worker: Worker[Item], metrics: Metrics, linger: float):
+    def __init__(
+        self,
+        broker: Broker,
+        worker: Worker[Item],
+        metrics: Metrics,
+        linger: float,
+        probe: Probe = nothing_to_probe,
+    ) -> None:
         self.broker, self.worker, self.metrics, self.linger = broker, worker, metrics, linger
         self.log = log.bind(worker=worker.name)
+        self.failures = Failures(broker, worker.queue, worker.name, metrics, probe)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batches in hand are finished or requeued, never lost.
@@ -114,7 +124,7 @@ class Consumer(Generic[Item]):
                 try:
                     decoded.append((inbound, self.worker.decode(inbound)))
                 except RejectMessage as exc:
-                    await self._dead_letter(inbound, exc.reason)
+                    await self.failures.dead_letter(inbound, exc.reason, "undecodable")
             if decoded:
                 await self._handle_batch(decoded, stop, turn)
         finally:
@@ -129,20 +139,19 @@ class Consumer(Generic[Item]):
             started = time.perf_counter()
             try:
                 await self.worker.handle([item for _, item in decoded])
-            except RETRYABLE as exc:
-                self.log.warning("batch will be retried", error=repr(exc), size=len(decoded))
-                if await _wait_or_stop(stop, backoff):
-                    await self._settle(decoded, turn, requeue=True)
-                    return
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            except Exception:
-                if len(decoded) > 1:
+            except Exception as exc:  # noqa: BLE001 - whose fault it is decides what happens
+                if await self.failures.blame_infrastructure(exc):
+                    self.failures.retrying(exc, len(decoded))
+                    if await _wait_or_stop(stop, backoff):
+                        await self._settle(decoded, turn, requeue=True)
+                        return
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                if len(decoded) > 1:  # each alone, so one bad message holds back no good one
                     for one in decoded:
                         await self._handle_batch([one], stop, turn)
                     return
-                self.log.exception("message failed for good", message_id=decoded[0][0].message_id)
-                await self._dead_letter(decoded[0][0], "handler failed; see worker log")
+                await self.failures.failed_alone(decoded[0][0], exc)
                 return
             # the call that handled the batch, not the failed tries before it
             elapsed = time.perf_counter() - started
@@ -168,23 +177,6 @@ class Consumer(Generic[Item]):
             worker=self.worker.name,
             outcome=outcome,
         )
-
-    async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
-        await _dead_letter(self, inbound, reason)
-
-
-async def _dead_letter(
-    consumer: "Consumer[Any] | ConcurrentConsumer[Any]", inbound: Inbound, reason: str
-) -> None:
-    consumer.log.warning("dead-lettered", message_id=inbound.message_id, reason=reason)
-    try:
-        await inbound.dead_letter(reason)
-    except RetryLater:
-        await inbound.requeue()
-        return
-    consumer.metrics.inc(
-        "chargehook_worker_messages_total", worker=consumer.worker.name, outcome="dead"
-    )
 
 
 async def _pump(incoming: AsyncIterator[Inbound], inbox: asyncio.Queue[Inbound]) -> None:
@@ -238,9 +230,16 @@ class OneByOne(Protocol, Generic[Item]):
 class ConcurrentConsumer(Generic[Item]):
     """Up to `concurrency` messages in flight, each acked on its own, so a slow one holds none."""
 
-    def __init__(self, broker: Broker, worker: OneByOne[Item], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        worker: OneByOne[Item],
+        metrics: Metrics,
+        probe: Probe = nothing_to_probe,
+    ) -> None:
         self.broker, self.worker, self.metrics = broker, worker, metrics
         self.log = log.bind(worker=worker.name)
+        self.failures = Failures(broker, worker.queue, worker.name, metrics, probe)
 
     async def run(self, stop: asyncio.Event) -> None:
         inbox: asyncio.Queue[Inbound] = asyncio.Queue()
@@ -268,22 +267,21 @@ class ConcurrentConsumer(Generic[Item]):
         try:
             item = self.worker.decode(inbound)
         except RejectMessage as exc:
-            await _dead_letter(self, inbound, exc.reason)
+            await self.failures.dead_letter(inbound, exc.reason, "undecodable")
             return
         backoff = 0.5
         while True:
             try:
                 await self.worker.handle_one(item)
-            except RETRYABLE as exc:
-                self.log.warning("message will be retried", error=repr(exc))
-                if await _wait_or_stop(stop, backoff):
-                    await inbound.requeue()
-                    return
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            except Exception:
-                self.log.exception("message failed for good", message_id=inbound.message_id)
-                await _dead_letter(self, inbound, "handler failed; see worker log")
+            except Exception as exc:  # noqa: BLE001 - whose fault it is decides what happens
+                if await self.failures.blame_infrastructure(exc):
+                    self.failures.retrying(exc, 1)
+                    if await _wait_or_stop(stop, backoff):
+                        await inbound.requeue()
+                        return
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                await self.failures.failed_alone(inbound, exc)
                 return
             await inbound.ack()
             self.metrics.inc(

@@ -11,20 +11,12 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 
+from chargehook.plumbing.faults import is_infrastructure
+
 log = structlog.get_logger("chargehook.database")
 
-# Faults after which the same work may well succeed: the consume loop retries, never drops.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
-
+# How long the consume loop's probe waits for PostgreSQL to answer a fresh connection.
+PROBE_TIMEOUT = 5.0
 # A lost LISTEN connection is replaced after this long, and then as often until one is had.
 RELISTEN_DELAY = 1.0
 Pool = asyncpg.Pool
@@ -38,6 +30,23 @@ async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+def answering(pool: Pool) -> Callable[[], Awaitable[bool]]:
+    """The consume loop's probe: whether PostgreSQL answers now, on a fresh connection. Every
+    pooled connection is replaced first (each as it is next acquired, or released if in use),
+    so the work tried again after the probe runs on fresh connections too."""
+
+    async def probe() -> bool:
+        await pool.expire_connections()
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), PROBE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - not answering, whatever the reason
+            log.info("database not answering", error=repr(exc))
+            return False
+        return True
+
+    return probe
 
 
 @asynccontextmanager
@@ -118,12 +127,15 @@ async def listen_forever(
 
 
 async def unlisten(connection: Connection, channel: str, on_notify: Callable[..., None]) -> None:
-    """Stop listening before the connection goes back to the pool; a lost one has already."""
-    if connection.is_closed():
-        return
+    """Stop listening before the connection goes back to the pool; a lost one has already
+    (and may have been taken back by the pool: then even asking whether it is closed raises)."""
     try:
+        if connection.is_closed():
+            return
         await connection.remove_listener(channel, on_notify)
-    except TRANSIENT_ERRORS as exc:
+    except Exception as exc:
+        if not is_infrastructure(exc):
+            raise
         log.debug("listener already gone", channel=channel, error=repr(exc))
 
 

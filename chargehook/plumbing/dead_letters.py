@@ -9,6 +9,7 @@ from chargehook.plumbing.broker import (
     DEAD_AT_HEADER,
     DEAD_QUEUE_SUFFIX,
     DEFAULT_EXCHANGE,
+    FAILURES_HEADER,
     REASON_HEADER,
     Broker,
     Inbound,
@@ -64,7 +65,7 @@ async def drop_dead(broker: Broker, queue: QueueSpec, ids: Sequence[str] | None)
     return len(await _visit(broker, queue, _chooser(ids), drop))
 
 
-_DEAD_HEADERS = (REASON_HEADER, DEAD_AT_HEADER, "x-death", "x-first-death-queue",
+_DEAD_HEADERS = (REASON_HEADER, DEAD_AT_HEADER, FAILURES_HEADER, "x-death", "x-first-death-queue",
                  "x-first-death-reason", "x-first-death-exchange", "x-last-death-queue",
                  "x-last-death-reason", "x-last-death-exchange")  # fmt: skip
 

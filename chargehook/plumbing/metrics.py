@@ -39,6 +39,15 @@ COUNTERS = {
     "chargehook_worker_messages_total": Spec(
         "Messages finished by a worker, by outcome", ("worker", "outcome")
     ),
+    "chargehook_worker_retries_total": Spec(
+        "Messages a worker will try again, by cause: infrastructure (a database, broker or"
+        " network fault; kept in hand) or message (failed on its own; counted toward the limit)",
+        ("worker", "cause"),
+    ),
+    "chargehook_worker_dead_letters_total": Spec(
+        "Messages a worker dead-lettered as bad, by cause: undecodable or failed (the limit)",
+        ("worker", "cause"),
+    ),
     "chargehook_billing_mismatches_total": Spec(
         "Bills whose provider figures differ by more than 0.01", ("provider",)
     ),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.consume import ConcurrentConsumer, Consumer
-from chargehook.plumbing.database import Pool
+from chargehook.plumbing.database import Pool, answering
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.webhooks.tasks import DELIVERY_QUEUE
@@ -47,8 +47,9 @@ class NotifyService:
             s.delivery_batch_size,
         )
         deliverer = Deliverer(s, self.pool, self.broker, self.metrics, cache)
+        probe = answering(self.pool)
         async with cache.kept_fresh(), deliverer.http_client():
             await asyncio.gather(
-                Consumer(self.broker, fanout, self.metrics, s.batch_linger).run(stop),
-                ConcurrentConsumer(self.broker, deliverer, self.metrics).run(stop),
+                Consumer(self.broker, fanout, self.metrics, s.batch_linger, probe).run(stop),
+                ConcurrentConsumer(self.broker, deliverer, self.metrics, probe).run(stop),
             )
