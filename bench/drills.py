@@ -4,10 +4,13 @@ ingest and one process of each worker kind run as `python -m bench` runs them (a
 database of their own, one subscriber). A provider-like client posts sessions, IN_PROGRESS then
 FINISHED, and retries every answer but a 200 with the same body, as a provider would. Meanwhile,
 at fixed times: each worker kind is killed with SIGKILL and started again, the subscriber hangs
-(answers 503 after holding each request), and, in the full drill, RabbitMQ and PostgreSQL are
-restarted. Then it waits for every session's FINISHED to reach the subscriber and prints the
-ledger: accepted = stored = final bills = delivered final states, no double bill, no session
-backwards, no duplicate `webhook-id`; it exits 1 when the ledger does not balance.
+(answers 503 after holding each request), every connection to the drill's database is killed
+every 0.4 s for a while (`pg_terminate_backend`), and, in the full drill, RabbitMQ and
+PostgreSQL are restarted. Then it waits for every session's FINISHED to reach the subscriber
+and prints the ledger: accepted = stored = final bills = delivered final states, no double
+bill, no session backwards, no duplicate `webhook-id`, no dead letter (a fault of the
+database or the broker is retried, never dead-lettered); it exits 1 when the ledger does not
+balance.
 
 The quick drill (the test suite runs it) leaves RabbitMQ and PostgreSQL running: other tests
 share them.
@@ -29,11 +32,12 @@ import aiohttp
 import uvloop
 
 from bench import bodies
-from bench.lab import Lab, open_lab
+from bench.lab import WORK_QUEUES, Lab, open_lab
 from bench.pipeline import Pipeline, start_pipeline, stop_pipeline
 from bench.processes import command
 from bench.report import new_run
 from bench.stages import Bench, Plan
+from chargehook.plumbing.broker import DEAD_QUEUE_SUFFIX
 
 RESULTS = Path(__file__).parent / "results"
 RETRY_SCHEDULE = "1,2,3,5,5,5,5"  # seconds: a drill waits for its retries, not for hours
@@ -53,6 +57,7 @@ class Drill:
     bench: Bench
     pipeline: Pipeline
     timeline: Timeline
+    killed_backends: int = 0
 
     @property
     def lab(self) -> Lab:
@@ -86,6 +91,18 @@ class Drill:
         self.lab.connection = await aio_pika.connect(self.lab.amqp_url)  # the bench's own
         self.lab._channel = None
 
+    async def terminate_backends(self, seconds: float, every: float = 0.4) -> None:
+        """Every connection to the drill's database but this one, killed every `every`
+        seconds for `seconds`: each worker's batch meets a connection broken under it."""
+        kill = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            self.killed_backends += await self.lab.count(kill)
+            await asyncio.sleep(every)
+
     async def restart_postgresql(self) -> None:
         version = sorted(os.listdir("/etc/postgresql"))[-1]
         restart = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
@@ -100,14 +117,24 @@ class Drill:
 def schedule(quick: bool) -> list[tuple[float, str, Callable[[Drill], Awaitable[None]]]]:
     """(seconds into the load, name, fault)."""
     faults: list[tuple[float, str, Callable[[Drill], Awaitable[None]]]] = [
-        (1.0, "kill -9 worker persist, restart it", lambda d: d.kill_and_restart("persist")),
-        (3.0, "kill -9 worker billing, restart it", lambda d: d.kill_and_restart("billing")),
-        (5.0, "kill -9 worker notify, restart it", lambda d: d.kill_and_restart("notify")),
-        (7.0, "subscriber hangs 3 s", lambda d: d.hang_subscriber(3.0)),
+        (
+            0.5,
+            "database backends killed every 0.4 s for 2.5 s",
+            lambda d: d.terminate_backends(2.5),
+        ),
+        (3.0, "kill -9 worker persist, restart it", lambda d: d.kill_and_restart("persist")),
+        (4.5, "kill -9 worker billing, restart it", lambda d: d.kill_and_restart("billing")),
+        (6.0, "kill -9 worker notify, restart it", lambda d: d.kill_and_restart("notify")),
+        (7.5, "subscriber hangs 3 s", lambda d: d.hang_subscriber(3.0)),
     ]
     if not quick:
         faults += [
             (12.0, "RabbitMQ stopped 5 s and started", lambda d: d.restart_rabbitmq()),
+            (
+                19.0,
+                "database backends killed every 0.4 s for 5 s",
+                lambda d: d.terminate_backends(5.0),
+            ),
             (25.0, "PostgreSQL restarted", lambda d: d.restart_postgresql()),
             (32.0, "subscriber hangs 20 s", lambda d: d.hang_subscriber(20.0)),
         ]
@@ -161,6 +188,7 @@ async def ledger(drill: Drill, name: str, sessions: int, sent: Sent) -> dict[str
         " AND status <> 'FINISHED'",
     }
     counts = {label: await drill.lab.count(query, name) for label, query in sql.items()}
+    dead = await drill.lab.depths([queue + DEAD_QUEUE_SUFFIX for queue in WORK_QUEUES])
     stats = await drill.bench.receiver_stats()
     return {
         "sessions": sessions,
@@ -170,8 +198,11 @@ async def ledger(drill: Drill, name: str, sessions: int, sent: Sent) -> dict[str
         "final bills": counts["final bills"],
         "delivered final states": stats["finals"],
         "double bills": counts["double bills"],
-        "sessions backwards": counts["sessions not FINISHED"] + stats["regressions"],
+        "sessions stored backwards": counts["sessions not FINISHED"],
+        "sessions delivered backwards": stats["regressions"],
         "duplicate webhook-ids": stats["duplicates"],
+        "dead letters": sum(dead.values()),
+        "database backends killed": drill.killed_backends,
     }
 
 
@@ -180,8 +211,9 @@ def balanced(book: dict[str, int]) -> bool:
     return (
         book["accepted"] == book["stored"] == 2 * sessions
         and book["final bills"] == book["delivered final states"] == sessions
-        and book["double bills"] == book["sessions backwards"] == 0
-        and book["duplicate webhook-ids"] == 0
+        and book["double bills"] == 0
+        and book["sessions stored backwards"] == book["sessions delivered backwards"] == 0
+        and book["duplicate webhook-ids"] == book["dead letters"] == 0
     )
 
 
