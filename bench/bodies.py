@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 
 from chargehook.billing.messages import billed_message
-from chargehook.ingest.intake import Item, envelope, envelope_encoder
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.schemas import Billing, Session
 from chargehook.sessions.events import event_headers, read_event
+from chargehook.sessions.intake import Item, envelope, envelope_encoder
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -4,15 +4,15 @@ Each opens what it needs (chargehook.root's openers), does one thing and prints 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from chargehook.plumbing import dead_letters
+from chargehook.dead_letters import actions as dead_letters
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
 from chargehook.root import open_database
 from chargehook.schemas import NewSubscription
-from chargehook.webhooks import probe, subscriptions
-from chargehook.webhooks.ssrf import UnsafeUrl, check_url
+from chargehook.webhooks import subscribing, subscriptions, test_sends
+from chargehook.webhooks.ssrf import UnsafeUrl
 from chargehook.workers import ALL_QUEUES, delay_queues
 
 
@@ -49,12 +49,11 @@ async def run_provider_rotate(settings: Settings, name: str, grace: float) -> No
 
 
 async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:
-    try:
-        await check_url(new.url, settings.allow_private_urls)
-    except UnsafeUrl as exc:
-        raise ConfigError(exc.reason) from None
     async with open_database(settings) as pool:
-        created = await subscriptions.create(pool, new)
+        try:
+            created = await subscribing.subscribe(pool, new, settings.allow_private_urls)
+        except UnsafeUrl as exc:
+            raise ConfigError(exc.reason) from None
     print(
         f"subscription {created.id} created for {created.url}\n"
         f"its signing secret (shown once):\n{created.secret}"
@@ -63,7 +62,7 @@ async def run_subscription_add(settings: Settings, new: NewSubscription) -> None
 
 async def run_subscription_test(settings: Settings, subscription_id: str) -> None:
     async with open_database(settings) as pool:
-        answered = await probe.send_test(pool, subscription_id, settings.allow_private_urls)
+        answered = await test_sends.send_test(pool, subscription_id, settings.allow_private_urls)
     if answered is None:
         raise ConfigError(f"no subscription {subscription_id!r}")
     outcome = "succeeded" if answered.succeeded else f"failed ({answered.error_kind})"

@@ -1,20 +1,18 @@
 """Command-line entry: parse, load settings, hand over to the wiring in `chargehook.root`."""
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import asyncpg
 import msgspec
 import uvloop
-from aiormq.exceptions import AMQPError
 
 from chargehook import admin, root
 from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.errors import ConfigError
+from chargehook.plumbing.faults import is_from_a_service
 from chargehook.plumbing.logs import configure_logging
 from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
 from chargehook.providers.rules import PROVIDER_NAME
@@ -26,7 +24,6 @@ from chargehook.workers import WORKERS
 CONTRACT = {"json-schema": event_json_schema, "openapi": openapi, "asyncapi": asyncapi}
 
 DEFAULT_GRACE = 86_400.0  # seconds a rotated-out provider token keeps working
-UNREACHABLE = (OSError, asyncio.TimeoutError, AMQPError, asyncpg.PostgresError)
 
 
 def settings_flags() -> argparse.ArgumentParser:
@@ -187,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chargehook: {exc}", file=sys.stderr)
         return 2
-    except UNREACHABLE as exc:
+    except Exception as exc:
+        if not is_from_a_service(exc):
+            raise
         print(f"chargehook: a service is unreachable: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

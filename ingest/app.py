@@ -9,9 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from chargehook.ingest import routes
-from chargehook.ingest.auth import TokenTable
 from chargehook.ingest.errors import ApiError, shaped
-from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.ingest.openapi import ROUTES
 from chargehook.ingest.portal import portal_routes
 from chargehook.plumbing.broker import Broker, QueueSpec
@@ -19,7 +17,10 @@ from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.limits import RateLimits
+from chargehook.providers.tokens import TokenTable
 from chargehook.schemas.session import CONTROL_CHARACTERS
+from chargehook.sessions.accepting import Intake
+from chargehook.sessions.intake import MAX_BODY_BYTES
 
 CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 # A compressed body stays compressed until a handler reads it: aiohttp would inflate it while
@@ -70,7 +71,7 @@ def create_app(
         admin_token,
         allow_private_urls,
         delivery_batch_size,
-        RateLimits(provider_rate_limit),
+        Intake(broker, pool, RateLimits(provider_rate_limit), metrics),
         queues,
         timedelta(seconds=disable_after),
     )

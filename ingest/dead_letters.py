@@ -3,10 +3,10 @@
 import msgspec
 from aiohttp import web
 
+from chargehook.dead_letters import actions as dead_letters
 from chargehook.ingest.errors import ApiError
 from chargehook.ingest.routes import json_response
 from chargehook.ingest.subscriptions import admin, read_json
-from chargehook.plumbing import dead_letters
 from chargehook.plumbing.broker import QueueSpec
 from chargehook.schemas import DeadLetterPick, DeadLetterQueue, Settled
 

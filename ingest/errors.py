@@ -7,10 +7,10 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from chargehook.ingest.intake import MAX_BODY_BYTES
 from chargehook.plumbing.errors import RetryLater
 from chargehook.plumbing.faults import is_infrastructure
 from chargehook.schemas import ErrorBody
+from chargehook.sessions.intake import MAX_BODY_BYTES
 
 log = structlog.get_logger("chargehook.ingest")
 encoder = msgspec.json.Encoder()

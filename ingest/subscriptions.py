@@ -1,4 +1,5 @@
-"""The subscriptions API of SPEC §5 and the delivery log: admin token only."""
+"""The subscriptions API and the delivery log of docs/api.md: admin token only. Each handler
+parses, calls one use case of the webhooks room, and answers."""
 
 from datetime import datetime
 from typing import Any, TypeVar
@@ -8,18 +9,17 @@ from aiohttp import web
 
 from chargehook.ingest.auth import require_admin
 from chargehook.ingest.errors import ApiError
-from chargehook.ingest.intake import explain
 from chargehook.ingest.routes import INGEST, Ingest, json_response, plain_json
 from chargehook.schemas import (
     DELIVERY_STATUSES,
-    DeliveryTask,
     NewSubscription,
     Recover,
     Replayed,
     SubscriptionChange,
 )
-from chargehook.webhooks import deliveries, probe, subscriptions, tasks
-from chargehook.webhooks.ssrf import UnsafeUrl, check_url
+from chargehook.sessions.intake import explain
+from chargehook.webhooks import deliveries, replaying, subscribing, subscriptions, test_sends
+from chargehook.webhooks.ssrf import UnsafeUrl
 
 T = TypeVar("T")
 new_decoder = msgspec.json.Decoder(NewSubscription)
@@ -44,11 +44,8 @@ async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
         raise ApiError(400, f"Body is not valid JSON: {exc}") from None
 
 
-async def safe_url(url: str, ingest: Ingest) -> None:
-    try:
-        await check_url(url, ingest.allow_private_urls)
-    except UnsafeUrl as exc:
-        raise ApiError(400, f"$.url: {exc.reason}") from None
+def unsafe(exc: UnsafeUrl) -> ApiError:
+    return ApiError(400, f"$.url: {exc.reason}")
 
 
 def found(value: T | None, subscription_id: str) -> T:
@@ -60,8 +57,11 @@ def found(value: T | None, subscription_id: str) -> T:
 async def create(request: web.Request) -> web.Response:
     ingest = await admin(request)
     new = await read_json(request, new_decoder)
-    await safe_url(new.url, ingest)
-    return json_response(await subscriptions.create(ingest.pool, new), status=201)
+    try:
+        created = await subscribing.subscribe(ingest.pool, new, ingest.allow_private_urls)
+    except UnsafeUrl as exc:
+        raise unsafe(exc) from None
+    return json_response(created, status=201)
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -82,9 +82,11 @@ async def read(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     ingest, sid = await admin(request), request.match_info["id"]
     change = await read_json(request, change_decoder)
-    if not isinstance(change.url, msgspec.UnsetType):
-        await safe_url(change.url, ingest)
-    return json_response(found(await subscriptions.update(ingest.pool, sid, change), sid))
+    try:
+        changed = await subscribing.change(ingest.pool, sid, change, ingest.allow_private_urls)
+    except UnsafeUrl as exc:
+        raise unsafe(exc) from None
+    return json_response(found(changed, sid))
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -101,7 +103,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def send_test(request: web.Request) -> web.Response:
     """A signed example event to the subscription's URL, and what the receiver answered."""
     ingest, sid = await admin(request), request.match_info["id"]
-    answered = await probe.send_test(ingest.pool, sid, ingest.allow_private_urls)
+    answered = await test_sends.send_test(ingest.pool, sid, ingest.allow_private_urls)
     return json_response(found(answered, sid))
 
 
@@ -121,26 +123,25 @@ async def delivery_log(request: web.Request) -> web.Response:
 
 
 async def replay(request: web.Request) -> web.Response:
-    ingest, sid = await admin(request), request.match_info["id"]
-    reopened = await deliveries.reopen(ingest.pool, sid, request.match_info["delivery"], None)
-    if not reopened:
-        raise ApiError(404, f"No delivery {request.match_info['delivery']!r} for {sid!r}")
-    return await _queue(ingest, reopened, 1)
+    ingest, sid, delivery = (
+        await admin(request),
+        request.match_info["id"],
+        request.match_info["delivery"],
+    )
+    replayed = await replaying.replay(ingest.pool, ingest.broker, sid, delivery)
+    if not replayed:
+        raise ApiError(404, f"No delivery {delivery!r} for {sid!r}")
+    return json_response(Replayed(replayed=replayed), status=202)
 
 
 async def recover(request: web.Request) -> web.Response:
     """Replay every failed delivery of the subscription since a time."""
     ingest, sid = await admin(request), request.match_info["id"]
-    subscription = found(await subscriptions.get(ingest.pool, sid), sid)
     since = (await read_json(request, recover_decoder)).since
-    reopened = await deliveries.reopen(ingest.pool, sid, None, since)
-    return await _queue(ingest, reopened, subscription.batch_size or ingest.delivery_batch_size)
-
-
-async def _queue(ingest: Ingest, delivery_ids: list[str], batch_size: int) -> web.Response:
-    for chunk in tasks.chunks(delivery_ids, batch_size):
-        await tasks.queue_now(ingest.broker, DeliveryTask(delivery_ids=chunk), tag="replay")
-    return json_response(Replayed(replayed=len(delivery_ids)), status=202)
+    recovered = await replaying.recover(
+        ingest.pool, ingest.broker, sid, since, ingest.delivery_batch_size
+    )
+    return json_response(Replayed(replayed=found(recovered, sid)), status=202)
 
 
 def _convert(text: str | None, kind: type[Any], name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from chargehook.plumbing import dead_letters
+from chargehook.dead_letters import actions as dead_letters
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import (
     REASON_HEADER,

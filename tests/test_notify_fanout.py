@@ -14,7 +14,7 @@ from chargehook.plumbing.database import Pool
 from chargehook.schemas import DeliveryTask
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.payload import read_billed
-from chargehook.workers.notify.cache import SubscriptionCache
+from chargehook.webhooks.subscription_cache import SubscriptionCache
 from chargehook.workers.notify.fanout import FanOut
 from tests.notify_support import (
     ADMIN,

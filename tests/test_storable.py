@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from chargehook.ingest.intake import BadInput, envelope, envelope_encoder, split_body, validate
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas import STATUSES
 from chargehook.schemas.session import EARLIEST, LATEST, MAX_AMOUNT, MAX_DECIMALS
 from chargehook.sessions.events import event_headers, read_event
+from chargehook.sessions.intake import BadInput, envelope, envelope_encoder, split_body, validate
 from chargehook.workers.billing import BillingWorker
 from chargehook.workers.persist import PersistWorker
 from tests.support import RecordingBroker

@@ -10,12 +10,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
-from chargehook.ingest.auth import CHANNEL as TOKENS_CHANNEL
-from chargehook.ingest.auth import TokenTable
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token
+from chargehook.providers.tokens import CHANNEL as TOKENS_CHANNEL
+from chargehook.providers.tokens import TokenTable
 from chargehook.workers.persist import QUEUE
 from tests.corpus import good
 from tests.support import ADMIN_TOKEN, IngestServer, Provider, eventually, queue_depth

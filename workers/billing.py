@@ -1,27 +1,16 @@
-"""billing: a bill for every event, a final bill once per session, the billed event published.
+"""billing: the worker kind that bills every event (`billing.bill_events`), reading
+`chargehook.billing` in batches."""
 
-The bills commit before the billed events are published and the messages are acked after every
-publish was confirmed; a redelivery finds the stored bill and publishes the same figures again.
-A batch costs three round trips to PostgreSQL (rates, known bills, one insert), whatever its size.
-"""
-
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import structlog
-
-from chargehook.billing.messages import billed_message
-from chargehook.billing.plan import Made
-from chargehook.billing.store import bill_batch
-from chargehook.plumbing.broker import BILLED_EXCHANGE, EVENTS_EXCHANGE, Broker, Inbound, QueueSpec
+from chargehook.billing.bill_events import bill_events
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, Inbound, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
-from chargehook.providers.store import rates_of
-from chargehook.sessions.events import SessionEvent, read_event, routing_key
+from chargehook.sessions.events import SessionEvent, read_event
 
 QUEUE = QueueSpec("chargehook.billing", EVENTS_EXCHANGE)
-log = structlog.get_logger("chargehook.billing")
 
 
 @dataclass
@@ -38,38 +27,4 @@ class BillingWorker:
         return read_event(message.body)
 
     async def handle(self, batch: Sequence[SessionEvent]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rates = await rates_of(conn, {event.provider for event in batch})
-            billed = await bill_batch(conn, batch, rates)
-        # Confirms pipelined, not one round trip each; all must be confirmed before the ack.
-        await asyncio.gather(
-            *(
-                self.broker.publish(
-                    BILLED_EXCHANGE,
-                    routing_key(event.session.status, event.provider),
-                    billed_message(event, billing),
-                    mandatory=False,  # nobody bound to chargehook.billed yet is no reason to fail
-                )
-                for event, billing in billed.carried
-            )
-        )
-        for new in billed.made:
-            self.account(new)
-        for clash in billed.clashing:
-            log.warning("event id taken by another session; not billed", **clash.log_context)
-        log.info("batch billed", events=len(batch), new_bills=len(billed.made))
-
-    def account(self, made: Made) -> None:
-        """One debug line per new bill; a warning and a count where a human should look."""
-        bill, context = made.bill, made.event.log_context
-        log.debug("billed", kind=bill.kind, reason=bill.reason, **context)
-        if bill.kind == "incomplete":
-            log.warning("bill incomplete", reason=bill.reason, **context)
-            self.metrics.inc("chargehook_billing_incomplete_total", provider=made.event.provider)
-        if made.differing:
-            shown = {
-                name: {"provider": str(theirs), "chargehook": str(ours)}
-                for name, (theirs, ours) in made.differing.items()
-            }
-            log.warning("provider figures differ", lines=shown, **context)
-            self.metrics.inc("chargehook_billing_mismatches_total", provider=made.event.provider)
+        await bill_events(self.pool, self.broker, self.metrics, batch)

@@ -39,14 +39,19 @@ def answering(pool: Pool) -> Callable[[], Awaitable[bool]]:
 
     async def probe() -> bool:
         await pool.expire_connections()
-        try:
-            await asyncio.wait_for(pool.fetchval("SELECT 1"), PROBE_TIMEOUT)
-        except Exception as exc:  # noqa: BLE001 - not answering, whatever the reason
-            log.info("database not answering", error=repr(exc))
-            return False
-        return True
+        return await responds(pool, PROBE_TIMEOUT)
 
     return probe
+
+
+async def responds(pool: Pool, within: float) -> bool:
+    """Whether PostgreSQL answers a trivial query within `within` seconds."""
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), within)
+    except Exception as exc:  # noqa: BLE001 - not answering, whatever the reason
+        log.info("database not answering", error=repr(exc))
+        return False
+    return True
 
 
 @asynccontextmanager

@@ -52,3 +52,11 @@ def _infrastructure(exc: BaseException) -> bool:
         state = exc.sqlstate or ""
         return state[:2] in INFRASTRUCTURE_SQLSTATE_CLASSES or state in INFRASTRUCTURE_SQLSTATES
     return type(exc).__module__.split(".")[0] in CLIENT_LIBRARIES
+
+
+def is_from_a_service(exc: BaseException) -> bool:
+    """Whether `exc` is the infrastructure's, or any answer of PostgreSQL's (a database that
+    does not exist, a role refused): what a command reports as a service fault, not a bug."""
+    return is_infrastructure(exc) or any(
+        isinstance(link, asyncpg.PostgresError) for link in causes(exc)
+    )

@@ -1,6 +1,6 @@
-"""The deliverer: one request per task, carrying the task's deliveries to one subscriber, signed,
-ordered per session, retried from the broker. The rules it follows are
-chargehook.webhooks.lifecycle's (docs/delivery.md)."""
+"""Delivering a task: one request carrying the task's deliveries to one subscriber, signed,
+ordered per session, retried from the broker, within the per-subscription cap. The rules it
+follows are chargehook.webhooks.lifecycle's (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import msgspec
 import structlog
 
-from chargehook.plumbing.broker import Broker, Inbound
+from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.errors import RejectMessage
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DeliveryStatus, DeliveryTask, Subscription
@@ -26,17 +24,14 @@ from chargehook.webhooks.deliveries import Pending, request_id
 from chargehook.webhooks.lifecycle import AttemptResult
 from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.posting import http_client, post_signed
-from chargehook.workers.notify.cache import SubscriptionCache
+from chargehook.webhooks.subscription_cache import SubscriptionCache
 
 log = structlog.get_logger("chargehook.notify")
-task_decoder = msgspec.json.Decoder(DeliveryTask)
 
 
 class Deliverer:
-    """Sends one batch per message; the consumer runs many side by side."""
-
-    name = "deliver"
-    queue = tasks.DELIVERY_QUEUE
+    """Sends one task's batch per call; its caller runs many side by side. It holds what calls
+    share: the HTTP client and each subscription's slots."""
 
     def __init__(
         self,
@@ -67,16 +62,7 @@ class Deliverer:
             self.http = http
             yield
 
-    def decode(self, message: Inbound) -> DeliveryTask:
-        try:
-            task = task_decoder.decode(message.body)
-        except msgspec.MsgspecError as exc:
-            raise RejectMessage(f"not a delivery task: {exc}") from None
-        if not task.ids:
-            raise RejectMessage("a delivery task without deliveries")
-        return task
-
-    async def handle_one(self, task: DeliveryTask) -> None:
+    async def deliver_task(self, task: DeliveryTask) -> None:
         batch = await deliveries.pending(self.pool, task.ids)
         if not batch:
             return  # deleted, or already finished by an earlier copy of this task

@@ -7,6 +7,7 @@ edge; no module grows past 300 lines.
 
 import ast
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "chargehook"
-FEATURES = ("sessions", "billing", "webhooks", "providers")
+FEATURES = ("sessions", "billing", "webhooks", "providers", "dead_letters")
 LAYERS = {"schemas": 0, "plumbing": 1, **dict.fromkeys(FEATURES, 2), "ingest": 3, "workers": 3}
 COMMAND_LINE = 4  # chargehook.cli, chargehook.root: the one place that knows every package
 PURE = (
@@ -124,3 +125,92 @@ def test_test_modules_stay_short() -> None:
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long
+
+
+# The edges only translate: parse, call one use case of a room, answer (docs/architecture.md).
+EDGE_ROOMS = ("ingest", "workers")
+EDGE_MODULES = ("chargehook.cli", "chargehook.admin")
+DATABASE_CALLS = {
+    "fetch", "fetchval", "fetchrow", "execute", "executemany", "transaction", "acquire",
+    "copy_records_to_table", "copy_to_table", "copy_from_query", "copy_from_table",
+}  # fmt: skip
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|ALTER|DROP|LOCK)\s", re.I)
+# What a use case takes; an edge function taking one is a use case written at the edge.
+DEPENDENCIES = {"Pool", "Connection", "Broker", "AmqpBroker", "MemoryBroker", "Ingest", "Intake"}
+# The app factory hands them to the application's state and does nothing else with them.
+WIRING = {"create_app"}
+
+
+def is_edge(module: str) -> bool:
+    return room(module) in EDGE_ROOMS or module in EDGE_MODULES
+
+
+def database_work(source: str) -> list[str]:
+    """What in `source` calls the database or builds SQL."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in DATABASE_CALLS:
+                found.append(f"line {node.lineno}: .{node.func.attr}()")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if SQL.match(node.value):
+                found.append(f"line {node.lineno}: SQL {node.value.split()[0]}")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any(name.split(".")[0] == "asyncpg" for name in names):
+                found.append(f"line {node.lineno}: imports asyncpg")
+    return sorted(found, key=lambda line: (int(line.split()[1].rstrip(":")), line))
+
+
+def use_cases(source: str) -> list[str]:
+    """The functions in `source` that take a use case's dependencies."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.name in WIRING:
+            continue
+        arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+        for argument in arguments:
+            names = {n.id for n in ast.walk(argument.annotation or ast.Pass())
+                     if isinstance(n, ast.Name)}  # fmt: skip
+            names |= {n.attr for n in ast.walk(argument.annotation or ast.Pass())
+                      if isinstance(n, ast.Attribute)}  # fmt: skip
+            if names & DEPENDENCIES:
+                found.append(f"{node.name}({argument.arg}: {', '.join(names & DEPENDENCIES)})")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if is_edge(m)))
+def test_edges_neither_call_the_database_nor_build_sql(module: str) -> None:
+    assert not database_work(MODULES[module].read_text()), f"{module} does a room's work"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if is_edge(m)))
+def test_no_use_case_is_defined_at_an_edge(module: str) -> None:
+    assert not use_cases(MODULES[module].read_text()), f"{module} defines a use case"
+
+
+A_USE_CASE_AT_AN_EDGE = '''
+import asyncpg
+from chargehook.plumbing.database import Pool
+
+async def create(request: web.Request) -> web.Response:
+    pool = request.app[INGEST].pool
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO subscriptions (id) VALUES ($1)", "sub_1")
+
+async def recover(pool: Pool, subscription_id: str) -> int:
+    return await pool.fetchval("""
+        SELECT count(*) FROM deliveries""")
+'''
+
+
+def test_the_edge_checks_see_a_use_case_written_at_an_edge() -> None:
+    assert database_work(A_USE_CASE_AT_AN_EDGE) == [
+        "line 2: imports asyncpg",
+        "line 7: .acquire()",
+        "line 8: .execute()",
+        "line 8: SQL INSERT",
+        "line 11: .fetchval()",
+        "line 11: SQL SELECT",
+    ]
+    assert use_cases(A_USE_CASE_AT_AN_EDGE) == ["recover(pool: Pool)"]

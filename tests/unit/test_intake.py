@@ -6,7 +6,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from chargehook.ingest.intake import (
+from chargehook.schemas import Session
+from chargehook.sessions.intake import (
     BadInput,
     Item,
     check_idempotency_key,
@@ -16,7 +17,6 @@ from chargehook.ingest.intake import (
     split_body,
     validate,
 )
-from chargehook.schemas import Session
 from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_field, nested
 
 

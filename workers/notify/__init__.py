@@ -1,10 +1,12 @@
 """notify: every billed event to every matching subscriber, signed, retried from the broker,
 never an older state of a session after a newer one (docs/delivery.md).
 
-Two consumers make the worker kind: the fan-out (`fanout.py`) reads `chargehook.billed`,
-matches each event against the subscriptions held in memory (`cache.py`), records one delivery
-per match and queues a task for it; the deliverer (`deliverer.py`) attempts each task on its own
-and queues a failure again in a delay queue, so retries live in RabbitMQ, not in this process.
+Two consumers make the worker kind: the fan-out (`fanout.py`) reads `chargehook.notify` (bound
+to `chargehook.billed`) and hands each batch to `webhooks.fan_out`, which matches each event
+against the subscriptions held in memory (`webhooks.subscription_cache`), records one delivery
+per match and queues a task for it; the deliverer (`deliverer.py`) reads the tasks and hands
+each to `webhooks.delivering`, which attempts it and queues a failure again in a delay queue,
+so retries live in RabbitMQ, not in this process.
 """
 
 import asyncio
@@ -15,13 +17,14 @@ from chargehook.plumbing.consume import ConcurrentConsumer, Consumer
 from chargehook.plumbing.database import Pool, answering
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
+from chargehook.webhooks.delivering import Deliverer
+from chargehook.webhooks.subscription_cache import SubscriptionCache
 from chargehook.webhooks.tasks import DELIVERY_QUEUE
-from chargehook.workers.notify.cache import SubscriptionCache
-from chargehook.workers.notify.deliverer import Deliverer
+from chargehook.workers.notify.deliverer import DeliveryConsumer
 from chargehook.workers.notify.fanout import FANOUT_QUEUE, FanOut
 
 QUEUES = (FANOUT_QUEUE, DELIVERY_QUEUE)
-__all__ = ["QUEUES", "Deliverer", "FanOut", "NotifyService", "SubscriptionCache"]
+__all__ = ["QUEUES", "DeliveryConsumer", "FanOut", "NotifyService"]
 
 
 @dataclass
@@ -51,5 +54,7 @@ class NotifyService:
         async with cache.kept_fresh(), deliverer.http_client():
             await asyncio.gather(
                 Consumer(self.broker, fanout, self.metrics, s.batch_linger, probe).run(stop),
-                ConcurrentConsumer(self.broker, deliverer, self.metrics, probe).run(stop),
+                ConcurrentConsumer(
+                    self.broker, DeliveryConsumer(deliverer), self.metrics, probe
+                ).run(stop),
             )

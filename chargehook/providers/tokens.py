@@ -1,0 +1,60 @@
+"""Which provider a bearer token belongs to, from an in-memory table of token digests: no query
+per request (docs/api.md#authentication)."""
+
+import asyncio
+import time
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+
+from chargehook.plumbing.database import Pool, kept_fresh
+from chargehook.providers.rules import hash_token
+from chargehook.providers.store import Known, provider_of, token_table
+
+RELOAD_EVERY = 30.0  # a missed NOTIFY leaves a revoked token usable at most this long
+UNKNOWN_FOR = 30.0  # seconds an unknown token is answered 401 without a query
+MAX_UNKNOWN = 10_000  # unknown digests remembered at most; the oldest are forgotten first
+CHANNEL = "chargehook_tokens"  # notified by the trigger of migration 0007
+
+
+class TokenTable:
+    """Every known digest in memory, reloaded on each change (revoke, rotate, add) within a
+    moment; a token it does not know is looked up once (a provider added since), and then
+    answered from memory for UNKNOWN_FOR seconds, so a flood of bad tokens costs no queries."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._providers: dict[bytes, Known] = {}
+        self._unknown: dict[bytes, float] = {}  # digest -> when it was found unknown
+        self.changed = asyncio.Event()
+
+    def kept_fresh(self) -> AbstractAsyncContextManager[None]:
+        return kept_fresh(self._pool, CHANNEL, self.load, self.changed, RELOAD_EVERY)
+
+    async def load(self) -> None:
+        self._providers = await token_table(self._pool)
+        self._unknown.clear()  # a token added since may be among them
+
+    async def provider_for(self, token: str) -> str | None:
+        digest = hash_token(token)
+        known = self._providers.get(digest)
+        if known is None:
+            known = await self._look_up(digest)
+            if known is None:
+                return None
+        name, expires_at = known
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            return None  # rotated out and its grace is over
+        return name
+
+    async def _look_up(self, digest: bytes) -> Known | None:
+        seen = self._unknown.get(digest)
+        if seen is not None and time.monotonic() - seen < UNKNOWN_FOR:
+            return None
+        known = await provider_of(self._pool, digest)
+        if known is None:
+            if len(self._unknown) >= MAX_UNKNOWN:
+                del self._unknown[next(iter(self._unknown))]
+            self._unknown[digest] = time.monotonic()
+            return None
+        self._providers[digest] = known
+        return known

@@ -1,0 +1,62 @@
+"""Fanning out: each billed event to one delivery per matching subscription, stored in one
+statement per batch, then queued as tasks of up to the subscription's batch size
+(docs/delivery.md)."""
+
+import asyncio
+from collections.abc import Sequence
+
+from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.database import Pool
+from chargehook.schemas import DeliveryTask
+from chargehook.webhooks import deliveries, tasks
+from chargehook.webhooks.deliveries import NewDelivery
+from chargehook.webhooks.payload import Billed, item_payload
+from chargehook.webhooks.subscription_cache import SubscriptionCache
+
+
+async def fan_out(
+    pool: Pool,
+    broker: Broker,
+    cache: SubscriptionCache,
+    batch: Sequence[Billed],
+    default_delivery_batch: int,
+) -> int:
+    """Store and queue the batch's deliveries; how many were queued."""
+    await cache.fresh()
+    new = [delivery for billed in batch for delivery in matches(cache, billed)]
+    async with pool.acquire() as conn, conn.transaction():
+        queued = await deliveries.create(conn, new)
+    # after commit: a task never names a delivery not stored
+    groups: dict[str, list[str]] = {}
+    for delivery in new:
+        if delivery.id in queued:
+            groups.setdefault(delivery.subscription_id, []).append(delivery.id)
+    await asyncio.gather(
+        *(
+            tasks.queue_now(broker, DeliveryTask(delivery_ids=chunk))
+            for subscription, ids in groups.items()
+            for chunk in tasks.chunks(
+                ids, delivery_batch(cache, subscription, default_delivery_batch)
+            )
+        )
+    )
+    if queued:  # every task confirmed: a redelivery of this batch queues none again
+        await deliveries.queued(pool, sorted(queued))
+    return len(queued)
+
+
+def matches(cache: SubscriptionCache, billed: Billed) -> list[NewDelivery]:
+    e, s = billed.envelope, billed.session
+    subscribers = cache.matching(s.status, e.provider)
+    if not subscribers:
+        return []
+    body = item_payload(billed)
+    return [
+        NewDelivery(sub.id, e.provider, s.id, e.event_id, billed.position, body, e.received_at)
+        for sub in subscribers
+    ]
+
+
+def delivery_batch(cache: SubscriptionCache, subscription_id: str, default: int) -> int:
+    found = cache.by_id.get(subscription_id)
+    return (found.batch_size if found else None) or default
