@@ -1,4 +1,4 @@
-"""The subscriptions API of SPEC §5 and the delivery log: admin token only."""
+"""The subscriptions API of docs/delivery.md and the delivery log: admin token only."""
 
 from datetime import datetime
 from typing import Any, TypeVar
