@@ -1,10 +1,11 @@
 """A fast subscriber: answers 204, checks signatures on a sample, counts and times every item.
 
-A webhook body is a JSON array of session objects (one per POST today, maybe many later), so it
-counts items, not requests. An item is the same item again when its `webhook-id`, `id` and
-`position` are; repeats are counted and not counted as delivered. Per session it checks that
-`position` never goes backwards. Each new item's arrival time is kept with the `bench_sent_at`
-the load generator put into it, so the bench reads event-to-delivery latency back.
+A webhook body is a JSON array of session objects (up to the subscription's `batch_size` per
+POST, docs/delivery.md#batches), so it counts items, not requests. An item is the same item
+again when its `webhook-id`, `id` and `position` are; repeats are counted and not counted as
+delivered. Per session it checks that `position` never goes backwards. Each new item's arrival
+time is kept with the `bench_sent_at` the load generator put into it, so the bench reads
+event-to-delivery latency back.
 
     python -m bench.receiver --port 9000 [--secret whsec_...] [--verify-every 50]
 

@@ -14,7 +14,7 @@ __all__ = ["ROUTES", "openapi"]
 
 
 def openapi() -> Document:
-    """OpenAPI 3.1 for the HTTP API of SPEC §2, generated from the route table."""
+    """OpenAPI 3.1 for the HTTP API of docs/api.md, generated from the route table."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "chargehook", "version": SCHEMA_VERSION},

@@ -85,7 +85,7 @@ async def post_sessions(request: web.Request) -> web.Response:
 
 async def plain_json(request: web.Request) -> bytes:
     """Every JSON body, read only once it is known to be JSON and not compressed (a compressed
-    one stays so: the app does not inflate, docs/api.md#limits)."""
+    one stays so: the app does not inflate, docs/api.md#errors)."""
     if request.content_type not in JSON_TYPES:
         raise ApiError(415, f"Expected Content-Type application/json, got {request.content_type}")
     if request.headers.get("Content-Encoding", "identity").lower() not in IDENTITY:

@@ -137,7 +137,8 @@ def _message(name: str, payload: str) -> Document:
 
 
 def asyncapi() -> Document:
-    """AsyncAPI 3 for the exchanges downstream services bind to (SPEC §3)."""
+    """AsyncAPI 3 for the exchanges downstream services bind to
+    (docs/broker.md#the-asyncapi-document)."""
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "chargehook events", "version": SCHEMA_VERSION},

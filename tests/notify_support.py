@@ -38,7 +38,8 @@ WORKERS: list[NotifyService] = []  # the notify workers running in this test
 
 @asynccontextmanager
 async def notifying(broker: AmqpBroker, pool: Pool, settings: Settings) -> AsyncIterator[Metrics]:
-    """A notify worker in this process (SPEC: any number may run side by side)."""
+    """A notify worker in this process (docs/delivery.md#order-per-session: any number may run side
+    by side)."""
     await broker.declare(ALL_QUEUES, delay_queues(settings))
     metrics, stop = Metrics(), asyncio.Event()
     service = NotifyService(settings, pool, broker, metrics)

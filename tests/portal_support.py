@@ -7,24 +7,15 @@ screenshots the tests take; otherwise they go to the test's temporary folder.
 
 import asyncio
 import os
-import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import msgspec
-from playwright.async_api import (
-    Browser,
-    Dialog,
-    Locator,
-    Page,
-    ViewportSize,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from bench.lab import free_port
 from chargehook.ingest.openapi import ROUTES
@@ -140,36 +131,3 @@ async def sideways(page: Page) -> list[str]:
             .map((e) => e.tagName + "." + e.className)"""
     )
     return found
-
-
-async def accept(dialog: Dialog) -> None:
-    await dialog.accept()
-
-
-async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
-    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await shown.count():
-        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
-        await refresh()
-        await asyncio.sleep(0.3)
-
-
-async def log_in_with_the_keyboard(page: Page, stage: Stage) -> None:
-    await page.goto(stage.portal)
-    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    await expect(page.get_by_label("Admin token")).to_be_focused()
-    await stage.shoot(page, "login")
-    await page.keyboard.type(ADMIN_TOKEN)
-    await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="Subscriptions")).to_be_visible()
-
-
-def admin_route(method: str, path: str) -> str:
-    """The route table's admin route a call matched (tests/test_portal.py: each needs the
-    admin token)."""
-    for route in ADMIN_ROUTES:
-        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
-        if route.method == method and re.fullmatch(pattern, path):
-            return f"{method} {route.path}"
-    raise AssertionError(f"the portal called {method} {path}, which is no admin route")

@@ -1,4 +1,4 @@
-"""The HTTP contract of SPEC §1-2 against the real broker and database."""
+"""The HTTP contract of docs/api.md against the real broker and database."""
 
 import io
 from decimal import Decimal

@@ -1,5 +1,5 @@
-"""Notify fan-out against the real RabbitMQ and PostgreSQL (SPEC §5): which events reach which
-subscriber, billed, signed with every active secret."""
+"""Notify fan-out against the real RabbitMQ and PostgreSQL (docs/delivery.md#matching): which
+events reach which subscriber, billed, signed with every active secret."""
 
 from decimal import Decimal
 from typing import Any

@@ -1,5 +1,6 @@
-"""Notify retries and subscription health (SPEC §5): failed attempts are retried from the
-broker, replayed on request, survive a killed worker; a gone or sick endpoint is disabled."""
+"""Notify retries and subscription health (docs/delivery.md#retries, #subscription-health):
+failed attempts are retried from the broker, replayed on request, survive a killed worker; a
+gone or sick endpoint is disabled."""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,5 @@
-"""The subscriptions admin API and its SSRF guard (SPEC §5), at creation and at every attempt."""
+"""The subscriptions admin API and its SSRF guard (docs/delivery.md#subscriptions, #ssrf-guard),
+at creation and at every attempt."""
 
 import pytest
 

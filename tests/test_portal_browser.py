@@ -1,35 +1,37 @@
 """The operators' portal in a real Chromium, against a real `chargehook run` on RabbitMQ and
-PostgreSQL: what an operator does in it, start to end, and that nothing shows without the token.
+PostgreSQL: what an operator does in it, start to end, dead letters replayed and dropped, and
+that nothing shows without the token.
 """
 
 import asyncio
+import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from aiohttp import web
-from playwright.async_api import Locator, Page, Request, expect
+from playwright.async_api import Dialog, Locator, Page, Request, expect
 from yarl import URL
 
+from chargehook.plumbing.amqp import amqp_broker
 from tests.notify_support import verify
 from tests.portal_support import (
+    ADMIN_ROUTES,
     DESKTOP,
     PHONE,
     Stage,
-    accept,
-    admin_route,
     chromium,
-    log_in_with_the_keyboard,
     screenshots,
     sideways,
     staged,
     unlabelled_fields,
-    until,
 )
 from tests.receiver import Received, exact, ok
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN, dead_lettered
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 # Not UTC: a time read in the wrong zone would be an hour off, and the filters would show it.
@@ -52,6 +54,29 @@ MONEY_LINES = {
 def local(minutes: int) -> str:
     """A time in the browser's zone, as a datetime-local field takes it."""
     return (datetime.now(ZONE) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
+
+
+def admin_route(method: str, path: str) -> str:
+    """The route table's admin route a call matched (tests/test_portal.py: each needs the
+    admin token)."""
+    for route in ADMIN_ROUTES:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
+        if route.method == method and re.fullmatch(pattern, path):
+            return f"{method} {route.path}"
+    raise AssertionError(f"the portal called {method} {path}, which is no admin route")
+
+
+async def accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
+async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
+    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await shown.count():
+        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
+        await refresh()
+        await asyncio.sleep(0.3)
 
 
 def delivery(page: Page, session_id: str, status: str) -> Locator:
@@ -100,6 +125,16 @@ async def test_an_operator_works_the_portal_start_to_end(tmp_path: Path) -> None
         assert {request.headers["authorization"] for request in calls} == {f"Bearer {ADMIN_TOKEN}"}
         used = {admin_route(request.method, URL(request.url).path) for request in calls}
         assert len(used) >= 12, used
+
+
+async def log_in_with_the_keyboard(page: Page, stage: Stage) -> None:
+    await page.goto(stage.portal)
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(page.get_by_label("Admin token")).to_be_focused()
+    await stage.shoot(page, "login")
+    await page.keyboard.type(ADMIN_TOKEN)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Subscriptions")).to_be_visible()
 
 
 async def subscribe_the_receiver(page: Page, stage: Stage) -> tuple[str, str]:
@@ -259,6 +294,49 @@ async def fits_a_phone(page: Page, view: str) -> None:
     await expect(page.locator("h1:visible")).to_have_count(1)
     assert await sideways(page) == [], view
     assert await unlabelled_fields(page) == [], view
+
+
+async def test_an_operator_replays_a_dead_letter_after_a_fix_and_drops_the_other(
+    tmp_path: Path,
+) -> None:
+    async with staged(screenshots(tmp_path)) as stage, chromium() as browser:
+        async with amqp_broker(stage.amqp_url, "portal test", 15) as broker:
+            sessions = {
+                await dead_lettered(broker, stage.provider, session_id): session_id
+                for session_id in ("s-dead-1", "s-dead-2")
+            }
+        page = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        page.on("dialog", lambda dialog: asyncio.ensure_future(accept(dialog)))
+        await log_in_with_the_keyboard(page, stage)
+        await page.get_by_role("link", name="Dead letters").click()
+        persist = page.locator("section.panel", has_text="chargehook.persist:")
+        await expect(persist.get_by_role("heading")).to_have_text(
+            "chargehook.persist: 2 in chargehook.persist.dead"
+        )
+        await expect(persist.locator("tbody")).to_contain_text("a bug, since fixed")
+        await stage.shoot(page, "dead-letters")
+        await page.set_viewport_size(PHONE)
+        assert await sideways(page) == []  # with letters listed, too
+        await page.set_viewport_size(DESKTOP)
+
+        first = persist.locator("tbody tr").first
+        replayed_id = await first.locator("code").first.inner_text()
+        await first.get_by_role("button", name="Replay").click()
+        await expect(page.locator("#notice")).to_contain_text("1 put back on chargehook.persist")
+        await expect(persist.locator("tbody tr")).to_have_count(1)
+        await expect(persist.locator("tbody")).not_to_contain_text(replayed_id)
+        await persist.get_by_role("button", name="Drop all").click()  # confirmed by `accept`
+        await expect(persist.get_by_text("None.")).to_be_visible()
+
+        replayed, dropped = sessions.pop(replayed_id), sessions.popitem()[1]
+        await page.goto(stage.portal + f"#/sessions?provider={stage.provider}&id={replayed}")
+        look_up = page.get_by_role("button", name="Look up")
+        heading = page.get_by_role("heading", name=f"Session {replayed} from {stage.provider}")
+        await until(heading, look_up.click)  # processed, once the fix is in
+        events = await stage.admin_get(f"/v1/sessions/{stage.provider}/{replayed}/events")
+        assert len(msgspec.json.decode(events)) == 1  # stored once
+        await page.goto(stage.portal + f"#/sessions?provider={stage.provider}&id={dropped}")
+        await expect(page.get_by_role("alert")).to_contain_text(f"No session {dropped!r}")
 
 
 async def test_without_the_token_the_portal_shows_and_asks_for_nothing(tmp_path: Path) -> None:

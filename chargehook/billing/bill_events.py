@@ -3,8 +3,9 @@ published billed on `chargehook.billed` (docs/billing.md).
 
 The bills commit before the billed events are published, and the caller acks after every
 publish was confirmed; a redelivery finds the stored bill and publishes the same figures again.
-A batch costs three round trips to PostgreSQL (rates, known bills, one insert), whatever its
-size.
+A batch is three statements in one transaction, whatever its size: the rates, the known bills
+and one insert (none when nothing is new); the known bills are read again only when another
+worker billed some of the batch first.
 """
 
 import asyncio

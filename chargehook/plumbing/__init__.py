@@ -1,1 +1,1 @@
-"""Shared plumbing: configuration, broker, database, logging and the consume loop."""
+"""Shared plumbing: configuration, broker, database, logging, metrics and the consume loops."""

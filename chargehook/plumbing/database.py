@@ -15,7 +15,7 @@ from chargehook.plumbing.faults import is_infrastructure
 
 log = structlog.get_logger("chargehook.database")
 
-# How long the consume loop's probe waits for PostgreSQL to answer a fresh connection.
+# How long the consume loops' probe waits for PostgreSQL to answer a fresh connection.
 PROBE_TIMEOUT = 5.0
 # A lost LISTEN connection is replaced after this long, and then as often until one is had.
 RELISTEN_DELAY = 1.0
@@ -33,7 +33,7 @@ async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
 
 
 def answering(pool: Pool) -> Callable[[], Awaitable[bool]]:
-    """The consume loop's probe: whether PostgreSQL answers now, on a fresh connection. Every
+    """The consume loops' probe: whether PostgreSQL answers now, on a fresh connection. Every
     pooled connection is replaced first (each as it is next acquired, or released if in use),
     so the work tried again after the probe runs on fresh connections too."""
 

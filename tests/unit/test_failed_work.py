@@ -60,7 +60,7 @@ class Flaky:
 
 
 class Probe:
-    """The database as the consume loop's probe sees it: down for the first `down` probes."""
+    """The database as the consume loops' probe sees it: down for the first `down` probes."""
 
     def __init__(self, down: int = 0) -> None:
         self.down, self.probes = down, 0

@@ -1,4 +1,4 @@
-"""The intake rules of SPEC §1-2 on the pure functions, with no server, broker or database."""
+"""The intake rules of docs/api.md on the pure functions, with no server, broker or database."""
 
 from datetime import UTC, datetime
 from typing import Any
