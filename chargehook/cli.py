@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import uvloop
 
-from chargehook import admin, root
+from chargehook import commands, root
 from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.faults import is_from_a_service
@@ -144,21 +144,23 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
             if not PROVIDER_NAME.match(args.name):
                 raise ConfigError(f"provider name {args.name!r}: use a-z, 0-9, '-' and '_'")
             if args.action == "revoke":
-                return admin.run_provider_revoke(settings, args.name)
+                return commands.run_provider_revoke(settings, args.name)
             if args.action == "rotate":
-                return admin.run_provider_rotate(settings, args.name, args.grace)
-            change = admin.run_provider_add if args.action == "add" else admin.run_provider_rates
+                return commands.run_provider_rotate(settings, args.name, args.grace)
+            change = (
+                commands.run_provider_add if args.action == "add" else commands.run_provider_rates
+            )
             return change(settings, args.name, args.commission_rate, args.tax_rate)
         case "status":
             root.require_services(settings, "status")
-            return admin.run_status(settings)
+            return commands.run_status(settings)
         case "dead":
             if args.action == "drop" and not args.yes:
                 raise ConfigError("dead drop removes messages for good: add --yes to confirm")
             ids = None if getattr(args, "all", True) else args.ids
-            return admin.run_dead(settings, args.action, args.queue, ids)
+            return commands.run_dead(settings, args.action, args.queue, ids)
         case "subscription" if args.action == "test":
-            return admin.run_subscription_test(settings, args.id)
+            return commands.run_subscription_test(settings, args.id)
         case "subscription":
             new = NewSubscription(
                 url=args.url,
@@ -167,7 +169,7 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 description=args.description,
                 batch_size=args.batch_size,
             )
-            return admin.run_subscription_add(settings, new)
+            return commands.run_subscription_add(settings, new)
     raise ConfigError(f"unknown command {args.command}")
 
 

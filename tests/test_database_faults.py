@@ -31,8 +31,9 @@ from tests.support import Provider, eventually, queue_depth, stored_events
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 Client = TestClient[Any, Any]
 SESSIONS = 30
-# the table each kind writes inside its batch's transaction, and its queue's consumer's name
+# the table each kind writes inside its batch's transaction
 LOCKED = {"persist": "session_events", "billing": "bills", "notify": "deliveries"}
+CONSUMER = {"persist": "persist", "billing": "billing", "notify": "fanout"}  # metrics' `worker`
 
 
 async def terminate(pool: Pool, pids: list[int]) -> None:
@@ -164,9 +165,14 @@ async def test_a_connection_broken_mid_transaction_is_retried_and_nothing_is_dea
             await eventually(lambda: done(kind, pool, provider.name), within=60)
     await once_each(kind, pool, provider.name, receiver)
     assert await queue_depth(amqp_url, queue.dead_letter_queue) == dead_before
-    assert metrics.value("chargehook_worker_messages_total", worker=kind, outcome="dead") == 0
+    assert (
+        metrics.value("chargehook_worker_messages_total", worker=CONSUMER[kind], outcome="dead")
+        == 0
+    )
     # the fault was met, and blamed on the infrastructure
-    retried = metrics.value("chargehook_worker_retries_total", worker=kind, cause="infrastructure")
+    retried = metrics.value(
+        "chargehook_worker_failures_total", worker=CONSUMER[kind], blamed_on="infrastructure"
+    )
     assert retried >= 1
 
 

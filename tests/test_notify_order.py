@@ -10,7 +10,7 @@ from aiohttp import web
 
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
-from chargehook.webhooks import deliveries, sending
+from chargehook.webhooks import deliveries, request_transactions
 from chargehook.webhooks.deliveries import NewDelivery
 from tests.notify_support import (
     Client,
@@ -109,14 +109,14 @@ async def test_a_state_sent_whose_record_was_lost_still_supersedes_an_older_one(
     }
     async with pool.acquire() as conn:
         await deliveries.create(conn, list(made.values()))
-    finished = await sending.claim(pool, [made["FINISHED"].id], holder="finished")
+    finished = await request_transactions.claim(pool, [made["FINISHED"].id], holder="finished")
     assert [d.id for d in finished.go] == [made["FINISHED"].id]
     await pool.execute(  # no record: the lease runs out
         "UPDATE delivery_cursors SET lease_until = now() - interval '1 second'"
         " WHERE subscription_id = $1",
         sub,
     )
-    older = await sending.claim(pool, [made["IN_PROGRESS"].id], holder="older")
+    older = await request_transactions.claim(pool, [made["IN_PROGRESS"].id], holder="older")
     assert older.go == [] and [d.id for d in older.superseded] == [made["IN_PROGRESS"].id]
-    again = await sending.claim(pool, [made["FINISHED"].id], holder="finished-again")
+    again = await request_transactions.claim(pool, [made["FINISHED"].id], holder="finished-again")
     assert [d.id for d in again.go] == [made["FINISHED"].id]  # the same state may go again

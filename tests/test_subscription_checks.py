@@ -12,7 +12,7 @@ from chargehook.plumbing.database import Pool
 from chargehook.plumbing.settings import Settings
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
-from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks.delivery_states import AttemptResult
 from tests.notify_support import ADMIN, Client, subscribe, verify
 from tests.receiver import Received, receiving
 from tests.support import Provider

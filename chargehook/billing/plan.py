@@ -14,8 +14,8 @@ from chargehook.billing.rules import Bill, bill, differing_figures
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing
 from chargehook.sessions.events import SessionEvent
+from chargehook.sessions.order import SessionRef
 
-SessionRef = tuple[str, str]  # (provider, session id)
 EventRef = tuple[str, str]  # (provider, event id)
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from chargehook.billing.plan import EventRef, Made, SessionRef, plan, without_clashes
+from chargehook.billing.plan import EventRef, Made, plan, without_clashes
 from chargehook.billing.rules import bill_to_show
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing, ProviderFigures
 from chargehook.sessions.events import SessionEvent
-from chargehook.sessions.order import OrderKey, order_key
+from chargehook.sessions.order import OrderKey, SessionRef, order_key
 
 COLUMNS = """
     kind, event_id, status, currency, price_unit, quantity, base, access_fee, subtotal,
@@ -44,13 +44,13 @@ RETURNING {COLUMNS}, provider
 
 
 @dataclass(frozen=True)
-class Known:
+class KnownBills:
     finals: dict[SessionRef, Billing]  # the final bills of the batch's sessions
     own: dict[EventRef, Billing]  # the events' own bills
     owners: dict[EventRef, str]  # the session each of those bills is for
 
 
-async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> Known:
+async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> KnownBills:
     """One round trip: the final bills of the batch's sessions and the events' own bills."""
     rows = await conn.fetch(
         KNOWN,
@@ -61,7 +61,7 @@ async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> Known
     finals = {(r["provider"], r["session_id"]): billing_from_row(r) for r in rows if r["final"]}
     own = {(r["provider"], r["event_id"]): billing_from_row(r) for r in rows if not r["final"]}
     owners = {(r["provider"], r["event_id"]): r["session_id"] for r in rows if not r["final"]}
-    return Known(finals, own, owners)
+    return KnownBills(finals, own, owners)
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,11 @@ class Failures:
         return not (self.broker.is_ready() and await self.probe())
 
     def retrying(self, exc: BaseException, size: int) -> None:
-        self.log.warning("infrastructure fault; will retry", error=repr(exc), size=size)
+        self.log.warning(
+            "infrastructure fault; trying again after a back-off", error=repr(exc), size=size
+        )
         self.metrics.inc(
-            "chargehook_worker_retries_total", size, worker=self.worker, cause="infrastructure"
+            "chargehook_worker_failures_total", size, worker=self.worker, blamed_on="infrastructure"
         )
 
     async def failed_alone(self, inbound: Inbound, exc: BaseException) -> None:
@@ -97,7 +99,9 @@ class Failures:
             await inbound.requeue()
             return
         await inbound.ack()
-        self.metrics.inc("chargehook_worker_retries_total", worker=self.worker, cause="message")
+        self.metrics.inc(
+            "chargehook_worker_failures_total", worker=self.worker, blamed_on="message"
+        )
 
     async def dead_letter(self, inbound: Inbound, reason: str, cause: str) -> None:
         """To the dead-letter queue with `reason`; `cause` is `undecodable` or `failed`."""

@@ -39,10 +39,11 @@ COUNTERS = {
     "chargehook_worker_messages_total": Spec(
         "Messages finished by a worker, by outcome", ("worker", "outcome")
     ),
-    "chargehook_worker_retries_total": Spec(
-        "Messages a worker will try again, by cause: infrastructure (a database, broker or"
-        " network fault; kept in hand) or message (failed on its own; counted toward the limit)",
-        ("worker", "cause"),
+    "chargehook_worker_failures_total": Spec(
+        "Failed tries at a message's work, by whom they were blamed on: infrastructure (a"
+        " database, broker or network fault; kept in hand and tried again after a back-off) or"
+        " message (it failed on its own; counted toward the dead-letter limit)",
+        ("worker", "blamed_on"),
     ),
     "chargehook_worker_dead_letters_total": Spec(
         "Messages a worker dead-lettered as bad, by cause: undecodable or failed (the limit)",

@@ -86,16 +86,16 @@ async def rotate_token(pool: Pool, name: str, grace: timedelta) -> str | None:
     return token
 
 
-Known = tuple[str, datetime | None]  # a token's provider, and when it expires (None: never)
+TokenOwner = tuple[str, datetime | None]  # a token's provider, and when it expires (None: never)
 
 
-async def provider_of(pool: Pool, token_hash: bytes) -> Known | None:
+async def provider_of(pool: Pool, token_hash: bytes) -> TokenOwner | None:
     row = await pool.fetchrow(
         "SELECT provider, expires_at FROM provider_tokens WHERE token_hash = $1", token_hash
     )
     return None if row is None else (str(row["provider"]), row["expires_at"])
 
 
-async def token_table(pool: Pool) -> dict[bytes, Known]:
+async def token_table(pool: Pool) -> dict[bytes, TokenOwner]:
     rows = await pool.fetch("SELECT token_hash, provider, expires_at FROM provider_tokens")
     return {bytes(r["token_hash"]): (str(r["provider"]), r["expires_at"]) for r in rows}

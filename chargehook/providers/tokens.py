@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from chargehook.plumbing.database import Pool, kept_fresh
 from chargehook.providers.rules import hash_token
-from chargehook.providers.store import Known, provider_of, token_table
+from chargehook.providers.store import TokenOwner, provider_of, token_table
 
 RELOAD_EVERY = 30.0  # a missed NOTIFY leaves a revoked token usable at most this long
 UNKNOWN_FOR = 30.0  # seconds an unknown token is answered 401 without a query
@@ -23,7 +23,7 @@ class TokenTable:
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._providers: dict[bytes, Known] = {}
+        self._providers: dict[bytes, TokenOwner] = {}
         self._unknown: dict[bytes, float] = {}  # digest -> when it was found unknown
         self.changed = asyncio.Event()
 
@@ -46,7 +46,7 @@ class TokenTable:
             return None  # rotated out and its grace is over
         return name
 
-    async def _look_up(self, digest: bytes) -> Known | None:
+    async def _look_up(self, digest: bytes) -> TokenOwner | None:
         seen = self._unknown.get(digest)
         if seen is not None and time.monotonic() - seen < UNKNOWN_FOR:
             return None

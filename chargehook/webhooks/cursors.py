@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chargehook.plumbing.database import Connection
-from chargehook.webhooks import lifecycle
+from chargehook.sessions.order import SessionRef
+from chargehook.webhooks import delivery_states
 from chargehook.webhooks.deliveries import Pending
 
 # A request holds its sessions' leases at most this long: longer than one attempt.
 LEASE = "30 seconds"
-SessionRef = tuple[str, str]
 
 OPEN = """
 INSERT INTO delivery_cursors (subscription_id, provider, session_id)
@@ -45,14 +45,14 @@ WHERE c.subscription_id = $1 AND c.provider = t.provider AND c.session_id = t.se
 
 @dataclass
 class Claimed:
-    """A batch sorted by lifecycle.claim: what goes now, waits, or will never go."""
+    """A batch sorted by delivery_states.decide_claim: what goes now, waits, or will never go."""
 
     go: list[Pending] = field(default_factory=list)
     busy: list[Pending] = field(default_factory=list)
     superseded: list[Pending] = field(default_factory=list)
 
 
-async def claim(conn: Connection, batch: Sequence[Pending], holder: str) -> Claimed:
+async def take_leases(conn: Connection, batch: Sequence[Pending], holder: str) -> Claimed:
     """Take the lease of every session the batch may carry now; call inside a transaction."""
     claimed = Claimed()
     if not batch:
@@ -64,7 +64,7 @@ async def claim(conn: Connection, batch: Sequence[Pending], holder: str) -> Clai
     held = {(r["provider"], r["session_id"]): (r["sent_position"], r["leased"]) for r in rows}
     for delivery in batch:
         sent, leased = held[(delivery.provider, delivery.session_id)]
-        decision = lifecycle.claim(sent, leased, delivery.position)
+        decision = delivery_states.decide_claim(sent, leased, delivery.position)
         getattr(claimed, decision).append(delivery)
     if claimed.go:
         await conn.execute(LEASE_SQL, subscription, holder, *_newest(claimed.go))

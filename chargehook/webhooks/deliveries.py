@@ -1,5 +1,5 @@
 """The deliveries and delivery_attempts tables: one row per event and subscriber, every attempt
-of the request that carried it. The decisions are chargehook.webhooks.lifecycle's."""
+of the request that carried it. The decisions are chargehook.webhooks.delivery_states's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import asyncpg
 
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import Attempt, Delivery, DeliveryStatus
-from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks.delivery_states import AttemptResult
 
 
 def delivery_id(subscription_id: str, provider: str, event_id: str) -> str:

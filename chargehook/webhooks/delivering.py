@@ -1,6 +1,6 @@
 """Delivering a task: one request carrying the task's deliveries to one subscriber, signed,
 ordered per session, retried from the broker, within the per-subscription cap. The rules it
-follows are chargehook.webhooks.lifecycle's (docs/delivery.md)."""
+follows are chargehook.webhooks.delivery_states's (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DeliveryStatus, DeliveryTask, Subscription
-from chargehook.webhooks import deliveries, lifecycle, retries, sending, subscriptions, tasks
+from chargehook.webhooks import (
+    deliveries,
+    delivery_states,
+    request_transactions,
+    retries,
+    subscriptions,
+    tasks,
+)
 from chargehook.webhooks.deliveries import Pending, request_id
-from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks.delivery_states import AttemptResult
 from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.posting import http_client, post_signed
 from chargehook.webhooks.subscription_cache import SubscriptionCache
@@ -91,7 +98,7 @@ class Deliverer:
     async def deliver(
         self, task: DeliveryTask, subscription: Subscription, secrets: list[str]
     ) -> None:
-        claimed = await sending.claim(self.pool, task.ids, holder=request_id(task.ids))
+        claimed = await request_transactions.claim(self.pool, task.ids, holder=request_id(task.ids))
         if claimed.superseded:
             self.metrics.inc(
                 "chargehook_deliveries_total", len(claimed.superseded), outcome="superseded"
@@ -109,11 +116,11 @@ class Deliverer:
             retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
             await tasks.queue_after(self.broker, retry, delay)
             retry_at = result.attempted_at + timedelta(milliseconds=delay)
-        attempt, status = await sending.record(self.pool, sent, result, retry_at)
+        attempt, status = await request_transactions.record(self.pool, sent, result, retry_at)
         await self.after_attempt(subscription, sent, result, attempt, status)
 
     def next_delay(self, task: DeliveryTask, result: AttemptResult) -> int | None:
-        if not lifecycle.may_retry(result):
+        if not delivery_states.may_retry(result):
             return None
         return retries.retry_delay_ms(
             self.schedule, self.delays, task.round, result.retry_after, self.rng
@@ -138,7 +145,7 @@ class Deliverer:
         attempt: int,
         status: DeliveryStatus,
     ) -> None:
-        outcome = lifecycle.outcome(status)
+        outcome = delivery_states.outcome(status)
         self.metrics.inc("chargehook_deliveries_total", len(sent), outcome=outcome)
         self.metrics.observe(
             "chargehook_delivery_attempt_seconds", result.latency_ms / 1000, outcome=outcome
@@ -163,7 +170,7 @@ class Deliverer:
             await subscriptions.record_success(self.pool, subscription.id)
             return
         last = None if result.gone else await subscriptions.last_success(self.pool, subscription.id)
-        reason = lifecycle.disable_reason(result, last, datetime.now(UTC), self.disable_after)
+        reason = delivery_states.disable_reason(result, last, datetime.now(UTC), self.disable_after)
         if reason is not None:
             await subscriptions.disable(self.pool, subscription.id, reason)
             self.metrics.inc("chargehook_subscriptions_disabled_total")

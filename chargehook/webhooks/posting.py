@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from chargehook.webhooks import lifecycle, retries
-from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks import delivery_states, retries
+from chargehook.webhooks.delivery_states import AttemptResult
 from chargehook.webhooks.signing import signature_header
 from chargehook.webhooks.ssrf import UnsafeUrl, check_url, guarded_connector
 
@@ -51,7 +51,7 @@ async def post_signed(
     try:
         await check_url(url, allow_private_urls)
         async with http.post(url, data=body, headers=headers, allow_redirects=False) as answer:
-            raw = await answer.content.read(lifecycle.SNIPPET_CHARS)
+            raw = await answer.content.read(delivery_states.SNIPPET_CHARS)
             snippet = raw.decode(errors="replace")
             if 200 <= answer.status < 300:
                 return result(answer.status, None, snippet)

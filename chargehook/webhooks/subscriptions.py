@@ -18,7 +18,7 @@ from chargehook.schemas import (
     SubscriptionCreated,
     SubscriptionHealth,
 )
-from chargehook.webhooks.lifecycle import disables_at
+from chargehook.webhooks.delivery_states import disables_at
 from chargehook.webhooks.signing import new_secret
 
 # After a rotation the old secret keeps signing this long, so receivers can switch over.

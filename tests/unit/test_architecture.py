@@ -28,7 +28,7 @@ PURE = (
     "chargehook.sessions.order",
     "chargehook.billing.rules",
     "chargehook.providers.rules",
-    "chargehook.webhooks.lifecycle",
+    "chargehook.webhooks.delivery_states",
     "chargehook.webhooks.retries",
     "chargehook.webhooks.signing",
 )
@@ -167,7 +167,7 @@ def test_a_long_test_module_says_why_it_is_one_job() -> None:
 
 # The edges only translate: parse, call one use case of a room, answer (docs/architecture.md).
 EDGE_ROOMS = ("ingest", "workers")
-EDGE_MODULES = ("chargehook.cli", "chargehook.admin")
+EDGE_MODULES = ("chargehook.cli", "chargehook.commands")
 DATABASE_CALLS = {
     "fetch", "fetchval", "fetchrow", "execute", "executemany", "transaction", "acquire",
     "copy_records_to_table", "copy_to_table", "copy_from_query", "copy_from_table",

@@ -144,8 +144,8 @@ async def test_a_connection_broken_mid_batch_is_retried_never_dead_lettered(
         await until(lambda: len(worker.handled) == len(texts))
     assert sorted(worker.handled) == sorted(texts)
     assert await dead_letters(broker) == []
-    assert counted(metrics, "chargehook_worker_retries_total", cause="infrastructure") >= 2
-    assert counted(metrics, "chargehook_worker_retries_total", cause="message") == 0
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="infrastructure") >= 2
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="message") == 0
     assert probe.probes == 0  # a known fault of the infrastructure needs no probe
 
 
@@ -161,8 +161,8 @@ async def test_an_unknown_error_while_the_database_is_down_is_retried_uncounted(
     async with running(consumers(broker, worker, metrics, probe)[kind]):
         await until(lambda: worker.handled == ["only"])
     assert await dead_letters(broker) == []
-    assert counted(metrics, "chargehook_worker_retries_total", cause="infrastructure") == 3
-    assert counted(metrics, "chargehook_worker_retries_total", cause="message") == 0
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="infrastructure") == 3
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="message") == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -177,7 +177,7 @@ async def test_an_error_the_message_does_not_reproduce_is_not_dead_lettered(
     async with running(consumers(broker, worker, metrics, probe)[kind]):
         await until(lambda: worker.handled == ["once"])
     assert await dead_letters(broker) == []
-    assert counted(metrics, "chargehook_worker_retries_total", cause="message") == 1
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="message") == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -206,8 +206,11 @@ async def test_a_message_failing_on_its_own_is_dead_lettered_after_the_limit(
     # tried alone FAILURE_LIMIT times (once more in its first batch, when batched)
     alone = worker.calls["poison"] - (1 if kind == "batches" else 0)
     assert alone == FAILURE_LIMIT
-    assert counted(metrics, "chargehook_worker_retries_total", cause="message") == FAILURE_LIMIT - 1
-    assert counted(metrics, "chargehook_worker_retries_total", cause="infrastructure") == 0
+    assert (
+        counted(metrics, "chargehook_worker_failures_total", blamed_on="message")
+        == FAILURE_LIMIT - 1
+    )
+    assert counted(metrics, "chargehook_worker_failures_total", blamed_on="infrastructure") == 0
     assert counted(metrics, "chargehook_worker_messages_total", outcome="dead") == 1
 
 

@@ -24,7 +24,7 @@ class FanOut:
     prefetch: int
     batch_size: int
     default_delivery_batch: int
-    name: str = "notify"
+    name: str = "fanout"
     queue: QueueSpec = FANOUT_QUEUE
 
     def decode(self, message: Inbound) -> Billed:

@@ -1,13 +1,13 @@
-"""The delivery lifecycle's rules, table-driven: may a delivery go, where an attempt leaves it."""
+"""The delivery states' rules, table-driven: may a delivery go, where an attempt leaves it."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chargehook.webhooks.lifecycle import (
+from chargehook.webhooks.delivery_states import (
     SNIPPET_CHARS,
     AttemptResult,
-    claim,
+    decide_claim,
     disable_reason,
     disables_at,
     may_retry,
@@ -36,8 +36,8 @@ def result(status: int | None, error: str | None = "http_status") -> AttemptResu
         (OLD, True, OLD, "busy"),  # even a second copy of the same task waits
     ],
 )
-def test_claim(sent: str | None, leased: bool, position: str, expected: str) -> None:
-    assert claim(sent, leased, position) == expected
+def test_decide_claim(sent: str | None, leased: bool, position: str, expected: str) -> None:
+    assert decide_claim(sent, leased, position) == expected
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from datetime import datetime
 
 from chargehook.plumbing.database import Pool
 from chargehook.schemas import DeliveryStatus
-from chargehook.webhooks import cursors, deliveries, lifecycle
+from chargehook.webhooks import cursors, deliveries, delivery_states
 from chargehook.webhooks.cursors import Claimed
 from chargehook.webhooks.deliveries import Pending
-from chargehook.webhooks.lifecycle import AttemptResult
+from chargehook.webhooks.delivery_states import AttemptResult
 
 
 async def claim(pool: Pool, ids: Sequence[str], holder: str) -> Claimed:
@@ -16,7 +16,7 @@ async def claim(pool: Pool, ids: Sequence[str], holder: str) -> Claimed:
     that go hold their sessions' leases, the superseded ones are marked so."""
     async with pool.acquire() as conn, conn.transaction():
         batch = await deliveries.pending(conn, ids, lock=True)
-        claimed = await cursors.claim(conn, batch, holder)
+        claimed = await cursors.take_leases(conn, batch, holder)
         if claimed.superseded:
             await deliveries.set_status(
                 conn, [d.id for d in claimed.superseded], "superseded", None
@@ -28,7 +28,7 @@ async def record(
     pool: Pool, sent: Sequence[Pending], result: AttemptResult, retry_at: datetime | None
 ) -> tuple[int, DeliveryStatus]:
     """Log the attempt on every delivery it carried, move them on, release their sessions."""
-    status = lifecycle.status_after(result, retry_queued=retry_at is not None)
+    status = delivery_states.status_after(result, retry_queued=retry_at is not None)
     async with pool.acquire() as conn, conn.transaction():
         attempt = await deliveries.record_attempt(
             conn, [d.id for d in sent], result, status, retry_at

@@ -1,4 +1,4 @@
-"""A delivery's lifecycle as pure rules: may it go, and where does an attempt leave it.
+"""A delivery's states as pure rules: may it go, and where does an attempt leave it.
 
 pending -> succeeded                  a 2xx
 pending -> pending (retry queued)     any other answer or no answer, while the schedule lasts
@@ -46,7 +46,7 @@ class AttemptResult:
         return self.status_code == GONE
 
 
-def claim(sent_position: str | None, leased: bool, position: str) -> Claim:
+def decide_claim(sent_position: str | None, leased: bool, position: str) -> Claim:
     """Whether a delivery at `position` may be attempted now, given its (subscriber, session)
     cursor: never after a newer state was sent there, and one attempt at a time.
 
