@@ -52,6 +52,7 @@ ROUTES = (
     Route(
         "POST",
         "/v1/sessions",
+        "postSessions",
         routes.post_sessions,
         "Accept session events; answered once the broker confirmed every one",
         Answer("Every event confirmed by the broker", ref("Accepted")),
@@ -63,6 +64,7 @@ ROUTES = (
     Route(
         "GET",
         "/v1/sessions/{provider}/{id}",
+        "getSession",
         routes.get_session,
         "A session's current state",
         Answer("The greatest event by the persist order", ref("SessionState")),
@@ -72,19 +74,34 @@ ROUTES = (
     Route(
         "GET",
         "/v1/sessions/{provider}/{id}/events",
+        "listSessionEvents",
         routes.get_session_events,
         "A session's history, oldest first",
         Answer("Every stored event", array("StoredEvent")),
         ADMIN_ERRORS,
         bearer=True,
     ),
-    Route("GET", "/healthz", routes.healthz, "Liveness", Answer("Alive", {"type": "object"})),
     Route(
-        "GET", "/readyz", routes.readyz, "Readiness", Answer("Ready", {"type": "object"}), (503,)
+        "GET",
+        "/healthz",
+        "getLiveness",
+        routes.healthz,
+        "Liveness",
+        Answer("Alive", {"type": "object"}),
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "getReadiness",
+        routes.readyz,
+        "Readiness",
+        Answer("Ready", {"type": "object"}),
+        (503,),
     ),
     Route(
         "GET",
         "/metrics",
+        "getMetrics",
         routes.metrics,
         "Prometheus metrics",
         Answer("Text exposition format", {"type": "string"}, media_type="text/plain"),
@@ -92,6 +109,7 @@ ROUTES = (
     Route(
         "POST",
         "/v1/subscriptions",
+        "createSubscription",
         subscriptions.create,
         "Subscribe a URL; the signing secret is shown once",
         Answer("Created", ref("SubscriptionCreated"), 201),
@@ -102,6 +120,7 @@ ROUTES = (
     Route(
         "GET",
         "/v1/subscriptions",
+        "listSubscriptions",
         subscriptions.list_all,
         "Every subscription",
         Answer("Subscriptions", array("Subscription")),
@@ -111,6 +130,7 @@ ROUTES = (
     Route(
         "GET",
         "/v1/subscription-health",
+        "listSubscriptionHealth",
         subscriptions.health,
         "Every subscription's health: last success, failures in the last hour, pending, "
         "when it would be disabled",
@@ -121,6 +141,7 @@ ROUTES = (
     Route(
         "GET",
         SUBSCRIPTION,
+        "getSubscription",
         subscriptions.read,
         "One subscription",
         Answer("The subscription", ref("Subscription")),
@@ -130,6 +151,7 @@ ROUTES = (
     Route(
         "PATCH",
         SUBSCRIPTION,
+        "updateSubscription",
         subscriptions.update,
         "Change url, filters, description or enabled",
         Answer("Changed", ref("Subscription")),
@@ -140,6 +162,7 @@ ROUTES = (
     Route(
         "DELETE",
         SUBSCRIPTION,
+        "deleteSubscription",
         subscriptions.delete,
         "Unsubscribe",
         Answer("Deleted", None, 204),
@@ -149,6 +172,7 @@ ROUTES = (
     Route(
         "POST",
         SUBSCRIPTION + "/secret/rotate",
+        "rotateSubscriptionSecret",
         subscriptions.rotate_secret,
         "A new secret; the old one signs for 24 h more",
         Answer("The new secret, shown once", ref("RotatedSecret")),
@@ -158,6 +182,7 @@ ROUTES = (
     Route(
         "POST",
         SUBSCRIPTION + "/test",
+        "sendTestEvent",
         subscriptions.send_test,
         "Send a signed example event, marked as a test, and show what the receiver answered",
         Answer("The receiver's answer (2xx or not)", ref("TestSent")),
@@ -167,6 +192,7 @@ ROUTES = (
     Route(
         "GET",
         SUBSCRIPTION + "/deliveries",
+        "listDeliveries",
         subscriptions.delivery_log,
         "The delivery log with every attempt, newest first",
         Answer("Deliveries", array("Delivery")),
@@ -177,6 +203,7 @@ ROUTES = (
     Route(
         "POST",
         SUBSCRIPTION + "/deliveries/{delivery}/replay",
+        "replayDelivery",
         subscriptions.replay,
         "Send one delivery again",
         REPLAYED,
@@ -186,6 +213,7 @@ ROUTES = (
     Route(
         "POST",
         SUBSCRIPTION + "/recover",
+        "recoverDeliveries",
         subscriptions.recover,
         "Send every failed delivery since a time again",
         REPLAYED,
@@ -196,6 +224,7 @@ ROUTES = (
     Route(
         "GET",
         "/v1/dead-letters",
+        "listDeadLetterQueues",
         dead_letters.list_queues,
         "The work queues, each with its dead-letter queue",
         Answer("Work queues", array("DeadLetterQueue")),
@@ -205,6 +234,7 @@ ROUTES = (
     Route(
         "GET",
         DEAD,
+        "listDeadLetters",
         dead_letters.list_dead,
         "A work queue's dead letters (up to 1000), each with its reason and time; none is moved",
         Answer("Dead letters", array("DeadLetter")),
@@ -214,6 +244,7 @@ ROUTES = (
     Route(
         "POST",
         DEAD + "/replay",
+        "replayDeadLetters",
         dead_letters.replay_dead,
         "Put dead letters back on their queue, after a fix was deployed",
         Answer("How many went back", ref("Settled")),
@@ -224,6 +255,7 @@ ROUTES = (
     Route(
         "POST",
         DEAD + "/drop",
+        "dropDeadLetters",
         dead_letters.drop_dead,
         "Remove dead letters for good",
         Answer("How many were removed", ref("Settled")),

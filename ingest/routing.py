@@ -46,10 +46,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class Route:
-    """One route: what aiohttp serves and what OpenAPI says of it."""
+    """One route: what aiohttp serves and what OpenAPI says of it.
+
+    `operation_id` names the method a generated client calls; it is written out, not derived
+    from the path, so that moving a path never renames a client's method."""
 
     method: str
     path: str
+    operation_id: str
     handler: Handler
     summary: str
     answer: Answer
@@ -83,7 +87,11 @@ class Route:
             str(code): {"description": ERRORS[code], "content": content(error)}
             for code in self.error_codes()
         }
-        operation: Document = {"summary": self.summary, "responses": responses}
+        operation: Document = {
+            "operationId": self.operation_id,
+            "summary": self.summary,
+            "responses": responses,
+        }
         if parameters := [*self.path_parameters(), *self.parameters]:
             operation["parameters"] = parameters
         if self.body is not None:
@@ -94,12 +102,17 @@ class Route:
 
 
 def paths(table: Iterable[Route]) -> Document:
+    """The document's `paths`; a method of a path, or an operationId, used twice is refused."""
     found: Document = {}
+    operation_ids: set[str] = set()
     for route in table:
         item = found.setdefault(route.path, {})
         method = route.method.lower()
         if method in item:
             raise ValueError(f"{route.method} {route.path} is in the route table twice")
+        if route.operation_id in operation_ids:
+            raise ValueError(f"operationId {route.operation_id} is in the route table twice")
+        operation_ids.add(route.operation_id)
         item[method] = route.operation()
     return found
 

@@ -1,0 +1,58 @@
+"""The OpenAPI document serves those who generate clients from it: the checks of Redocly's
+recommended ruleset that matter to them, on `openapi()` itself."""
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate as validate_openapi
+
+from chargehook.ingest.openapi import ROUTES, openapi
+from chargehook.ingest.routing import paths
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")
+DOCUMENT = openapi()
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation of the document as (method, path, operation)."""
+    return [
+        (method.upper(), path, operation)
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+OPERATIONS = operations()
+IDS = [f"{method} {path}" for method, path, _ in OPERATIONS]
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    validate_openapi(DOCUMENT)
+
+
+def test_every_route_is_an_operation() -> None:
+    assert len(OPERATIONS) == len(ROUTES)
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=IDS)
+def test_every_operation_has_a_camel_case_operation_id_and_a_summary(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    assert CAMEL_CASE.fullmatch(operation.get("operationId", "")), f"{method} {path}"
+    assert operation.get("summary"), f"{method} {path} has no summary"
+
+
+def test_operation_ids_are_unique() -> None:
+    operation_ids = [operation["operationId"] for _, _, operation in OPERATIONS]
+    assert len(set(operation_ids)) == len(operation_ids)
+
+
+def test_a_route_table_with_an_operation_id_twice_is_refused() -> None:
+    first, second, *_ = ROUTES
+    twin = replace(second, operation_id=first.operation_id)
+    with pytest.raises(ValueError, match=f"operationId {first.operation_id} .* twice"):
+        paths([first, twin])
