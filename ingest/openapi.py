@@ -18,14 +18,21 @@ def openapi() -> Document:
     return {
         "openapi": "3.1.0",
         "info": {"title": "chargehook", "version": SCHEMA_VERSION},
+        "security": [{"bearer": []}],  # most calls need a token; every operation says its own
         "paths": paths(ROUTES),
         "components": {
             "schemas": components("#/components/schemas/{name}"),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": BEARER},
         },
     }
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A provider's token (`chargehook provider add NAME`) for POST /v1/sessions; "
+    "the admin token (CHARGEHOOK_ADMIN_TOKEN) for every other call that needs one",
+}
 BATCH = {"oneOf": [ref("Session"), array("Session", minItems=1, maxItems=500)]}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

@@ -56,3 +56,24 @@ def test_a_route_table_with_an_operation_id_twice_is_refused() -> None:
     twin = replace(second, operation_id=first.operation_id)
     with pytest.raises(ValueError, match=f"operationId {first.operation_id} .* twice"):
         paths([first, twin])
+
+
+PUBLIC_PROBES = {"/healthz", "/readyz", "/metrics"}
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=IDS)
+def test_every_operation_needs_a_bearer_token_but_the_public_probes(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    assert operation.get("security") == ([] if path in PUBLIC_PROBES else BEARER)
+
+
+def test_every_security_scheme_used_is_defined_and_a_token_is_the_default() -> None:
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert DOCUMENT["security"] == BEARER
+    used = {
+        name for _, _, op in OPERATIONS for requirement in op["security"] for name in requirement
+    }
+    assert used <= set(schemes)
