@@ -7,6 +7,7 @@ placeholders of the path; the schemas are the Structs' `components()`.
 
 from chargehook.ingest import dead_letters, routes, subscriptions
 from chargehook.ingest.routing import Answer, Route, array, paths
+from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DELIVERY_STATUSES, SCHEMA_VERSION
 from chargehook.schemas.contract import Document, components, ref
 
@@ -14,10 +15,16 @@ __all__ = ["ROUTES", "openapi"]
 
 
 def openapi() -> Document:
-    """OpenAPI 3.1 for the HTTP API of SPEC §2, generated from the route table."""
+    """OpenAPI 3.1 for the HTTP API of docs/api.md, generated from the route table."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "chargehook", "version": SCHEMA_VERSION},
+        "info": {
+            "title": "chargehook",
+            "version": SCHEMA_VERSION,
+            "description": DESCRIPTION,
+            "license": {"name": "Apache License 2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [default_server()],
         "security": [{"bearer": []}],  # most calls need a token; every operation says its own
         "paths": paths(ROUTES),
         "components": {
@@ -27,6 +34,23 @@ def openapi() -> Document:
     }
 
 
+def default_server() -> Document:
+    """Where `chargehook run` and `chargehook ingest` listen unless told otherwise."""
+    settings = Settings()
+    return {
+        "url": f"http://{settings.http_host}:{settings.http_port}",
+        "description": "chargehook run's and chargehook ingest's default "
+        "(CHARGEHOOK_HTTP_HOST, CHARGEHOOK_HTTP_PORT)",
+    }
+
+
+DESCRIPTION = (
+    "Providers post EV-charging session events to POST /v1/sessions with their own token; "
+    "operators read sessions back and manage webhook subscriptions and dead letters with the "
+    "admin token. The probes /healthz, /readyz and /metrics need no token. Every error the app "
+    "answers has the ErrorBody shape. Each operation's operationId is fixed: it does not change "
+    "when a path does. docs/api.md gives the rules behind every answer."
+)
 BEARER = {
     "type": "http",
     "scheme": "bearer",

@@ -2,8 +2,11 @@
 recommended ruleset that matter to them, on `openapi()` itself."""
 
 import re
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from openapi_spec_validator import validate as validate_openapi
@@ -14,6 +17,7 @@ from chargehook.ingest.routing import paths
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")
 DOCUMENT = openapi()
+PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:
@@ -77,3 +81,18 @@ def test_every_security_scheme_used_is_defined_and_a_token_is_the_default() -> N
         name for _, _, op in OPERATIONS for requirement in op["security"] for name in requirement
     }
     assert used <= set(schemes)
+
+
+def test_the_servers_are_real_addresses() -> None:
+    [server] = DOCUMENT["servers"]
+    url = urlsplit(server["url"])
+    assert url.scheme == "http" and url.hostname and url.port and not url.path
+    assert "example.com" not in url.hostname and server["description"]
+    assert server["url"] == "http://127.0.0.1:8080"  # chargehook's default, as README says
+
+
+def test_info_has_the_projects_license_and_a_description() -> None:
+    info = DOCUMENT["info"]
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    assert info["license"]["identifier"] == project["license"]["text"]
+    assert info["license"]["name"] and info["description"].strip()
