@@ -6,7 +6,7 @@ placeholders of the path; the schemas are the Structs' `components()`.
 """
 
 from chargehook.ingest import dead_letters, routes, subscriptions
-from chargehook.ingest.routing import Answer, Route, array, paths
+from chargehook.ingest.routing import BEARER_SCHEME, UNPARSABLE, Answer, Route, array, paths
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DELIVERY_STATUSES, SCHEMA_VERSION
 from chargehook.schemas.contract import Document, components, ref
@@ -29,7 +29,7 @@ def openapi() -> Document:
         "paths": paths(ROUTES),
         "components": {
             "schemas": components("#/components/schemas/{name}"),
-            "securitySchemes": {"bearer": BEARER},
+            "securitySchemes": {"bearer": BEARER_SCHEME},
         },
     }
 
@@ -48,15 +48,10 @@ DESCRIPTION = (
     "Providers post EV-charging session events to POST /v1/sessions with their own token; "
     "operators read sessions back and manage webhook subscriptions and dead letters with the "
     "admin token. The probes /healthz, /readyz and /metrics need no token. Every error the app "
-    "answers has the ErrorBody shape. Each operation's operationId is fixed: it does not change "
-    "when a path does. docs/api.md gives the rules behind every answer."
+    "answers has the ErrorBody shape; a request aiohttp cannot parse is refused before the app, "
+    "in plain text. Each operation's operationId is fixed: it does not change when a path "
+    "does. docs/api.md gives the rules behind every answer."
 )
-BEARER = {
-    "type": "http",
-    "scheme": "bearer",
-    "description": "A provider's token (`chargehook provider add NAME`) for POST /v1/sessions; "
-    "the admin token (CHARGEHOOK_ADMIN_TOKEN) for every other call that needs one",
-}
 BATCH = {"oneOf": [ref("Session"), array("Session", minItems=1, maxItems=500)]}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -119,6 +114,7 @@ ROUTES = (
         routes.healthz,
         "Liveness",
         Answer("Alive", {"type": "object"}),
+        plain_errors=(UNPARSABLE,),
     ),
     Route(
         "GET",
@@ -128,6 +124,7 @@ ROUTES = (
         "Readiness",
         Answer("Ready", {"type": "object"}),
         (503,),
+        plain_errors=(UNPARSABLE,),
     ),
     Route(
         "GET",
@@ -136,6 +133,7 @@ ROUTES = (
         routes.metrics,
         "Prometheus metrics",
         Answer("Text exposition format", {"type": "string"}, media_type="text/plain"),
+        plain_errors=(UNPARSABLE,),
     ),
     Route(
         "POST",

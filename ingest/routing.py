@@ -23,6 +23,13 @@ ERRORS = {
     503: "Broker or database unavailable; retry after `Retry-After` seconds",
 }
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# what a route's `bearer` asks for: the document's security scheme "bearer"
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A provider's token (`chargehook provider add NAME`) for POST /v1/sessions; "
+    "the admin token (CHARGEHOOK_ADMIN_TOKEN) for every other call that needs one",
+}
 
 
 def content(schema: Document, media_type: str = "application/json") -> Document:
@@ -44,6 +51,17 @@ class Answer:
         return {"description": self.description, "content": content(self.schema, self.media_type)}
 
 
+# aiohttp refuses a request it cannot parse before the app sees it, so not in the error shape;
+# any route can get it, and it is the only client error a probe can get
+UNPARSABLE = Answer(
+    "A request aiohttp cannot parse (a header line over 8190 bytes, a bad Content-Length or "
+    "Transfer-Encoding), refused in plain text before the app sees it",
+    {"type": "string"},
+    400,
+    media_type="text/plain",
+)
+
+
 @dataclass(frozen=True)
 class Route:
     """One route: what aiohttp serves and what OpenAPI says of it.
@@ -57,7 +75,8 @@ class Route:
     handler: Handler
     summary: str
     answer: Answer
-    errors: tuple[int, ...] = ()
+    errors: tuple[int, ...] = ()  # answered in the error shape, described by ERRORS
+    plain_errors: tuple[Answer, ...] = ()  # answered by aiohttp itself, not in the error shape
     parameters: tuple[Document, ...] = ()  # query and header ones; path ones come from `path`
     body: Document | None = None  # the schema of a required JSON request body
     bearer: bool = False  # needs a token in `Authorization: Bearer`
@@ -81,16 +100,23 @@ class Route:
             codes.add(400)
         return sorted(codes)
 
-    def operation(self) -> Document:
-        error = ref("ErrorBody")
-        responses = {str(self.answer.status): self.answer.response()} | {
-            str(code): {"description": ERRORS[code], "content": content(error)}
+    def responses(self) -> Document:
+        """The success answer first, then every error by its status."""
+        shaped = {
+            str(code): {"description": ERRORS[code], "content": content(ref("ErrorBody"))}
             for code in self.error_codes()
         }
+        plain = {str(answer.status): answer.response() for answer in self.plain_errors}
+        if twice := shaped.keys() & plain.keys():
+            raise ValueError(f"{self.method} {self.path} documents {sorted(twice)} twice")
+        errors = dict(sorted({**shaped, **plain}.items()))
+        return {str(self.answer.status): self.answer.response(), **errors}
+
+    def operation(self) -> Document:
         operation: Document = {
             "operationId": self.operation_id,
             "summary": self.summary,
-            "responses": responses,
+            "responses": self.responses(),
         }
         if parameters := [*self.path_parameters(), *self.parameters]:
             operation["parameters"] = parameters

@@ -96,3 +96,18 @@ def test_info_has_the_projects_license_and_a_description() -> None:
     project = tomllib.loads(PYPROJECT.read_text())["project"]
     assert info["license"]["identifier"] == project["license"]["text"]
     assert info["license"]["name"] and info["description"].strip()
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=IDS)
+def test_every_operation_documents_a_success_and_a_client_error(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    statuses = [int(status) for status in operation["responses"]]
+    assert any(200 <= status < 300 for status in statuses), f"{method} {path}: no 2xx"
+    assert any(400 <= status < 500 for status in statuses), f"{method} {path}: no 4xx"
+
+
+def test_an_error_documented_twice_is_refused() -> None:
+    probe = next(route for route in ROUTES if route.plain_errors)
+    with pytest.raises(ValueError, match="twice"):
+        replace(probe, errors=(400,)).operation()
