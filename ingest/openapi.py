@@ -2,11 +2,11 @@
 
 `create_app` serves exactly `ROUTES` and `openapi()` documents exactly `ROUTES`, so a route
 cannot be served undocumented nor documented unserved. Path parameters come from the `{name}`
-placeholders of the path; the schemas are the Structs' `components()`.
+placeholders of the path; the schemas are those of the Structs' `components()` the paths use.
 """
 
 from chargehook.ingest import dead_letters, routes, subscriptions
-from chargehook.ingest.routing import BEARER_SCHEME, UNPARSABLE, Answer, Route, array, paths
+from chargehook.ingest.routing import BEARER, UNPARSABLE, Answer, Route, array, paths, referenced
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DELIVERY_STATUSES, SCHEMA_VERSION
 from chargehook.schemas.contract import Document, components, ref
@@ -16,6 +16,8 @@ __all__ = ["ROUTES", "openapi"]
 
 def openapi() -> Document:
     """OpenAPI 3.1 for the HTTP API of docs/api.md, generated from the route table."""
+    documented = paths(ROUTES)
+    schemas = components("#/components/schemas/{name}")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -26,10 +28,10 @@ def openapi() -> Document:
         },
         "servers": [default_server()],
         "security": [{"bearer": []}],  # most calls need a token; every operation says its own
-        "paths": paths(ROUTES),
+        "paths": documented,
         "components": {
-            "schemas": components("#/components/schemas/{name}"),
-            "securitySchemes": {"bearer": BEARER_SCHEME},
+            "schemas": referenced(schemas, documented),
+            "securitySchemes": {"bearer": BEARER},
         },
     }
 

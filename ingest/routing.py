@@ -2,7 +2,7 @@
 answers it may give, and the helpers the route table (`openapi.py`) is written with."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -23,8 +23,9 @@ ERRORS = {
     503: "Broker or database unavailable; retry after `Retry-After` seconds",
 }
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+SCHEMAS = "#/components/schemas/"
 # what a route's `bearer` asks for: the document's security scheme "bearer"
-BEARER_SCHEME = {
+BEARER = {
     "type": "http",
     "scheme": "bearer",
     "description": "A provider's token (`chargehook provider add NAME`) for POST /v1/sessions; "
@@ -145,3 +146,28 @@ def paths(table: Iterable[Route]) -> Document:
 
 def array(name: str, **limits: int) -> Document:
     return {"type": "array", "items": ref(name), **limits}
+
+
+def referenced(schemas: Document, paths: Document) -> Document:
+    """The schemas the paths refer to, directly or through one another: one the API never
+    sends nor takes would be a class a generated client has no use for."""
+    names: set[str] = set()
+    pending = list(refs(paths))
+    while pending:
+        name = pending.pop()
+        if name not in names:
+            names.add(name)
+            pending.extend(refs(schemas[name]))
+    return {name: schema for name, schema in schemas.items() if name in names}
+
+
+def refs(value: object) -> Iterator[str]:
+    """The names of the schemas `value` refers to, at any depth."""
+    if isinstance(value, dict):
+        if isinstance(target := value.get("$ref"), str):
+            yield target.removeprefix(SCHEMAS)
+        for item in value.values():
+            yield from refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from refs(item)

@@ -111,3 +111,24 @@ def test_an_error_documented_twice_is_refused() -> None:
     probe = next(route for route in ROUTES if route.plain_errors)
     with pytest.raises(ValueError, match="twice"):
         replace(probe, errors=(400,)).operation()
+
+
+def references(value: Any) -> set[str]:
+    """Every `$ref` in `value`, at any depth."""
+    if isinstance(value, dict):
+        own = {value["$ref"]} if isinstance(value.get("$ref"), str) else set()
+        return own.union(*(references(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(item) for item in value))
+    return set()
+
+
+def test_every_reference_resolves_and_every_schema_is_reached_from_the_paths() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    targets = {f"#/components/schemas/{name}" for name in schemas}
+    assert references(DOCUMENT) <= targets
+    reached, pending = set(), references(DOCUMENT["paths"])
+    while pending:
+        reached |= pending
+        pending = references([schemas[target.split("/")[-1]] for target in pending]) - reached
+    assert reached == targets
