@@ -17,7 +17,9 @@ from chargehook.ingest.routing import paths
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")
 DOCUMENT = openapi()
-PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
+ROOT = Path(__file__).parents[2]
+PYPROJECT = ROOT / "pyproject.toml"
+API_DOCS = ROOT / "docs" / "api.md"
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:
@@ -132,3 +134,9 @@ def test_every_reference_resolves_and_every_schema_is_reached_from_the_paths() -
         reached |= pending
         pending = references([schemas[target.split("/")[-1]] for target in pending]) - reached
     assert reached == targets
+
+
+def test_docs_api_md_names_every_operation_id() -> None:
+    text = API_DOCS.read_text()
+    missing = [op["operationId"] for _, _, op in OPERATIONS if f"`{op['operationId']}`" not in text]
+    assert not missing, f"docs/api.md does not name {missing}"
