@@ -39,7 +39,8 @@ def content(schema: Document, media_type: str = "application/json") -> Document:
 
 @dataclass(frozen=True)
 class Answer:
-    """The success response: its description, body schema (None: no body) and status."""
+    """A response written out, success or not: its description, body schema (None: no body),
+    status and media type."""
 
     description: str
     schema: Document | None
