@@ -163,6 +163,7 @@ async def test_every_route_answers_as_documented(
     await call("GET", SESSION, 403, session, headers=provider.auth)
     for probe in ("/healthz", "/readyz", "/metrics"):
         await call("GET", probe, 200)
+        await call("GET", probe, 400, headers={"X-Over-The-Limit": "a" * 8191})  # aiohttp's own
 
     new = {"url": "http://127.0.0.1:9/hook", "providers": [provider.name]}
     created = await call("POST", "/v1/subscriptions", 201, json=new, headers=admin)
