@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
-from chargehook.ingest.portal import PREFIX as PORTAL
+from chargehook.ingest.operators.portal import PREFIX as PORTAL
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool

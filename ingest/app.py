@@ -8,10 +8,10 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from chargehook.ingest import routes
+from chargehook.ingest.context import INGEST, Ingest
 from chargehook.ingest.errors import ApiError, shaped
-from chargehook.ingest.openapi import ROUTES
-from chargehook.ingest.portal import portal_routes
+from chargehook.ingest.operators.portal import portal_routes
+from chargehook.ingest.route_table import ROUTES
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -44,7 +44,7 @@ async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     status = str(response.status)
-    metrics = request.app[routes.INGEST].metrics
+    metrics = request.app[INGEST].metrics
     metrics.inc("chargehook_http_requests_total", route=route, status=status)
     metrics.observe("chargehook_http_request_seconds", elapsed, route=route, status=status)
     return response
@@ -63,7 +63,7 @@ def create_app(
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
     tokens = TokenTable(pool)
-    app[routes.INGEST] = routes.Ingest(
+    app[INGEST] = Ingest(
         broker,
         pool,
         tokens,

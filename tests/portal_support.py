@@ -18,7 +18,7 @@ import msgspec
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from bench.lab import free_port
-from chargehook.ingest.openapi import ROUTES
+from chargehook.ingest.route_table import ROUTES
 from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import ADMIN_TOKEN, fresh_database, fresh_vhost, unavailable

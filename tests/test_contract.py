@@ -12,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
-from chargehook.ingest.openapi import ROUTES, openapi
-from chargehook.ingest.portal import PREFIX as PORTAL
-from chargehook.ingest.routing import paths
+from chargehook.ingest.openapi import openapi
+from chargehook.ingest.operators.portal import PREFIX as PORTAL
+from chargehook.ingest.route import paths
+from chargehook.ingest.route_table import ROUTES
 from chargehook.plumbing.database import Pool
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries

@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PORTAL_FILES = {path.name for path in (ROOT / "ingest" / "ui").iterdir()}
+PORTAL_FILES = {path.name for path in (ROOT / "ingest" / "operators" / "ui").iterdir()}
 
 
 def test_the_wheel_adds_exactly_one_top_level_import_name(tmp_path: Path) -> None:
@@ -25,5 +25,5 @@ def test_the_wheel_adds_exactly_one_top_level_import_name(tmp_path: Path) -> Non
         assert f"chargehook/{inside}" in files
     assert any(name.startswith("chargehook/plumbing/migrations/0001") for name in files)
     # the portal is static files in the wheel: nothing to build at install or run time
-    shipped = {name for name in files if name.startswith("chargehook/ingest/ui/")}
-    assert {f"chargehook/ingest/ui/{name}" for name in PORTAL_FILES} == shipped
+    shipped = {name for name in files if name.startswith("chargehook/ingest/operators/ui/")}
+    assert {f"chargehook/ingest/operators/ui/{name}" for name in PORTAL_FILES} == shipped

@@ -15,7 +15,7 @@ from tests.support import Provider
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
-UI = Path(__file__).parents[1] / "ingest" / "ui"
+UI = Path(__file__).parents[1] / "ingest" / "operators" / "ui"
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 MEDIA_TYPES[".svg"] = "image/svg+xml"
 # Written out, not imported: a looser policy in the code must fail here.

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from chargehook.ingest.openapi import ROUTES, openapi
-from chargehook.ingest.routing import paths
+from chargehook.ingest.openapi import openapi
+from chargehook.ingest.route import paths
+from chargehook.ingest.route_table import ROUTES
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")

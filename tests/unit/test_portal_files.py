@@ -7,7 +7,7 @@ import pytest
 
 from chargehook.schemas import DELIVERY_STATUSES, STATUSES
 
-UI = Path(__file__).parents[2] / "ingest" / "ui"
+UI = Path(__file__).parents[2] / "ingest" / "operators" / "ui"
 SCRIPTS = sorted(UI.glob("*.js"))
 # Ways a value could become markup or code, rather than text.
 AS_MARKUP = re.compile(

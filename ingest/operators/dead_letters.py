@@ -4,9 +4,8 @@ import msgspec
 from aiohttp import web
 
 from chargehook.dead_letters import actions as dead_letters
+from chargehook.ingest.context import admin, json_response, read_json
 from chargehook.ingest.errors import ApiError
-from chargehook.ingest.routes import json_response
-from chargehook.ingest.subscriptions import admin, read_json
 from chargehook.plumbing.broker import QueueSpec
 from chargehook.schemas import DeadLetterPick, DeadLetterQueue, Settled
 

@@ -7,9 +7,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from chargehook.ingest.auth import require_admin
+from chargehook.ingest.context import admin, json_response, read_json
 from chargehook.ingest.errors import ApiError
-from chargehook.ingest.routes import INGEST, Ingest, json_response, plain_json
 from chargehook.schemas import (
     DELIVERY_STATUSES,
     NewSubscription,
@@ -17,7 +16,6 @@ from chargehook.schemas import (
     Replayed,
     SubscriptionChange,
 )
-from chargehook.sessions.intake import explain
 from chargehook.webhooks import deliveries, replaying, subscribing, subscriptions, test_sends
 from chargehook.webhooks.ssrf import UnsafeUrl
 
@@ -26,22 +24,6 @@ new_decoder = msgspec.json.Decoder(NewSubscription)
 change_decoder = msgspec.json.Decoder(SubscriptionChange)
 recover_decoder = msgspec.json.Decoder(Recover)
 MAX_LOG = 500
-
-
-async def admin(request: web.Request) -> Ingest:
-    ingest = request.app[INGEST]
-    await require_admin(request, ingest.tokens, ingest.admin_token)
-    return ingest
-
-
-async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
-    body = await plain_json(request)
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, explain(exc, "$")) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"Body is not valid JSON: {exc}") from None
 
 
 def unsafe(exc: UnsafeUrl) -> ApiError:

@@ -33,7 +33,7 @@ HEADERS = {
 
 def portal_files() -> dict[str, bytes]:
     """Every file of the page, by name, read once when the app is built."""
-    folder = resources.files("chargehook.ingest") / "ui"
+    folder = resources.files("chargehook.ingest.operators") / "ui"
     return {
         entry.name: entry.read_bytes()
         for entry in folder.iterdir()
