@@ -9,10 +9,9 @@ import msgspec
 
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.schemas import BilledEnvelope, Session
+from chargehook.schemas.billed import decode_billed
 from chargehook.sessions.order import order_key, position
 
-billed_decoder = msgspec.json.Decoder(BilledEnvelope)
-session_decoder = msgspec.json.Decoder(Session)
 # Top-level fields as raw JSON text: two are added, every other field copied as it came.
 item_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 encoder = msgspec.json.Encoder(decimal_format="number")
@@ -28,9 +27,9 @@ class Billed:
 
 
 def read_billed(body: bytes) -> Billed:
+    """Decode a message of `chargehook.billed`; RejectMessage if it can never be processed."""
     try:
-        envelope = billed_decoder.decode(body)
-        session = session_decoder.decode(envelope.session)
+        envelope, session = decode_billed(body)
     except msgspec.MsgspecError as exc:
         raise RejectMessage(f"not a valid billed event: {exc}") from None
     key = order_key(session.status, session.updatedAt, envelope.received_at, envelope.event_id)
