@@ -12,7 +12,7 @@ from chargehook.plumbing.database import Pool
 from chargehook.schemas import DeliveryTask
 from chargehook.webhooks import deliveries, tasks
 from chargehook.webhooks.deliveries import NewDelivery
-from chargehook.webhooks.payload import Billed, item_payload, read_billed
+from chargehook.webhooks.payload import BilledEvent, item_payload, read_billed
 from chargehook.workers.notify.cache import SubscriptionCache
 
 FANOUT_QUEUE = QueueSpec("chargehook.notify", BILLED_EXCHANGE)
@@ -30,10 +30,10 @@ class FanOut:
     name: str = "notify"
     queue: QueueSpec = FANOUT_QUEUE
 
-    def decode(self, message: Inbound) -> Billed:
+    def decode(self, message: Inbound) -> BilledEvent:
         return read_billed(message.body)
 
-    async def handle(self, batch: Sequence[Billed]) -> None:
+    async def handle(self, batch: Sequence[BilledEvent]) -> None:
         await self.cache.fresh()
         new = [delivery for billed in batch for delivery in self.matches(billed)]
         async with self.pool.acquire() as conn, conn.transaction():
@@ -54,7 +54,7 @@ class FanOut:
             await deliveries.queued(self.pool, sorted(queued))
         log.debug("fanned out", events=len(batch), deliveries=len(queued))
 
-    def matches(self, billed: Billed) -> list[NewDelivery]:
+    def matches(self, billed: BilledEvent) -> list[NewDelivery]:
         e, s = billed.envelope, billed.session
         subscribers = self.cache.matching(s.status, e.provider)
         if not subscribers:
