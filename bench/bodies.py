@@ -68,7 +68,7 @@ def template(status: str = "FINISHED") -> tuple[bytes, bytes]:
 
 
 def event_message(provider: str, body: bytes) -> OutboundMessage:
-    """What ingest publishes on `chargehook.events` for this item (chargehook/sessions/accepting.py)."""
+    """What ingest publishes on `chargehook.events` for this item (sessions/accepting.py)."""
     raw = msgspec.Raw(body)
     session = session_decoder.decode(raw)
     env = envelope(provider, Item(raw, session), datetime.now(UTC), None)

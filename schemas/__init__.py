@@ -1,9 +1,9 @@
 """The wire contract: msgspec types for everything chargehook receives and sends."""
 
+from chargehook.schemas.billed import BilledEnvelope
 from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
-    BilledEnvelope,
     Billing,
     DeadLetter,
     DeadLetterPick,

@@ -5,10 +5,10 @@ from typing import Any
 
 import msgspec
 
+from chargehook.schemas.billed import BilledEnvelope
 from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
-    BilledEnvelope,
     DeadLetter,
     DeadLetterPick,
     DeadLetterQueue,

@@ -52,16 +52,6 @@ class Billing(msgspec.Struct, kw_only=True):
     mismatch: bool = False
 
 
-class BilledEnvelope(msgspec.Struct, kw_only=True):
-    """One event on `chargehook.billed`: the item with `amount`, `commision_price`, `tax_price`."""
-
-    event_id: str
-    provider: str
-    received_at: datetime
-    session: msgspec.Raw
-    billing: Billing
-
-
 class ErrorBody(msgspec.Struct):
     """Every 4xx/5xx answer, in the webhook page's error shape."""
 

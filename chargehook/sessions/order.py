@@ -2,7 +2,9 @@
 event_id.
 
 It is a total order, so any arrival order of the same events ends in the same current state;
-"older" means smaller by this key wherever chargehook uses the word.
+"older" means smaller by this key wherever chargehook uses the word. This module writes it in
+each form chargehook compares it in: the key in Python (`OrderKey`), the comparison of stored
+keys in SQL (`sql_newer`), and the `position` text a subscriber receives.
 """
 
 from collections.abc import Callable, Iterable
@@ -17,10 +19,31 @@ TERMINAL_RANK = 2
 
 
 class OrderKey(NamedTuple):
+    """An event's place in the order; the fields are compared left to right, as a tuple's."""
+
     terminal: bool
     updated_at: datetime
     lifecycle_rank: int
     event_id: str
+
+
+# The sessions table stores the key in columns named as its fields.
+KEY_COLUMNS = OrderKey._fields
+
+
+def sql_newer(row: str, than: str) -> str:
+    """SQL that is true when the key stored in row `row` is greater than the one in row
+    `than`; both name rows that have the KEY_COLUMNS (a table's alias, or EXCLUDED).
+
+    A row comparison goes left to right like a tuple's; it agrees with OrderKey because the
+    columns compare as their Python values do: boolean, timestamptz (an instant), an integer,
+    and event_id as text COLLATE "C" (code points), as the sessions table declares it.
+    """
+    return f"({_key_of(row)}) > ({_key_of(than)})"
+
+
+def _key_of(row: str) -> str:
+    return ", ".join(f"{row}.{column}" for column in KEY_COLUMNS)
 
 
 def position(key: OrderKey) -> str:

@@ -8,7 +8,7 @@ import msgspec
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import SessionState, StoredEvent
 from chargehook.sessions.events import SessionEvent
-from chargehook.sessions.order import latest_per_session, order_key
+from chargehook.sessions.order import latest_per_session, order_key, sql_newer
 
 INSERT_EVENTS = """
 INSERT INTO session_events
@@ -20,7 +20,7 @@ ON CONFLICT (provider, event_id) DO NOTHING
 RETURNING provider, event_id
 """
 
-UPSERT_SESSIONS = """
+UPSERT_SESSIONS = f"""
 INSERT INTO sessions AS s
     (provider, session_id, event_id, status, terminal, updated_at, lifecycle_rank,
      received_at, body)
@@ -31,8 +31,7 @@ ON CONFLICT (provider, session_id) DO UPDATE SET
     event_id = EXCLUDED.event_id, status = EXCLUDED.status, terminal = EXCLUDED.terminal,
     updated_at = EXCLUDED.updated_at, lifecycle_rank = EXCLUDED.lifecycle_rank,
     received_at = EXCLUDED.received_at, body = EXCLUDED.body
-WHERE (EXCLUDED.terminal, EXCLUDED.updated_at, EXCLUDED.lifecycle_rank, EXCLUDED.event_id)
-    > (s.terminal, s.updated_at, s.lifecycle_rank, s.event_id)
+WHERE {sql_newer("EXCLUDED", "s")}
 """
 
 SESSION = """

@@ -10,7 +10,7 @@ from chargehook.plumbing.database import Pool
 from chargehook.schemas import DeliveryTask
 from chargehook.webhooks import deliveries, tasks
 from chargehook.webhooks.deliveries import NewDelivery
-from chargehook.webhooks.payload import Billed, item_payload
+from chargehook.webhooks.payload import BilledEvent, item_payload
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 
 
@@ -18,7 +18,7 @@ async def fan_out(
     pool: Pool,
     broker: Broker,
     cache: SubscriptionCache,
-    batch: Sequence[Billed],
+    batch: Sequence[BilledEvent],
     default_delivery_batch: int,
 ) -> int:
     """Store and queue the batch's deliveries; how many were queued."""
@@ -45,7 +45,7 @@ async def fan_out(
     return len(queued)
 
 
-def matches(cache: SubscriptionCache, billed: Billed) -> list[NewDelivery]:
+def matches(cache: SubscriptionCache, billed: BilledEvent) -> list[NewDelivery]:
     e, s = billed.envelope, billed.session
     subscribers = cache.matching(s.status, e.provider)
     if not subscribers:

@@ -9,17 +9,16 @@ import msgspec
 
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.schemas import BilledEnvelope, Session
+from chargehook.schemas.billed import decode_billed
 from chargehook.sessions.order import order_key, position
 
-billed_decoder = msgspec.json.Decoder(BilledEnvelope)
-session_decoder = msgspec.json.Decoder(Session)
 # Top-level fields as raw JSON text: two are added, every other field copied as it came.
 item_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 encoder = msgspec.json.Encoder(decimal_format="number")
 
 
 @dataclass(frozen=True)
-class Billed:
+class BilledEvent:
     """A billed event as the fan-out holds it, with its session's position."""
 
     envelope: BilledEnvelope
@@ -27,20 +26,20 @@ class Billed:
     position: str
 
 
-def read_billed(body: bytes) -> Billed:
+def read_billed(body: bytes) -> BilledEvent:
+    """Decode a message of `chargehook.billed`; RejectMessage if it can never be processed."""
     try:
-        envelope = billed_decoder.decode(body)
-        session = session_decoder.decode(envelope.session)
+        envelope, session = decode_billed(body)
     except msgspec.MsgspecError as exc:
         raise RejectMessage(f"not a valid billed event: {exc}") from None
     key = order_key(session.status, session.updatedAt, envelope.received_at, envelope.event_id)
-    return Billed(envelope, session, position(key))
+    return BilledEvent(envelope, session, position(key))
 
 
 REGISTERED_PROVIDER = "registered_provider"
 
 
-def item_payload(billed: Billed) -> bytes:
+def item_payload(billed: BilledEvent) -> bytes:
     """One session object of a request: the billed item with its position and the name of the
     provider whose token posted it, which the item's own free `provider` field is not."""
     item = item_decoder.decode(billed.envelope.session)

@@ -2,8 +2,17 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
 
-from chargehook.sessions.order import OrderKey, latest_per_session, order_key
+from chargehook.sessions.order import (
+    KEY_COLUMNS,
+    OrderKey,
+    latest_per_session,
+    order_key,
+    sql_newer,
+)
+from chargehook.sessions.store import UPSERT_SESSIONS
+from tests.ordering_examples import Event, pairs
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -53,3 +62,24 @@ def test_latest_is_kept_per_session() -> None:
         events, lambda e: ((e[0], e[1]), key("IN_PROGRESS", e[2], str(e[2])))
     )
     assert sorted(picked) == [("p", "s1", 2), ("p", "s2", 3), ("q", "s1", 0)]
+
+
+@given(pairs)
+def test_positions_compare_as_the_keys_do(pair: tuple[Event, Event]) -> None:
+    a, b = pair
+    assert (a.position < b.position) == (a.key < b.key)
+    assert (a.position == b.position) == (a.key == b.key)
+
+
+def test_the_sql_comparison_is_a_row_comparison_of_the_key_in_its_order() -> None:
+    """SQL compares rows left to right, as Python compares tuples, so comparing the same
+    columns in the same order is the same comparison (given the columns' types, which the
+    test on the real PostgreSQL checks)."""
+    assert KEY_COLUMNS == OrderKey._fields
+    new = ", ".join(f"n.{column}" for column in OrderKey._fields)
+    old = ", ".join(f"o.{column}" for column in OrderKey._fields)
+    assert sql_newer("n", "o") == f"({new}) > ({old})"
+
+
+def test_the_store_keeps_a_session_by_the_sql_comparison_of_this_module() -> None:
+    assert f"WHERE {sql_newer('EXCLUDED', 's')}\n" in UPSERT_SESSIONS

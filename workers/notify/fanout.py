@@ -9,7 +9,7 @@ import structlog
 from chargehook.plumbing.broker import BILLED_EXCHANGE, Broker, Inbound, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.webhooks.fan_out import fan_out
-from chargehook.webhooks.payload import Billed, read_billed
+from chargehook.webhooks.payload import BilledEvent, read_billed
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 
 FANOUT_QUEUE = QueueSpec("chargehook.notify", BILLED_EXCHANGE)
@@ -27,10 +27,10 @@ class FanOut:
     name: str = "fanout"
     queue: QueueSpec = FANOUT_QUEUE
 
-    def decode(self, message: Inbound) -> Billed:
+    def decode(self, message: Inbound) -> BilledEvent:
         return read_billed(message.body)
 
-    async def handle(self, batch: Sequence[Billed]) -> None:
+    async def handle(self, batch: Sequence[BilledEvent]) -> None:
         queued = await fan_out(
             self.pool, self.broker, self.cache, batch, self.default_delivery_batch
         )
