@@ -1,7 +1,8 @@
 """The validation corpus: bodies that break docs/api.md#validation and what each is told.
 
 One list, run twice: on the intake functions alone (tests/unit/test_intake.py) and through the
-HTTP edge against the real broker (tests/test_ingest_http.py), which adds the 400 and its shape.
+HTTP edge against the real broker (tests/integration/test_ingest_http.py), which adds the 400
+and its shape.
 """
 
 from typing import Any, NamedTuple

@@ -25,7 +25,7 @@ from tests.support import ADMIN_TOKEN, fresh_database, fresh_vhost, unavailable
 
 CHROMIUM = shutil.which("chromium")  # Debian's: Playwright's own download is not used
 EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
-# Every route the portal may call: all but the providers' one (tests/test_portal.py).
+# Every route the portal may call: all but the providers' one (tests/integration/test_portal.py).
 ADMIN_ROUTES = [r for r in ROUTES if r.bearer and (r.method, r.path) != ("POST", "/v1/sessions")]
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1200, height=900)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bench import bench_module, need_services
+from tests.e2e.test_bench import bench_module, need_services
 
 
 @pytest.mark.services

@@ -25,7 +25,7 @@ from tests.support import Provider, event, eventually
 
 NOW = datetime.now(UTC)
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
 Client = TestClient[Any, Any]
 
 

@@ -57,8 +57,8 @@ def local(minutes: int) -> str:
 
 
 def admin_route(method: str, path: str) -> str:
-    """The route table's admin route a call matched (tests/test_portal.py: each needs the
-    admin token)."""
+    """The route table's admin route a call matched (each needs the admin token:
+    tests/integration/test_portal.py)."""
     for route in ADMIN_ROUTES:
         pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path))
         if route.method == method and re.fullmatch(pattern, path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 STAGES = ("bare", "ingest", "persist", "billing", "notify", "pipeline", "embedded")
 
 

@@ -1,6 +1,6 @@
 """The portal's files as ingest serves them, and the token its every call needs.
 
-The page itself is the same for everyone and holds no data; tests/test_portal_browser.py shows
+The page itself is the same for everyone and holds no data; tests/e2e/test_portal_browser.py shows
 in a real browser that it asks for nothing until the admin token is typed."""
 
 import re
@@ -15,7 +15,7 @@ from tests.support import Provider
 
 pytestmark = pytest.mark.services
 Client = TestClient[Any, Any]
-UI = Path(__file__).parents[1] / "ingest" / "operators" / "ui"
+UI = Path(__file__).parents[2] / "ingest" / "operators" / "ui"
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 MEDIA_TYPES[".svg"] = "image/svg+xml"
 # Written out, not imported: a looser policy in the code must fail here.

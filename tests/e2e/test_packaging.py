@@ -5,7 +5,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PORTAL_FILES = {path.name for path in (ROOT / "ingest" / "operators" / "ui").iterdir()}
 
 

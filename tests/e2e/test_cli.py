@@ -18,7 +18,7 @@ from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import eventually
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
 
 
 @pytest.mark.parametrize(

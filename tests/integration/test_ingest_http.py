@@ -19,7 +19,7 @@ from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_fie
 from tests.support import ADMIN_TOKEN, IngestServer, Provider, eventually, queue_depth
 
 pytestmark = pytest.mark.services
-EXAMPLE = Path(__file__).parent.parent / "examples" / "page-example.json"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
 exact = msgspec.json.Decoder(float_hook=Decimal)
 Client = TestClient[Any, Any]
 
