@@ -31,13 +31,13 @@ import aio_pika
 import aiohttp
 import uvloop
 
-from bench import bodies
 from bench.lab import WORK_QUEUES, Lab, open_lab
 from bench.pipeline import Pipeline, start_pipeline, stop_pipeline
 from bench.processes import command
 from bench.report import new_run
 from bench.stages import Bench, Plan
 from chargehook.plumbing.broker import DEAD_QUEUE_SUFFIX
+from lab import bodies
 
 RESULTS = Path(__file__).parent / "results"
 RETRY_SCHEDULE = "1,2,3,5,5,5,5"  # seconds: a drill waits for its retries, not for hours

@@ -11,11 +11,12 @@ import uuid
 
 import msgspec
 
-from bench.lab import ADMIN_TOKEN, free_port
+from bench.lab import ADMIN_TOKEN
 from bench.load import Result
 from bench.processes import Child, chargehook_args
 from bench.report import Row
 from bench.stages import Bench
+from lab.services import free_port
 
 WELCOME = re.compile(r"(admin token|demo provider token)[^:]*: (\S+)")
 

@@ -7,9 +7,9 @@ import uuid
 
 import msgspec
 
-from bench import bodies
 from bench.report import Row
 from bench.stages import DRAINS, Bench, preload
+from lab import bodies
 
 MODES = {"persist": ("ack", 500), "billing": ("relay", 250)}  # the workers' batch sizes
 LABELS = {

@@ -6,10 +6,7 @@ the vhost and the database.
 """
 
 import asyncio
-import os
-import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -19,23 +16,16 @@ import aio_pika
 import aiohttp
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from yarl import URL
 
 from bench.processes import Child, Children, chargehook_args, command
 from chargehook.plumbing.settings import load_settings
 from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
+from lab.services import chargehook_env, throwaway_database, throwaway_vhost
 
 PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
 WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
 ADMIN_TOKEN = "bench-admin-token-of-at-least-32-characters"  # noqa: S105 - a fixed token of a throwaway vhost and database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -59,7 +49,6 @@ class Lab:
 
     def env(self, **settings: str) -> dict[str, str]:
         """The environment of a chargehook process on this lab's broker and database."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEHOOK_")}
         values = {
             "amqp_url": self.amqp_url,
             "database_url": self.database_url,
@@ -71,8 +60,7 @@ class Lab:
             **self.overrides,
             **settings,
         }
-        env.update({f"CHARGEHOOK_{k.upper()}": v for k, v in values.items()})
-        return env
+        return chargehook_env(**values)
 
     async def chargehook(self, *args: str) -> str:
         return await command(chargehook_args(*args), self.env())
@@ -138,49 +126,28 @@ class Lab:
         return int(value or 0)
 
 
-async def rabbitmqctl(*args: str) -> None:
-    await command(["rabbitmqctl", "-q", *args])
-
-
 @asynccontextmanager
 async def open_lab(
     amqp_root: str, database_root: str, log_dir: Path, overrides: Mapping[str, str]
 ) -> AsyncIterator[Lab]:
-    tag = uuid.uuid4().hex[:8]
-    vhost, database = f"chargehook-bench-{tag}", f"chargehook_bench_{tag}"
-    user = URL(amqp_root).user or "guest"
-    await rabbitmqctl("add_vhost", vhost)
-    children = Children(log_dir)
-    try:
-        await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        admin = await asyncpg.connect(database_root)
+    """A vhost and a database of the bench's own (lab.services), and the children it starts on
+    them, every one stopped before the vhost and the database go."""
+    async with (
+        throwaway_vhost(amqp_root, "chargehook-bench") as amqp_url,
+        throwaway_database(database_root, "chargehook_bench") as database_url,
+        asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+    ):
+        children = Children(log_dir)
+        # Not robust: a robust channel caches a queue's first declare, depths and all.
+        connection = await aio_pika.connect(
+            amqp_url, client_properties={"connection_name": "chargehook bench"}
+        )
+        lab = Lab(amqp_url, database_url, children, connection, pool, dict(overrides), http)
         try:
-            await admin.execute(f'CREATE DATABASE "{database}"')
-            amqp_url = amqp_root.rstrip("/") + "/" + vhost
-            database_url = database_root.rsplit("/", 1)[0] + "/" + database
-            async with (
-                asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
-            ):
-                # Not robust: a robust channel caches a queue's first declare, depths and all.
-                connection = await aio_pika.connect(
-                    amqp_url, client_properties={"connection_name": "chargehook bench"}
-                )
-                lab = Lab(amqp_url, database_url, children, connection, pool, dict(overrides), http)
-                try:
-                    await lab.chargehook("topology")  # the exchanges and queues, declared once
-                    await lab.chargehook("migrate")
-                    yield lab
-                finally:
-                    await children.stop_all()
-                    await connection.close()
+            await lab.chargehook("topology")  # the exchanges and queues, declared once
+            await lab.chargehook("migrate")
+            yield lab
         finally:
             await children.stop_all()
-            if admin.is_closed():  # PostgreSQL was restarted meanwhile (bench/drills.py)
-                admin = await asyncpg.connect(database_root)
-            with suppress(asyncpg.PostgresError, OSError):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
-    finally:
-        await children.stop_all()
-        await rabbitmqctl("delete_vhost", vhost)
+            await connection.close()

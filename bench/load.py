@@ -20,7 +20,7 @@ import aiohttp
 import msgspec
 import uvloop
 
-from bench import bodies
+from lab import bodies
 
 MAX_REQUESTS = 5_000_000  # a bound on any run, whatever the flags say
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from bench.lab import WORK_QUEUES, Lab, free_port
+from bench.lab import WORK_QUEUES, Lab
 from bench.load import Result
 from bench.processes import Child, cpu_seconds, rss_mb
 from bench.receiver import Dump
 from bench.report import Point, Row, Series, percentile, thin
 from bench.stages import Bench, Targets
+from lab.services import free_port
 
 SERVICES = ("persist", "billing", "notify")
 SHED_AFTER = 2.0  # seconds of load waiting for answers before the load client sheds sessions

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import msgspec
 
-from bench import bodies, wrk
-from bench.lab import BILLING, NOTIFY, PERSIST, Lab, free_port
+from bench import wrk
+from bench.lab import BILLING, NOTIFY, PERSIST, Lab
 from bench.processes import Child
 from bench.report import Row, Run, number
 from chargehook.plumbing.broker import OutboundMessage
+from lab import bodies
+from lab.services import free_port
 
 Targets = tuple[tuple[str, float], ...]  # ("p99", 1000.0): p99 below 1000 ms
 PUBLISH_WINDOW = 500  # confirms in flight while preloading

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import msgspec
 
-from bench import bodies
 from bench.load import Result
 from bench.processes import Children
+from lab import bodies
 
 MARK = "BENCH_RESULT "
 

@@ -7,7 +7,7 @@ helpers tests import are in tests/support.py.
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -36,12 +36,12 @@ from tests.support import (
 
 
 @pytest.fixture(scope="session")
-def amqp_url() -> Iterator[str]:
+async def amqp_url() -> AsyncIterator[str]:
     """A vhost of this run's own, when rabbitmqctl is at hand; else the URL as given."""
     if shutil.which("rabbitmqctl") is None:
         yield AMQP_ROOT
         return
-    with fresh_vhost("chargehook-test") as url:
+    async with fresh_vhost("chargehook-test") as url:
         yield url
 
 

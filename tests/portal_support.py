@@ -17,8 +17,8 @@ import aiohttp
 import msgspec
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
-from bench.lab import free_port
 from chargehook.ingest.route_table import ROUTES
+from lab.services import free_port
 from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import ADMIN_TOKEN, fresh_database, fresh_vhost, unavailable
@@ -69,7 +69,7 @@ async def staged(shots: Path) -> AsyncIterator[Stage]:
     """`chargehook run` on the real services, on a vhost and a database of its own (nothing
     another test left behind reaches it), a receiver, and a provider registered by the CLI."""
     port = free_port()
-    with fresh_vhost("chargehook-portal") as amqp_url:
+    async with fresh_vhost("chargehook-portal") as amqp_url:
         async with fresh_database("chargehook_portal") as database_url:
             env = processes.chargehook_env(
                 amqp_url=amqp_url,

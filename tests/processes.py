@@ -6,7 +6,6 @@ loop that runs the test's receivers, clients and in-process workers.
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -16,16 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import IO
 
+from lab.services import chargehook_env
 from tests.support import eventually
 
+__all__ = ["chargehook_env", "killed", "killed_midway", "lines", "run", "started", "terminated"]
+
 COMMAND = (sys.executable, "-m", "chargehook")
-
-
-def chargehook_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEHOOK_")}
-    env.update({f"CHARGEHOOK_{name.upper()}": value for name, value in settings.items()})
-    env.setdefault("CHARGEHOOK_LOG_FORMAT", "json")
-    return env
 
 
 @asynccontextmanager

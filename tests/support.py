@@ -6,11 +6,9 @@ Fixtures live in conftest.py; everything a test imports lives here.
 
 import asyncio
 import os
-import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -21,7 +19,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench import bodies
 from chargehook.ingest.app import AUTO_DECOMPRESS
 from chargehook.plumbing.broker import (
     DEAD_AT_HEADER,
@@ -34,6 +31,8 @@ from chargehook.plumbing.consume import Consumer, Worker
 from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE as PERSIST_QUEUE
+from lab import bodies
+from lab.services import ServiceUnavailable, throwaway_database, throwaway_vhost
 
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -50,46 +49,24 @@ def unavailable(what: str, error: BaseException) -> NoReturn:
     pytest.skip(message)
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-@contextmanager
-def fresh_vhost(prefix: str) -> Iterator[str]:
-    """A RabbitMQ vhost of the caller's own, deleted after; its URL."""
-    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+@asynccontextmanager
+async def fresh_vhost(prefix: str) -> AsyncIterator[str]:
+    """A RabbitMQ vhost of the caller's own (lab.services), deleted after; its URL."""
     try:
-        rabbitmqctl("add_vhost", vhost)
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    except (subprocess.SubprocessError, OSError) as exc:
+        async with throwaway_vhost(AMQP_ROOT, prefix) as url:
+            yield url
+    except ServiceUnavailable as exc:  # only making the vhost raises it
         unavailable("RabbitMQ", exc)
-    try:
-        yield AMQP_ROOT.rstrip("/") + "/" + vhost
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 @asynccontextmanager
 async def fresh_database(prefix: str) -> AsyncIterator[str]:
-    """A PostgreSQL database of the caller's own, dropped after; its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    """A PostgreSQL database of the caller's own (lab.services), dropped after; its URL."""
     try:
-        admin = await asyncpg.connect(DATABASE_ROOT)
-    except (OSError, asyncpg.PostgresError) as exc:
+        async with throwaway_database(DATABASE_ROOT, prefix) as url:
+            yield url
+    except ServiceUnavailable as exc:  # only making the database raises it
         unavailable("PostgreSQL", exc)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield DATABASE_ROOT.rsplit("/", 1)[0] + "/" + name
-    finally:
-        # a connection of its own: a test may have restarted PostgreSQL meanwhile
-        admin = await asyncpg.connect(DATABASE_ROOT)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 class IngestServer(TestServer):

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from bench.lab import free_port
 from chargehook.plumbing.database import Pool
+from lab.services import free_port
 from tests import processes
 from tests.receiver import Receiver, receiving
 from tests.support import eventually

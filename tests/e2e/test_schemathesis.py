@@ -10,10 +10,10 @@ import aiohttp
 import msgspec
 import pytest
 
-from bench.lab import free_port
 from chargehook.ingest.openapi import openapi
 from chargehook.plumbing.database import Pool
 from chargehook.providers.store import add_provider
+from lab.services import free_port
 from tests import processes
 from tests.support import ADMIN_TOKEN, eventually
 

@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bench import bodies
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import DEFAULT_EXCHANGE, OutboundMessage, QueueSpec
 from chargehook.plumbing.database import Pool, answering, open_pool
 from chargehook.plumbing.faults import is_infrastructure
 from chargehook.plumbing.metrics import Metrics
 from chargehook.workers import WORKERS, Deps
+from lab import bodies
 from tests.notify_support import fast_settings, subscribe
 from tests.receiver import Receiver, receiving
 from tests.support import Provider, eventually, queue_depth, stored_events

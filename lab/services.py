@@ -1,0 +1,88 @@
+"""Throwaway room on the real RabbitMQ and PostgreSQL, and what a child `chargehook` needs.
+
+A vhost and a database of the caller's own, deleted on leaving; ServiceUnavailable when either
+service cannot even make them, so a caller can tell an absent service from a failing test.
+"""
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from yarl import URL
+
+
+class ServiceUnavailable(Exception):
+    """RabbitMQ or PostgreSQL could not make the caller's vhost or database."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def chargehook_env(**settings: str) -> dict[str, str]:
+    """The environment of a `chargehook` child: this one's without any CHARGEHOOK_* variable,
+    then each setting as its variable; logs as JSON unless a setting says otherwise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEHOOK_")}
+    env.update({f"CHARGEHOOK_{name.upper()}": value for name, value in settings.items()})
+    env.setdefault("CHARGEHOOK_LOG_FORMAT", "json")
+    return env
+
+
+async def rabbitmqctl(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl",
+        "-q",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    if process.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {err.decode().strip()}")
+
+
+@asynccontextmanager
+async def throwaway_vhost(amqp_root: str, prefix: str) -> AsyncIterator[str]:
+    """A vhost of the caller's own on the broker `amqp_root` names, deleted after; its URL."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    user = URL(amqp_root).user or "guest"
+    try:
+        await rabbitmqctl("add_vhost", vhost)
+        await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise ServiceUnavailable(f"RabbitMQ: {exc!r}") from exc
+    try:
+        yield amqp_root.rstrip("/") + "/" + vhost
+    finally:
+        await rabbitmqctl("delete_vhost", vhost)
+
+
+@asynccontextmanager
+async def throwaway_database(database_root: str, prefix: str) -> AsyncIterator[str]:
+    """A database of the caller's own on the server `database_root` names, dropped after (on a
+    connection of its own: the caller may have restarted PostgreSQL meanwhile); its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await asyncpg.connect(database_root)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailable(f"PostgreSQL: {exc!r}") from exc
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield database_root.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin = await asyncpg.connect(database_root)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
