@@ -106,6 +106,20 @@ async def queued(pool: Pool, ids: Sequence[str]) -> None:
     await pool.execute(QUEUED, list(ids))
 
 
+@dataclass(frozen=True)
+class DeliveryTable:
+    """The deliveries table as the fan-out uses it (`fan_out.NewDeliveries`)."""
+
+    pool: Pool
+
+    async def create(self, new: Sequence[NewDelivery]) -> set[str]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await create(conn, new)
+
+    async def queued(self, ids: Sequence[str]) -> None:
+        await queued(self.pool, ids)
+
+
 async def pending(conn: Pool | Connection, ids: Sequence[str], lock: bool = False) -> list[Pending]:
     """The deliveries among `ids` still pending, oldest position first; `lock` holds them for
     this transaction, so a second copy of a task waits and then finds them finished."""

@@ -4,18 +4,29 @@ statement per batch, then queued as tasks of up to the subscription's batch size
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 from chargehook.plumbing.broker import Broker
-from chargehook.plumbing.database import Pool
 from chargehook.schemas import DeliveryTask
-from chargehook.webhooks import deliveries, tasks
+from chargehook.webhooks import tasks
 from chargehook.webhooks.deliveries import NewDelivery
 from chargehook.webhooks.payload import BilledEvent, item_payload
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 
 
+class NewDeliveries(Protocol):
+    """Where the fan-out stores deliveries: `deliveries.DeliveryTable` on PostgreSQL."""
+
+    async def create(self, new: Sequence[NewDelivery]) -> set[str]:
+        """Store them, in one transaction; the ids to queue: the new ones and any stored before
+        whose task was never confirmed."""
+
+    async def queued(self, ids: Sequence[str]) -> None:
+        """Their tasks were confirmed: a redelivered fan-out queues none of them again."""
+
+
 async def fan_out(
-    pool: Pool,
+    store: NewDeliveries,
     broker: Broker,
     cache: SubscriptionCache,
     batch: Sequence[BilledEvent],
@@ -24,8 +35,7 @@ async def fan_out(
     """Store and queue the batch's deliveries; how many were queued."""
     await cache.fresh()
     new = [delivery for billed in batch for delivery in matches(cache, billed)]
-    async with pool.acquire() as conn, conn.transaction():
-        queued = await deliveries.create(conn, new)
+    queued = await store.create(new)
     # after commit: a task never names a delivery not stored
     groups: dict[str, list[str]] = {}
     for delivery in new:
@@ -41,7 +51,7 @@ async def fan_out(
         )
     )
     if queued:  # every task confirmed: a redelivery of this batch queues none again
-        await deliveries.queued(pool, sorted(queued))
+        await store.queued(sorted(queued))
     return len(queued)
 
 

@@ -143,7 +143,12 @@ async def test_a_redelivered_fanout_message_queues_no_second_task(
     cache = SubscriptionCache(pool)
     async with cache.kept_fresh():
         fanout = FanOut(
-            pool, recording, cache, prefetch=10, batch_size=10, default_delivery_batch=10
+            deliveries.DeliveryTable(pool),
+            recording,
+            cache,
+            prefetch=10,
+            batch_size=10,
+            default_delivery_batch=10,
         )
         billed = read_billed(billed_body(provider.name, event("s-twice", "FINISHED", 1), "e-twice"))
         await fanout.handle([billed])

@@ -17,6 +17,7 @@ from chargehook.plumbing.consume import ConcurrentConsumer, Consumer
 from chargehook.plumbing.database import Pool, answering
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
+from chargehook.webhooks.deliveries import DeliveryTable
 from chargehook.webhooks.delivering import Deliverer
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 from chargehook.webhooks.tasks import DELIVERY_QUEUE
@@ -42,7 +43,7 @@ class NotifyService:
     async def run(self, stop: asyncio.Event) -> None:
         s, cache = self.settings, self.cache
         fanout = FanOut(
-            self.pool,
+            DeliveryTable(self.pool),
             self.broker,
             cache,
             s.notify_prefetch,

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from chargehook.plumbing.broker import BILLED_EXCHANGE, Broker, Inbound, QueueSpec
-from chargehook.plumbing.database import Pool
-from chargehook.webhooks.fan_out import fan_out
+from chargehook.webhooks.fan_out import NewDeliveries, fan_out
 from chargehook.webhooks.payload import BilledEvent, read_billed
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 
@@ -18,7 +17,7 @@ log = structlog.get_logger("chargehook.notify")
 
 @dataclass
 class FanOut:
-    pool: Pool
+    store: NewDeliveries
     broker: Broker
     cache: SubscriptionCache
     prefetch: int
@@ -32,6 +31,6 @@ class FanOut:
 
     async def handle(self, batch: Sequence[BilledEvent]) -> None:
         queued = await fan_out(
-            self.pool, self.broker, self.cache, batch, self.default_delivery_batch
+            self.store, self.broker, self.cache, batch, self.default_delivery_batch
         )
         log.debug("fanned out", events=len(batch), deliveries=queued)
