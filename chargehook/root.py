@@ -12,6 +12,7 @@ from aiohttp import web
 
 from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
 from chargehook.ingest.operators.portal import PREFIX as PORTAL
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
@@ -69,7 +70,7 @@ async def open_broker(
 
 @asynccontextmanager
 async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resources]:
-    metrics = Metrics()
+    metrics = every_metric()
     async with open_database(settings) as pool, open_broker(settings, name, metrics) as broker:
         yield Resources(broker, pool, metrics)
 

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
 from chargehook.plumbing.database import Pool, migrate, open_pool
 from chargehook.plumbing.metrics import Metrics
@@ -71,7 +72,7 @@ async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
 
 @pytest.fixture
 async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, queues=ALL_QUEUES)
+    app = create_app(broker, pool, every_metric(), ADMIN_TOKEN, queues=ALL_QUEUES)
     async with TestClient(IngestServer(app)) as client:
         yield client
 
@@ -80,7 +81,7 @@ async def client(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any
 async def api(broker: AmqpBroker, pool: Pool) -> AsyncIterator[TestClient[Any, Any]]:
     """The admin API with private URLs allowed, as the tests' receivers live on loopback."""
     app = create_app(
-        broker, pool, Metrics(), ADMIN_TOKEN, allow_private_urls=True, queues=ALL_QUEUES
+        broker, pool, every_metric(), ADMIN_TOKEN, allow_private_urls=True, queues=ALL_QUEUES
     )
     async with TestClient(IngestServer(app)) as client:
         yield client
@@ -106,14 +107,14 @@ def admin() -> dict[str, str]:
 
 @pytest.fixture
 async def persist_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metrics]:
-    metrics = Metrics()
+    metrics = every_metric()
     async with consuming(broker, PersistWorker(pool, prefetch=200, batch_size=100), metrics):
         yield metrics
 
 
 @pytest.fixture
 async def billing_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metrics]:
-    metrics = Metrics()
+    metrics = every_metric()
     worker = BillingWorker(pool, broker, metrics, prefetch=100, batch_size=50)
     async with consuming(broker, worker, metrics):
         yield metrics

@@ -11,6 +11,7 @@ import msgspec
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import BILLED_EXCHANGE, DelaySpec, OutboundMessage
 from chargehook.plumbing.database import Pool
@@ -41,7 +42,7 @@ async def notifying(broker: AmqpBroker, pool: Pool, settings: Settings) -> Async
     """A notify worker in this process (docs/delivery.md#order-per-session: any number may run side
     by side)."""
     await broker.declare(ALL_QUEUES, delay_queues(settings))
-    metrics, stop = Metrics(), asyncio.Event()
+    metrics, stop = every_metric(), asyncio.Event()
     service = NotifyService(settings, pool, broker, metrics)
     task = asyncio.create_task(service.run(stop))
     WORKERS.append(service)

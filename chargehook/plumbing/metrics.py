@@ -1,12 +1,14 @@
-"""The process's metrics on prometheus-client: every counter and histogram chargehook exposes.
+"""The process's metrics on prometheus-client.
 
-`Metrics` is a thin facade: each instance owns a `CollectorRegistry` with every metric below
-declared on it (so tests can make as many as they like), and call sites name a metric by its
-exposed name with `inc`, `observe` and `value`. A name or label set not declared here is an
-error, not a silently new series.
+`Metrics` is a thin facade: each instance owns a `CollectorRegistry` with the metrics of the
+catalogs it was given declared on it (so tests can make as many as they like), and call sites
+name a metric by its exposed name with `inc`, `observe` and `value`. A name or label set not
+declared is an error, not a silently new series. Each room declares its own metrics in a
+`Catalog` (the plumbing's are `PLUMBING`, below); `chargehook.metrics_catalog` gathers them all.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import prometheus_client
@@ -27,54 +29,20 @@ class Spec:
     labels: tuple[str, ...] = ()
 
 
-# Counters by their exposed name; prometheus-client adds the `_total` these end in itself.
-COUNTERS = {
-    "chargehook_http_requests_total": Spec(
-        "HTTP answers by route and status code", ("route", "status")
-    ),
-    "chargehook_events_accepted_total": Spec(
-        "Session events confirmed by the broker, by provider", ("provider",)
-    ),
-    "chargehook_publish_failures_total": Spec("Publishes the broker did not confirm in time"),
-    "chargehook_worker_messages_total": Spec(
-        "Messages finished by a worker, by outcome", ("worker", "outcome")
-    ),
-    "chargehook_worker_failures_total": Spec(
-        "Failed tries at a message's work, by whom they were blamed on: infrastructure (a"
-        " database, broker or network fault; kept in hand and tried again after a back-off) or"
-        " message (it failed on its own; counted toward the dead-letter limit)",
-        ("worker", "blamed_on"),
-    ),
-    "chargehook_worker_dead_letters_total": Spec(
-        "Messages a worker dead-lettered as bad, by cause: undecodable or failed (the limit)",
-        ("worker", "cause"),
-    ),
-    "chargehook_billing_mismatches_total": Spec(
-        "Bills whose provider figures differ by more than 0.01", ("provider",)
-    ),
-    "chargehook_billing_incomplete_total": Spec(
-        "Bills that could not be computed, the reason logged", ("provider",)
-    ),
-    "chargehook_deliveries_total": Spec(
-        "Delivery attempts and supersessions, by outcome", ("outcome",)
-    ),
-    "chargehook_subscriptions_disabled_total": Spec(
-        "Subscriptions disabled by a 410 or poor health"
-    ),
-}
+@dataclass(frozen=True)
+class Catalog:
+    """The metrics one room declares, by exposed name (prometheus-client adds the `_total`
+    counters end in itself). The composition root hands every room's to `Metrics`."""
+
+    counters: Mapping[str, Spec] = field(default_factory=dict)
+    histograms: Mapping[str, "HistogramSpec"] = field(default_factory=dict)
+
 
 # Upper bounds in seconds. A request and a publish confirm are milliseconds when all is well
 # and end at the publish timeout (5 s by default); a batch is one transaction of up to a few
-# hundred rows; an attempt ends at the 15 s request timeout.
+# hundred rows.
 FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-ATTEMPT = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0)
-# From acceptance to a subscriber's 2xx: a second on the first attempt, hours through the
-# retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
-END_TO_END = (
-    *(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-    *(300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0),
-)
 
 
 @dataclass(frozen=True)
@@ -82,41 +50,52 @@ class HistogramSpec(Spec):
     buckets: tuple[float, ...] = FAST
 
 
-HISTOGRAMS = {
-    "chargehook_http_request_seconds": HistogramSpec(
-        "Ingest request latency, by route and status code", ("route", "status"), FAST
-    ),
-    "chargehook_publish_confirm_seconds": HistogramSpec(
-        "Time from a publish to the broker's confirm, by exchange (confirmed publishes only)",
-        ("exchange",),
-        FAST,
-    ),
-    "chargehook_worker_batch_seconds": HistogramSpec(
-        "Time a worker takes to handle one batch, by worker", ("worker",), BATCH
-    ),
-    "chargehook_delivery_attempt_seconds": HistogramSpec(
-        "Time of one delivery attempt to a subscriber, by outcome", ("outcome",), ATTEMPT
-    ),
-    "chargehook_event_to_delivery_seconds": HistogramSpec(
-        "Time from ingest accepting an event to a subscriber's 2xx for it", (), END_TO_END
-    ),
-}
+# What the plumbing itself measures: the consume loops and the broker.
+PLUMBING = Catalog(
+    counters={
+        "chargehook_worker_messages_total": Spec(
+            "Messages finished by a worker, by outcome", ("worker", "outcome")
+        ),
+        "chargehook_worker_failures_total": Spec(
+            "Failed tries at a message's work, by whom they were blamed on: infrastructure (a"
+            " database, broker or network fault; kept in hand and tried again after a back-off)"
+            " or message (it failed on its own; counted toward the dead-letter limit)",
+            ("worker", "blamed_on"),
+        ),
+        "chargehook_worker_dead_letters_total": Spec(
+            "Messages a worker dead-lettered as bad, by cause: undecodable or failed (the limit)",
+            ("worker", "cause"),
+        ),
+    },
+    histograms={
+        "chargehook_publish_confirm_seconds": HistogramSpec(
+            "Time from a publish to the broker's confirm, by exchange (confirmed publishes only)",
+            ("exchange",),
+            FAST,
+        ),
+        "chargehook_worker_batch_seconds": HistogramSpec(
+            "Time a worker takes to handle one batch, by worker", ("worker",), BATCH
+        ),
+    },
+)
 
 
 class Metrics:
-    """One per process (or per test): its own registry with every metric declared."""
+    """One per process (or per test): its own registry with the catalogs' metrics declared."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, *catalogs: Catalog) -> None:
+        self.registry = CollectorRegistry()  # refuses a name declared twice
         self._counters = {
             name: Counter(name, spec.help, spec.labels, registry=self.registry)
-            for name, spec in COUNTERS.items()
+            for catalog in catalogs
+            for name, spec in catalog.counters.items()
         }
         self._histograms = {
             name: Histogram(
                 name, spec.help, spec.labels, registry=self.registry, buckets=spec.buckets
             )
-            for name, spec in HISTOGRAMS.items()
+            for catalog in catalogs
+            for name, spec in catalog.histograms.items()
         }
         self._children: dict[tuple[object, ...], Any] = {}
 
@@ -153,4 +132,4 @@ def _known(declared: dict[str, Metric], name: str, kind: str) -> Metric:
     try:
         return declared[name]
     except KeyError:
-        raise ValueError(f"{name} is not a declared {kind}; add it to plumbing.metrics") from None
+        raise ValueError(f"{name} is not a declared {kind}; add it to its room's catalog") from None

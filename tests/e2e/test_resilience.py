@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from chargehook.ingest.app import create_app
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker, amqp_broker
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, OutboundMessage
 from chargehook.plumbing.consume import Consumer
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.metrics import Metrics
 from chargehook.sessions.events import routing_key
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.persist import QUEUE, PersistWorker
@@ -53,7 +53,7 @@ async def test_ingest_answers_503_while_the_broker_is_unreachable_and_recovers_b
 ) -> None:
     async with (
         amqp_broker(proxy.url, "outage test", publish_timeout=1) as broker,
-        TestClient(IngestServer(create_app(broker, pool, Metrics(), ADMIN_TOKEN))) as client,
+        TestClient(IngestServer(create_app(broker, pool, every_metric(), ADMIN_TOKEN))) as client,
     ):
         await broker.declare(ALL_QUEUES)
         headers = {**provider.auth, "Content-Type": "application/json"}
@@ -150,7 +150,7 @@ async def test_a_worker_keeps_consuming_after_the_broker_connection_comes_back(
     provider = f"reconnect{uuid.uuid4().hex[:6]}"
     async with amqp_broker(proxy.url, "reconnect test", 1) as flaky:
         worker = PersistWorker(pool, prefetch=10, batch_size=10)
-        running = asyncio.create_task(Consumer(flaky, worker, Metrics(), 0.01).run(stop))
+        running = asyncio.create_task(Consumer(flaky, worker, every_metric(), 0.01).run(stop))
         try:
             await broker.publish(
                 EVENTS_EXCHANGE, *_message(provider, 0, event("r0", "IN_PROGRESS", 1))

@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
@@ -20,7 +21,6 @@ from chargehook.plumbing.consume import Consumer
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.plumbing.failures import FAILURE_LIMIT
 from chargehook.plumbing.memory_broker import MemoryBroker, topic_matches
-from chargehook.plumbing.metrics import Metrics
 
 QUEUE = QueueSpec("chargehook.test-contract", EVENTS_EXCHANGE, ("session.*.contract",))
 DEAD = QueueSpec(QUEUE.dead_letter_queue, DEAD_EXCHANGE, (QUEUE.name,))
@@ -192,7 +192,7 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
     texts = ["a", "undecodable", "b", "crash", "c"]
     for text in texts:
         await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
-    worker, metrics, stop = Picky(), Metrics(), asyncio.Event()
+    worker, metrics, stop = Picky(), every_metric(), asyncio.Event()
     running = asyncio.create_task(Consumer(any_broker, worker, metrics, linger=0.2).run(stop))
 
     async with taking(any_broker, DEAD, count=2) as dead:

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import DEFAULT_EXCHANGE, OutboundMessage, QueueSpec
 from chargehook.plumbing.database import Pool, answering, open_pool
@@ -89,7 +90,7 @@ async def waiting_on_a_lock(pool: Pool) -> list[int]:
 @asynccontextmanager
 async def worker(kind: str, pool: Pool, broker: AmqpBroker) -> AsyncIterator[Metrics]:
     """The worker kind as `chargehook worker <kind>` builds it, probe included, in process."""
-    metrics, stop = Metrics(), asyncio.Event()
+    metrics, stop = every_metric(), asyncio.Event()
     service = WORKERS[kind].build(Deps(fast_settings(), pool, broker, metrics))
     task = asyncio.create_task(service.run(stop))
     try:

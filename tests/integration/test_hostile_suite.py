@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chargehook.ingest.app import create_app
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.metrics import Metrics
 from tests.corpus import good
 from tests.support import ADMIN_TOKEN, IngestServer, Provider
 
@@ -46,7 +46,7 @@ async def hostile(
     broker: AmqpBroker, pool: Pool, flood: None
 ) -> AsyncIterator[tuple[Client, CountingBroker]]:
     counting = CountingBroker(broker)
-    app = create_app(counting, pool, Metrics(), ADMIN_TOKEN)
+    app = create_app(counting, pool, every_metric(), ADMIN_TOKEN)
     async with TestClient(IngestServer(app)) as client:
         yield client, counting
 

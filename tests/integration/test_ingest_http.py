@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from chargehook.ingest.app import create_app
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.database import open_pool
-from chargehook.plumbing.metrics import Metrics
 from chargehook.workers.persist import QUEUE
 from tests.corpus import BAD_INPUT, BAD_INPUT_IDS, Bad, encoded, good, names_field
 from tests.support import ADMIN_TOKEN, IngestServer, Provider, eventually, queue_depth
@@ -182,7 +182,7 @@ async def test_health_readiness_and_metrics(client: Client, provider: Provider) 
 async def test_metrics_time_requests_and_publish_confirms(
     amqp_url: str, pool: Any, provider: Provider
 ) -> None:
-    metrics = Metrics()  # one for ingest and its broker, as the composition root wires them
+    metrics = every_metric()  # one for ingest and its broker, as the composition root wires them
     async with amqp_broker(amqp_url, "metrics test", 2, metrics) as broker:
         app = create_app(broker, pool, metrics, ADMIN_TOKEN)
         async with TestClient(IngestServer(app)) as client:
@@ -215,7 +215,7 @@ async def test_a_database_outage_is_a_503_not_a_500(
 ) -> None:
     """`pool` is asked for so the schema exists; the app gets a pool of its own to break."""
     async with open_pool(database_url) as own_pool:
-        app = create_app(broker, own_pool, Metrics(), ADMIN_TOKEN)
+        app = create_app(broker, own_pool, every_metric(), ADMIN_TOKEN)
         async with TestClient(IngestServer(app)) as client:
             own_pool.terminate()  # every query from now on fails as if PostgreSQL were gone
             response = await client.get("/v1/sessions/p/s", headers=admin)

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.metrics import Metrics
 from chargehook.schemas import STATUSES
 from chargehook.schemas.session import EARLIEST, LATEST, MAX_AMOUNT, MAX_DECIMALS
 from chargehook.sessions.events import event_headers, read_event
@@ -114,7 +114,9 @@ async def test_every_accepted_item_is_stored_and_billed(pool: Pool, batch: list[
     events = [read_event(message.body) for message in messages]  # the workers' decode
     await PersistWorker(pool, prefetch=1, batch_size=len(events)).handle(events)
     broker = RecordingBroker()
-    await BillingWorker(pool, broker, Metrics(), prefetch=1, batch_size=len(events)).handle(events)
+    await BillingWorker(pool, broker, every_metric(), prefetch=1, batch_size=len(events)).handle(
+        events
+    )
     published = [message for _, _, message in broker.published]
     stored = await pool.fetchval(
         "SELECT count(*) FROM session_events WHERE provider = $1 AND event_id = ANY($2::text[])",

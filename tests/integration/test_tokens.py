@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
-from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token
 from chargehook.providers.tokens import CHANNEL as TOKENS_CHANNEL
 from chargehook.providers.tokens import TokenTable
@@ -95,7 +95,7 @@ async def test_an_unknown_token_costs_one_lookup_however_often_it_is_sent() -> N
 async def test_a_provider_over_its_rate_limit_gets_a_429_and_nothing_is_published(
     broker: AmqpBroker, pool: Pool, provider: Provider, amqp_url: str
 ) -> None:
-    app = create_app(broker, pool, Metrics(), ADMIN_TOKEN, provider_rate_limit=1.0)
+    app = create_app(broker, pool, every_metric(), ADMIN_TOKEN, provider_rate_limit=1.0)
     async with TestClient(IngestServer(app)) as client:
         batch = msgspec.json.encode([good(id=f"rl-{n}") for n in range(500)])  # one full burst
         headers = {**provider.auth, "Content-Type": "application/json"}

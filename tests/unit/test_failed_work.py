@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.broker import (
     DEAD_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -137,7 +138,7 @@ async def test_a_connection_broken_mid_batch_is_retried_never_dead_lettered(
     def fault(text: str, call: int) -> BaseException | None:
         return asyncpg.exceptions.InternalClientError(STATE_15) if call <= 2 else None
 
-    worker, metrics, probe = Flaky(fault), Metrics(), Probe()
+    worker, metrics, probe = Flaky(fault), every_metric(), Probe()
     texts = [f"m{n}" for n in range(8)]
     await published(broker, *texts)
     async with running(consumers(broker, worker, metrics, probe)[kind]):
@@ -156,7 +157,7 @@ async def test_an_unknown_error_while_the_database_is_down_is_retried_uncounted(
     def fault(text: str, call: int) -> BaseException | None:
         return RuntimeError("something odd") if call <= 3 else None
 
-    worker, metrics, probe = Flaky(fault), Metrics(), Probe(down=3)
+    worker, metrics, probe = Flaky(fault), every_metric(), Probe(down=3)
     await published(broker, "only")
     async with running(consumers(broker, worker, metrics, probe)[kind]):
         await until(lambda: worker.handled == ["only"])
@@ -172,7 +173,7 @@ async def test_an_error_the_message_does_not_reproduce_is_not_dead_lettered(
     def fault(text: str, call: int) -> BaseException | None:
         return RuntimeError("a passing oddity") if call == 1 else None
 
-    worker, metrics, probe = Flaky(fault), Metrics(), Probe()
+    worker, metrics, probe = Flaky(fault), every_metric(), Probe()
     await published(broker, "once")
     async with running(consumers(broker, worker, metrics, probe)[kind]):
         await until(lambda: worker.handled == ["once"])
@@ -187,7 +188,7 @@ async def test_a_message_failing_on_its_own_is_dead_lettered_after_the_limit(
     def fault(text: str, call: int) -> BaseException | None:
         return ValueError("poison") if text == "poison" else None
 
-    worker, metrics, probe = Flaky(fault), Metrics(), Probe()
+    worker, metrics, probe = Flaky(fault), every_metric(), Probe()
     good = [f"good{n}" for n in range(9)]
     await published(broker, *good[:4], "poison", *good[4:])
     async with running(consumers(broker, worker, metrics, probe)[kind]):
@@ -220,7 +221,7 @@ async def test_failures_are_counted_across_redeliveries(broker: MemoryBroker) ->
     def fault(text: str, call: int) -> BaseException | None:
         return ValueError("poison")
 
-    worker, metrics = Flaky(fault), Metrics()
+    worker, metrics = Flaky(fault), every_metric()
     earlier = {FAILURES_HEADER: str(FAILURE_LIMIT - 1)}
     await published(broker, "poison", headers=earlier)
     async with running(Consumer(broker, worker, metrics, linger=0.01, probe=Probe())):
@@ -235,7 +236,7 @@ async def test_an_undecodable_message_is_dead_lettered_at_once(broker: MemoryBro
         def decode(self, inbound: Inbound) -> str:
             raise RejectMessage("not a text")
 
-    worker, metrics = Strict(lambda text, call: None), Metrics()
+    worker, metrics = Strict(lambda text, call: None), every_metric()
     await published(broker, "garbage")
     async with running(Consumer(broker, worker, metrics, linger=0.01)):
         await until(

@@ -1,14 +1,20 @@
 """The metrics facade: every declared metric is exposed, and a name it does not know is an error."""
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from chargehook.plumbing.metrics import COUNTERS, HISTOGRAMS, Metrics
+from chargehook.metrics_catalog import EVERY, every_metric
+from chargehook.plumbing.metrics import PLUMBING, Catalog, Metrics, Spec
+
+COUNTERS = {name: spec for catalog in EVERY for name, spec in catalog.counters.items()}
+HISTOGRAMS = {name: spec for catalog in EVERY for name, spec in catalog.histograms.items()}
 
 
 def test_render_exposes_every_counter_and_histogram_with_its_help() -> None:
-    text = Metrics().render()
+    text = every_metric().render()
     for name, spec in COUNTERS.items():
         assert f"# HELP {name} {spec.help}\n# TYPE {name} counter\n" in text
     for name, spec in HISTOGRAMS.items():
@@ -17,7 +23,7 @@ def test_render_exposes_every_counter_and_histogram_with_its_help() -> None:
 
 
 def test_counters_keep_their_exposed_names_and_values() -> None:
-    metrics = Metrics()
+    metrics = every_metric()
     metrics.inc("chargehook_worker_messages_total", 3, worker="persist", outcome="done")
     metrics.inc("chargehook_worker_messages_total", worker="persist", outcome="done")
     metrics.inc("chargehook_publish_failures_total")
@@ -30,7 +36,7 @@ def test_counters_keep_their_exposed_names_and_values() -> None:
 
 
 def test_observe_lands_in_the_right_bucket() -> None:
-    metrics = Metrics()
+    metrics = every_metric()
     name = "chargehook_publish_confirm_seconds"
     metrics.observe(name, 0.003, exchange="chargehook.events")
     text = metrics.render()
@@ -42,7 +48,7 @@ def test_observe_lands_in_the_right_bucket() -> None:
 
 
 def test_every_histogram_takes_an_observation_with_its_declared_labels() -> None:
-    metrics = Metrics()
+    metrics = every_metric()
     for name, spec in HISTOGRAMS.items():
         metrics.observe(name, 0.2, **dict.fromkeys(spec.labels, "x"))
         assert f"{name}_count" in metrics.render()
@@ -61,11 +67,26 @@ UNDECLARED: list[Callable[[Metrics], object]] = [
 @pytest.mark.parametrize("call", UNDECLARED)
 def test_what_is_not_declared_fails_loudly(call: Callable[[Metrics], object]) -> None:
     with pytest.raises(ValueError, match=r"not a declared|label"):
-        call(Metrics())
+        call(every_metric())
 
 
 def test_a_counter_is_not_a_histogram() -> None:
     with pytest.raises(ValueError, match="not a declared histogram"):
-        Metrics().observe("chargehook_http_requests_total", 0.1, route="/", status="200")
+        every_metric().observe("chargehook_http_requests_total", 0.1, route="/", status="200")
     with pytest.raises(ValueError, match="not a declared counter"):
-        Metrics().inc("chargehook_http_request_seconds", route="/", status="200")
+        every_metric().inc("chargehook_http_request_seconds", route="/", status="200")
+
+
+def test_a_process_declares_the_catalogs_it_is_given_and_no_name_twice() -> None:
+    plumbing_only = Metrics(PLUMBING).render()
+    assert "chargehook_worker_messages_total" in plumbing_only
+    assert "chargehook_http_requests_total" not in plumbing_only
+    twice = Catalog(counters={"chargehook_worker_messages_total": Spec("again")})
+    with pytest.raises(ValueError, match="Duplicated"):
+        Metrics(PLUMBING, twice)
+
+
+def test_the_catalogs_hold_what_docs_api_md_lists() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    listed = set(re.findall(r"^  \| `(chargehook_\w+)` \|", docs, re.M))
+    assert listed == set(COUNTERS) | set(HISTOGRAMS)
