@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -15,41 +15,36 @@ import aiohttp
 import structlog
 
 from chargehook.plumbing.broker import Broker
-from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DeliveryStatus, DeliveryTask, Subscription
-from chargehook.webhooks import (
-    deliveries,
-    delivery_states,
-    request_transactions,
-    retries,
-    subscriptions,
-    tasks,
-)
+from chargehook.webhooks import delivery_states, retries, tasks
 from chargehook.webhooks.deliveries import Pending, request_id
 from chargehook.webhooks.delivery_states import AttemptResult
+from chargehook.webhooks.ledger import DeliveryLedger
 from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.posting import http_client, post_signed
-from chargehook.webhooks.subscription_cache import SubscriptionCache
 
 log = structlog.get_logger("chargehook.notify")
+# One request of a batch to its subscriber, signed with these secrets: what it came to.
+Post = Callable[[Subscription, list[str], Sequence[Pending]], Awaitable[AttemptResult]]
 
 
 class Deliverer:
     """Sends one task's batch per call; its caller runs many side by side. It holds what calls
-    share: the HTTP client and each subscription's slots."""
+    share: the HTTP client and each subscription's slots. `post` sends a request; without one
+    it is the signed POST of `attempt`."""
 
     def __init__(
         self,
         settings: Settings,
-        pool: Pool,
+        ledger: DeliveryLedger,
         broker: Broker,
         metrics: Metrics,
-        cache: SubscriptionCache,
+        post: Post | None = None,
     ) -> None:
-        self.settings, self.pool, self.broker, self.metrics = settings, pool, broker, metrics
-        self.cache = cache
+        self.settings, self.ledger, self.broker, self.metrics = settings, ledger, broker, metrics
+        self.post = post or self.attempt
         self.concurrency = settings.delivery_concurrency
         self.schedule = retries.parse_schedule(settings.retry_schedule)
         self.delays = retries.delays_ms(self.schedule, settings.retry_busy_delay)
@@ -70,13 +65,13 @@ class Deliverer:
             yield
 
     async def deliver_task(self, task: DeliveryTask) -> None:
-        batch = await deliveries.pending(self.pool, task.ids)
+        batch = await self.ledger.pending(task.ids)
         if not batch:
             return  # deleted, or already finished by an earlier copy of this task
-        found = await self.cache.subscription(batch[0].subscription_id)
+        found = await self.ledger.subscription(batch[0].subscription_id)
         if found is None:
             ids = [d.id for d in batch]
-            await deliveries.set_status(self.pool, ids, "failed", "subscription disabled")
+            await self.ledger.set_status(ids, "failed", "subscription disabled")
             return
         subscription, secrets = found
         # Over its cap a subscription's tasks wait here, a bounded few; past that they wait in
@@ -98,7 +93,7 @@ class Deliverer:
     async def deliver(
         self, task: DeliveryTask, subscription: Subscription, secrets: list[str]
     ) -> None:
-        claimed = await request_transactions.claim(self.pool, task.ids, holder=request_id(task.ids))
+        claimed = await self.ledger.claim(task.ids, holder=request_id(task.ids))
         if claimed.superseded:
             self.metrics.inc(
                 "chargehook_deliveries_total", len(claimed.superseded), outcome="superseded"
@@ -109,14 +104,14 @@ class Deliverer:
         if not claimed.go:
             return
         sent = claimed.go
-        result = await self.attempt(subscription, secrets, sent)
+        result = await self.post(subscription, secrets, sent)
         delay = self.next_delay(task, result)
         retry_at = None
         if delay is not None:  # queued before it is recorded: a crash in between loses nothing
             retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
             await tasks.queue_after(self.broker, retry, delay)
             retry_at = result.attempted_at + timedelta(milliseconds=delay)
-        attempt, status = await request_transactions.record(self.pool, sent, result, retry_at)
+        attempt, status = await self.ledger.record(sent, result, retry_at)
         await self.after_attempt(subscription, sent, result, attempt, status)
 
     def next_delay(self, task: DeliveryTask, result: AttemptResult) -> int | None:
@@ -167,11 +162,11 @@ class Deliverer:
             outcome=outcome,
         )
         if result.succeeded:
-            await subscriptions.record_success(self.pool, subscription.id)
+            await self.ledger.record_success(subscription.id)
             return
-        last = None if result.gone else await subscriptions.last_success(self.pool, subscription.id)
+        last = None if result.gone else await self.ledger.last_success(subscription.id)
         reason = delivery_states.disable_reason(result, last, datetime.now(UTC), self.disable_after)
         if reason is not None:
-            await subscriptions.disable(self.pool, subscription.id, reason)
+            await self.ledger.disable(subscription.id, reason)
             self.metrics.inc("chargehook_subscriptions_disabled_total")
             log.warning("subscription disabled", subscription_id=subscription.id, reason=reason)

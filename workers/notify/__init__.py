@@ -19,6 +19,7 @@ from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.webhooks.deliveries import DeliveryTable
 from chargehook.webhooks.delivering import Deliverer
+from chargehook.webhooks.ledger import PostgresLedger
 from chargehook.webhooks.subscription_cache import SubscriptionCache
 from chargehook.webhooks.tasks import DELIVERY_QUEUE
 from chargehook.workers.notify.deliverer import DeliveryConsumer
@@ -50,7 +51,7 @@ class NotifyService:
             s.notify_batch_size,
             s.delivery_batch_size,
         )
-        deliverer = Deliverer(s, self.pool, self.broker, self.metrics, cache)
+        deliverer = Deliverer(s, PostgresLedger(self.pool, cache), self.broker, self.metrics)
         probe = answering(self.pool)
         async with cache.kept_fresh(), deliverer.http_client():
             await asyncio.gather(
