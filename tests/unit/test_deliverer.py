@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
+from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.broker import DEFAULT_EXCHANGE, OutboundMessage
 from chargehook.plumbing.consume import ConcurrentConsumer
 from chargehook.plumbing.memory_broker import MemoryBroker
@@ -90,7 +91,7 @@ async def rig(**overrides: int) -> Rig:
     journal: list[str] = []
     ledger, broker = FakeLedger(journal), RecordingBroker(journal)
     await broker.declare(ALL_QUEUES, delay_queues(s))
-    receiver, metrics = Receiver(), Metrics()
+    receiver, metrics = Receiver(), every_metric()
     deliverer = Deliverer(s, ledger, broker, metrics, receiver.post)
     return Rig(s, ledger, broker, receiver, deliverer, metrics, journal)
 
