@@ -1,4 +1,5 @@
-"""The OCPI 2.2.1 wire types: the spec's examples decode, bad objects are refused by field."""
+"""The OCPI 2.2.1 wire types: documents shaped like the spec's examples decode, bad objects are
+refused by field."""
 
 import copy
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,11 +34,11 @@ def fixture(name: str) -> dict[str, Any]:
     return plain.decode(raw(name))
 
 
-PENDING = fixture("session_example_1_simple_start")
-COMPLETED = fixture("session_example_2_short_finished")
-PATCH_COST = fixture("session_patch_example_total_cost")
-PATCH_PERIOD = fixture("session_patch_example_charging_period")
-CDR = fixture("cdr_example")
+PENDING = fixture("session_pending")
+COMPLETED = fixture("session_completed")
+PATCH_COST = fixture("patch_total_cost")
+PATCH_PERIOD = fixture("patch_charging_period")
+CDR = fixture("cdr_time_tariff")
 
 
 def edited(doc: dict[str, Any], path: tuple[str | int, ...], value: Any = ...) -> bytes:
@@ -55,64 +56,64 @@ def edited(doc: dict[str, Any], path: tuple[str | int, ...], value: Any = ...) -
 
 
 def test_a_pending_session_decodes() -> None:
-    session = session_decoder.decode(raw("session_example_1_simple_start"))
+    session = session_decoder.decode(raw("session_pending"))
     assert session.status == "PENDING"
     assert session.kwh == Decimal("0.0")
-    assert session.total_cost is not None and session.total_cost.excl_vat == Decimal("2.5")
+    assert session.total_cost is not None and session.total_cost.excl_vat == Decimal("1.5")
     assert session.total_cost.incl_vat is None
     assert session.end_date_time is None
     assert session.cdr_token.type == "RFID"
-    assert session.start_date_time == datetime(2020, 3, 9, 10, 17, 9, tzinfo=UTC)
+    assert session.start_date_time == datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_completed_session_with_charging_periods_of_several_dimension_types_decodes() -> None:
-    session = session_decoder.decode(raw("session_example_2_short_finished"))
+    session = session_decoder.decode(raw("session_completed"))
     assert session.status == "COMPLETED"
-    assert session.kwh == Decimal("41.12")
+    assert session.kwh == Decimal("23.45")
     assert session.charging_periods is not None
     types = {
         dimension.type for period in session.charging_periods for dimension in period.dimensions
     }
     assert types == {"ENERGY", "MAX_CURRENT", "MIN_CURRENT", "PARKING_TIME"}
-    assert session.charging_periods[2].tariff_id == "12"
-    assert session.charging_periods[2].dimensions[0].volume == Decimal("0.718")
-    assert session.total_cost is not None and session.total_cost.incl_vat == Decimal("9.35")
+    assert session.charging_periods[2].tariff_id == "T-3"
+    assert session.charging_periods[2].dimensions[0].volume == Decimal("0.255")
+    assert session.total_cost is not None and session.total_cost.incl_vat == Decimal("12.34")
 
 
 def test_a_patch_of_only_total_cost_and_last_updated_decodes() -> None:
-    patch = session_patch_decoder.decode(raw("session_patch_example_total_cost"))
-    assert patch.total_cost is not None and patch.total_cost.excl_vat == Decimal("0.60")
-    assert patch.last_updated == datetime(2019, 6, 23, 8, 11, tzinfo=UTC)
+    patch = session_patch_decoder.decode(raw("patch_total_cost"))
+    assert patch.total_cost is not None and patch.total_cost.excl_vat == Decimal("0.75")
+    assert patch.last_updated == datetime(2026, 3, 1, 10, 20, tzinfo=UTC)
     assert patch.status is None and patch.kwh is None and patch.charging_periods is None
     assert plain.decode(encode(patch)) == {
-        "total_cost": {"excl_vat": Decimal("0.60"), "incl_vat": Decimal("0.66")},
-        "last_updated": "2019-06-23T08:11:00Z",
+        "total_cost": {"excl_vat": Decimal("0.75"), "incl_vat": Decimal("0.91")},
+        "last_updated": "2026-03-01T10:20:00Z",
     }
 
 
 def test_a_patch_adding_a_charging_period_decodes() -> None:
-    patch = session_patch_decoder.decode(raw("session_patch_example_charging_period"))
-    assert patch.kwh == Decimal("15.00")
+    patch = session_patch_decoder.decode(raw("patch_charging_period"))
+    assert patch.kwh == Decimal("12.50")
     assert patch.charging_periods is not None
-    assert patch.charging_periods[0].dimensions[0].volume == Decimal(2200)
+    assert patch.charging_periods[0].dimensions[0].volume == Decimal(1800)
 
 
 def test_the_cdr_with_a_time_tariff_decodes() -> None:
-    cdr = cdr_decoder.decode(raw("cdr_example"))
+    cdr = cdr_decoder.decode(raw("cdr_time_tariff"))
     assert cdr.tariffs is not None
     component = cdr.tariffs[0].elements[0].price_components[0]
     assert (component.type, component.price, component.vat, component.step_size) == (
         "TIME",
-        Decimal("2.00"),
-        Decimal("10.0"),
-        300,
+        Decimal("1.80"),
+        Decimal("21.0"),
+        60,
     )
     assert cdr.charging_periods[0].dimensions[0].type == "TIME"
-    assert cdr.cdr_location.coordinates.latitude == "3.729944"
+    assert cdr.cdr_location.coordinates.latitude == "40.406700"
     assert cdr.cdr_location.connector_standard == "IEC_62196_T2"
-    assert cdr.total_cost.incl_vat == Decimal("4.40")
-    assert cdr.total_energy == Decimal("15.342")
-    assert cdr.tariffs[0].last_updated == datetime(2015, 2, 2, 14, 15, 1, tzinfo=UTC)
+    assert cdr.total_cost.incl_vat == Decimal("2.38")
+    assert cdr.total_energy == Decimal("23.45")
+    assert cdr.tariffs[0].last_updated == datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 
 
 def test_numbers_are_exact_decimals_from_the_json_text() -> None:
