@@ -17,7 +17,8 @@ from lab.services import free_port
 from tests import processes
 from tests.support import ADMIN_TOKEN, eventually
 
-pytestmark = pytest.mark.services
+# two schemathesis runs of 30 examples per operation: about two minutes here, each bounded at 240 s
+pytestmark = [pytest.mark.services, pytest.mark.timeout(400)]
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,"
 CHECKS += "response_schema_conformance"
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
