@@ -19,7 +19,7 @@ from chargehook.plumbing.settings import Settings
 from chargehook.providers.limits import RateLimits
 from chargehook.providers.tokens import TokenTable
 from chargehook.schemas.session import CONTROL_CHARACTERS
-from chargehook.sessions.accepting import Intake
+from chargehook.sessions.accepting import Accepting
 from chargehook.sessions.intake import MAX_BODY_BYTES
 
 CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
@@ -71,7 +71,7 @@ def create_app(
         admin_token,
         allow_private_urls,
         delivery_batch_size,
-        Intake(broker, pool, RateLimits(provider_rate_limit), metrics),
+        Accepting(broker, pool, RateLimits(provider_rate_limit), metrics),
         queues,
         timedelta(seconds=disable_after),
     )

@@ -14,7 +14,7 @@ from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
 from chargehook.providers.tokens import TokenTable
-from chargehook.sessions.accepting import Intake
+from chargehook.sessions.accepting import Accepting
 from chargehook.sessions.intake import explain
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ class Ingest:
     admin_token: str | None
     allow_private_urls: bool
     delivery_batch_size: int  # a recovery's tasks carry this many deliveries at most
-    intake: Intake  # what accepting a callback needs
+    accepting: Accepting  # what accepting a callback needs
     queues: tuple[QueueSpec, ...]  # the work queues, whose dead letters the API shows
     disable_after: timedelta  # a subscription failing this long past its last success stops
 

@@ -4,7 +4,7 @@ the test's own. Off (rate 0) by default; a provider over its rate is answered 42
 import math
 from dataclasses import dataclass
 
-MAX_BURST_EVENTS = 500  # a bucket holds at least one full batch (ingest.intake.MAX_ITEMS)
+MAX_BURST_EVENTS = 500  # a bucket holds at least one full batch (sessions.intake.MAX_ITEMS)
 
 
 @dataclass

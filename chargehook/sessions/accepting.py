@@ -45,7 +45,7 @@ class NotConfirmed(Exception):
 
 
 @dataclass(frozen=True)
-class Intake:
+class Accepting:
     """What accepting needs: the broker, the history, the limits and the counters."""
 
     broker: Broker
@@ -55,15 +55,19 @@ class Intake:
 
 
 async def accept(
-    intake: Intake, provider: str, envelopes: list[Envelope], items: list[Item], key: str | None
+    accepting: Accepting,
+    provider: str,
+    envelopes: list[Envelope],
+    items: list[Item],
+    key: str | None,
 ) -> None:
     """Publish the provider's events, each confirmed, or raise why not."""
-    if wait := intake.limits.take(provider, len(items), time.monotonic()):
-        raise OverRate(provider, intake.limits.rate, wait)
+    if wait := accepting.limits.take(provider, len(items), time.monotonic()):
+        raise OverRate(provider, accepting.limits.rate, wait)
     if key is not None:
-        await refuse_a_reused_key(intake.pool, provider, key, items[0])
-    await publish_all(intake, envelopes, items)
-    intake.metrics.inc("chargehook_events_accepted_total", len(envelopes), provider=provider)
+        await refuse_a_reused_key(accepting.pool, provider, key, items[0])
+    await publish_all(accepting, envelopes, items)
+    accepting.metrics.inc("chargehook_events_accepted_total", len(envelopes), provider=provider)
 
 
 async def refuse_a_reused_key(pool: Pool, provider: str, key: str, item: Item) -> None:
@@ -87,18 +91,20 @@ async def refuse_a_reused_key(pool: Pool, provider: str, key: str, item: Item) -
         )
 
 
-async def publish_all(intake: Intake, envelopes: list[Envelope], items: list[Item]) -> None:
+async def publish_all(accepting: Accepting, envelopes: list[Envelope], items: list[Item]) -> None:
     """Every publish awaits its own confirm; they run side by side, never behind a lock."""
     pairs = zip(envelopes, items, strict=True)
     if len(envelopes) == 1:  # the common callback: no task around its one publish
-        results: list[BaseException | None] = [await _caught(_publish(intake.broker, *next(pairs)))]
+        results: list[BaseException | None] = [
+            await _caught(_publish(accepting.broker, *next(pairs)))
+        ]
     else:
-        publishes = (_publish(intake.broker, env, item) for env, item in pairs)
+        publishes = (_publish(accepting.broker, env, item) for env, item in pairs)
         results = await asyncio.gather(*publishes, return_exceptions=True)
     failures = [result for result in results if isinstance(result, BaseException)]
     if not failures:
         return
-    intake.metrics.inc("chargehook_publish_failures_total", len(failures))
+    accepting.metrics.inc("chargehook_publish_failures_total", len(failures))
     unexpected = [f for f in failures if not isinstance(f, BrokerUnavailable)]
     if unexpected:
         raise unexpected[0]

@@ -72,8 +72,8 @@ async def take_leases(conn: Connection, batch: Sequence[Pending], holder: str) -
 
 
 async def release(conn: Connection, sent: Sequence[Pending]) -> None:
-    """The leases go; each session's newest position sent becomes its place, sent counting as
-    seen even when the receiver failed the request."""
+    """The leases go. The place was already advanced when they were taken; it is advanced here
+    again (a no-op then) for a lease an earlier version took, which advanced nothing."""
     if not sent:
         return
     await conn.execute(RELEASE, sent[0].subscription_id, *_newest(sent))

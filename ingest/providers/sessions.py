@@ -29,7 +29,7 @@ async def post_sessions(request: web.Request) -> web.Response:
         items = validate(raws, is_array)
         received_at = datetime.now(UTC)
         envelopes = [envelope(provider, item, received_at, key) for item in items]
-        await accept(ingest.intake, provider, envelopes, items, key)
+        await accept(ingest.accepting, provider, envelopes, items, key)
     except BadInput as exc:
         raise ApiError(400, str(exc)) from None
     except OverRate as exc:

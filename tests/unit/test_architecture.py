@@ -174,7 +174,7 @@ DATABASE_CALLS = {
 }  # fmt: skip
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|ALTER|DROP|LOCK)\s", re.I)
 # What a use case takes; an edge function taking one is a use case written at the edge.
-DEPENDENCIES = {"Pool", "Connection", "Broker", "AmqpBroker", "MemoryBroker", "Ingest", "Intake"}
+DEPENDENCIES = {"Pool", "Connection", "Broker", "AmqpBroker", "MemoryBroker", "Ingest", "Accepting"}
 # The app factory hands them to the application's state and does nothing else with them.
 WIRING = {"create_app"}
 
