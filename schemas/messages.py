@@ -20,6 +20,24 @@ class Envelope(msgspec.Struct, kw_only=True):
     session: msgspec.Raw
 
 
+PushKind = Literal["session_put", "session_patch", "cdr"]
+
+
+class OcpiPush(msgspec.Struct, kw_only=True):
+    """One accepted OCPI push on `chargehook.events`, routing key `ocpi.<kind>.<cpo>`
+    (docs/broker.md): a Session PUT or PATCH, or a CDR; `body` is the CPO's object verbatim."""
+
+    push_id: str  # the same push from the same CPO always gets the same id
+    cpo: str  # the registered provider whose token C pushed it
+    kind: PushKind
+    country_code: str  # upper case, from the URL, equal to the body's where the body has one
+    party_id: str
+    object_id: str  # the Session's id, or the CDR's
+    last_updated: datetime
+    received_at: datetime
+    body: msgspec.Raw
+
+
 class ProviderFigures(msgspec.Struct, kw_only=True):
     """What the provider itself sent, kept beside chargehook's bill."""
 

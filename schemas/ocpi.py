@@ -1,4 +1,4 @@
-"""OCPI 2.2.1 Session and CDR objects as a receiver (eMSP) gets them: wire types, nothing wired yet.
+"""OCPI 2.2.1 Session and CDR objects as a receiver (eMSP) gets them (docs/ocpi.md).
 
 Written from the OCPI 2.2.1 specification (tag v2.2.1-d2): mod_sessions.asciidoc (Session,
 SessionStatus, the PATCH rules), mod_cdrs.asciidoc (CDR, CdrToken, CdrLocation, ChargingPeriod,
@@ -18,8 +18,11 @@ Choices:
 - Numbers are `Decimal`, decoded straight from the JSON text by the typed decoders. Signs are
   left free where the spec allows negatives: a credit CDR's `total_cost` is negative, an ENERGY
   dimension is negative when more went to the grid; `kwh` and `total_energy` are not said to be
-  non-negative, so they are not checked. Durations in hours are never negative, STATE_OF_CHARGE
-  is 0 to 100. Each number must be finite (a decimal string such as "NaN" would decode).
+  non-negative, but a Session's `kwh` and `total_cost` become the page's `charged_kwh` and
+  money fields, so docs/api.md#bounds applies to them: 0 to 1 000 000, at most 9 places. Every
+  Price is at most 1 000 000 either way with at most 9 places, so it is storable. Durations
+  in hours are never negative, STATE_OF_CHARGE is 0 to 100. Each number must be finite (a
+  decimal string such as "NaN" would decode).
 - CiString is printable ASCII, string printable UTF-8 (no control characters); the lengths are
   the field tables' maxima, and codes with a fixed size (country_code 2, party_id 3, currency 3,
   a location's country 3) must have exactly that size.
@@ -34,7 +37,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from chargehook.schemas.session import InvalidField, check_times
+from chargehook.schemas.session import (
+    InvalidField,
+    check_amounts,
+    check_times,
+)
 
 CI_PRINTABLE = r"^[\x20-\x7e]*$"  # types.asciidoc: CiString is printable ASCII only
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # types.asciidoc: string is printable UTF-8 only
@@ -112,6 +119,13 @@ def check_not_negative(**numbers: Decimal | None) -> None:
             raise InvalidField(name, f"Expected a number >= 0, got {value}")
 
 
+def check_storable(**numbers: Decimal | None) -> None:
+    """From -MAX_AMOUNT to MAX_AMOUNT with at most MAX_DECIMALS places (docs/api.md#bounds)."""
+    check_amounts(
+        **{name: None if value is None else abs(value) for name, value in numbers.items()}
+    )
+
+
 class Ocpi(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Base of every OCPI object: datetimes made UTC, unknown fields skipped."""
 
@@ -131,6 +145,7 @@ class Price(Ocpi, kw_only=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_finite(excl_vat=self.excl_vat, incl_vat=self.incl_vat)
+        check_storable(excl_vat=self.excl_vat, incl_vat=self.incl_vat)
 
 
 class GeoLocation(Ocpi, kw_only=True):
@@ -291,6 +306,9 @@ class Session(Ocpi, kw_only=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_finite(kwh=self.kwh)
+        check_amounts(kwh=self.kwh)
+        if self.total_cost is not None:
+            check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
 
 
 class SessionPatch(Ocpi, kw_only=True):
@@ -318,6 +336,9 @@ class SessionPatch(Ocpi, kw_only=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_finite(kwh=self.kwh)
+        check_amounts(kwh=self.kwh)
+        if self.total_cost is not None:
+            check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
 
 
 class Cdr(Ocpi, kw_only=True):

@@ -20,6 +20,7 @@ PROBE_TIMEOUT = 5.0
 # A lost LISTEN connection is replaced after this long, and then as often until one is had.
 RELISTEN_DELAY = 1.0
 Pool = asyncpg.Pool
+Record = asyncpg.Record
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 

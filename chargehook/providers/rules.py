@@ -5,6 +5,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 from chargehook.schemas import PROVIDER_NAME_PATTERN
 
@@ -26,6 +27,11 @@ DEFAULT_RATES = Rates()
 def hash_token(token: str) -> bytes:
     # Tokens are 256 random bits, so a fast digest is enough; no password-style stretching.
     return hashlib.sha256(token.encode()).digest()
+
+
+# What a token may do (docs/api.md#authentication, docs/ocpi.md#tokens): post the page-shaped
+# callbacks, register over OCPI (token A) or push over OCPI once registered (token C).
+TokenUse = Literal["callbacks", "ocpi_registration", "ocpi"]
 
 
 def new_token() -> str:

@@ -3,9 +3,10 @@ that can be revoked or rotated with a grace period."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
-from chargehook.plumbing.database import Connection, Pool
-from chargehook.providers.rules import DEFAULT_RATES, Rates, hash_token, new_token
+from chargehook.plumbing.database import Connection, Pool, Record
+from chargehook.providers.rules import DEFAULT_RATES, Rates, TokenUse, hash_token, new_token
 
 UPSERT = """
 INSERT INTO providers (name, commission_rate, tax_rate)
@@ -18,23 +19,34 @@ RATES = "SELECT name, commission_rate, tax_rate FROM providers WHERE name = ANY(
 
 
 async def add_provider(
-    pool: Pool, name: str, commission_rate: Decimal | None = None, tax_rate: Decimal | None = None
+    pool: Pool,
+    name: str,
+    commission_rate: Decimal | None = None,
+    tax_rate: Decimal | None = None,
+    use: TokenUse = "callbacks",
 ) -> str:
-    """Register `name` (or update its rates) and issue a fresh token, returned only this once.
+    """Register `name` (or update its rates) and issue a fresh token for `use`, returned only
+    this once.
 
     Bills keep the rates they were made with, so a change applies to later bills only.
     """
-    token = new_token()
     defaults = DEFAULT_RATES
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             UPSERT, name, commission_rate, tax_rate, defaults.commission, defaults.tax
         )
-        await conn.execute(
-            "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
-            hash_token(token),
-            name,
-        )
+        return await issue_token(conn, name, use)
+
+
+async def issue_token(conn: Connection, name: str, use: TokenUse) -> str:
+    """A new token of a registered provider, for `use`; only its digest is stored."""
+    token = new_token()
+    await conn.execute(
+        "INSERT INTO provider_tokens (token_hash, provider, use) VALUES ($1, $2, $3)",
+        hash_token(token),
+        name,
+        use,
+    )
     return token
 
 
@@ -65,37 +77,46 @@ async def revoke_tokens(pool: Pool, name: str) -> int:
     return int(status.split()[-1])
 
 
-async def rotate_token(pool: Pool, name: str, grace: timedelta) -> str | None:
-    """A new token for `name`; its current tokens keep working for `grace`, then expire. None
-    when there is no such provider."""
-    token = new_token()
+async def rotate_token(
+    pool: Pool, name: str, grace: timedelta, use: TokenUse = "callbacks"
+) -> str | None:
+    """A new token of `name` for `use`; its current tokens for that use keep working for
+    `grace`, then expire. None when there is no such provider."""
     async with pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT 1 FROM providers WHERE name = $1", name) is None:
             return None
         await conn.execute(
             "UPDATE provider_tokens SET expires_at = least(expires_at, now() + $2::interval)"
-            " WHERE provider = $1",
+            " WHERE provider = $1 AND use = $3",
             name,
             grace,
+            use,
         )
-        await conn.execute(
-            "INSERT INTO provider_tokens (token_hash, provider) VALUES ($1, $2)",
-            hash_token(token),
-            name,
-        )
-    return token
+        return await issue_token(conn, name, use)
 
 
-TokenOwner = tuple[str, datetime | None]  # a token's provider, and when it expires (None: never)
+class TokenOwner(NamedTuple):
+    """A token's provider, when it expires (None: never) and what it may do (TokenUse)."""
+
+    provider: str
+    expires_at: datetime | None
+    use: TokenUse
+
+
+OWNER_COLUMNS = "provider, expires_at, use"
 
 
 async def provider_of(pool: Pool, token_hash: bytes) -> TokenOwner | None:
     row = await pool.fetchrow(
-        "SELECT provider, expires_at FROM provider_tokens WHERE token_hash = $1", token_hash
+        f"SELECT {OWNER_COLUMNS} FROM provider_tokens WHERE token_hash = $1", token_hash
     )
-    return None if row is None else (str(row["provider"]), row["expires_at"])
+    return None if row is None else _owner(row)
 
 
 async def token_table(pool: Pool) -> dict[bytes, TokenOwner]:
-    rows = await pool.fetch("SELECT token_hash, provider, expires_at FROM provider_tokens")
-    return {bytes(r["token_hash"]): (str(r["provider"]), r["expires_at"]) for r in rows}
+    rows = await pool.fetch(f"SELECT token_hash, {OWNER_COLUMNS} FROM provider_tokens")
+    return {bytes(row["token_hash"]): _owner(row) for row in rows}
+
+
+def _owner(row: Record) -> TokenOwner:
+    return TokenOwner(str(row["provider"]), row["expires_at"], row["use"])

@@ -35,16 +35,21 @@ class TokenTable:
         self._unknown.clear()  # a token added since may be among them
 
     async def provider_for(self, token: str) -> str | None:
+        """The provider of a token for page-shaped callbacks."""
+        owner = await self.owner_of(token)
+        return owner.provider if owner is not None and owner.use == "callbacks" else None
+
+    async def owner_of(self, token: str) -> TokenOwner | None:
+        """Whose token this is and what it may do, while it has not expired."""
         digest = hash_token(token)
         known = self._providers.get(digest)
         if known is None:
             known = await self._look_up(digest)
             if known is None:
                 return None
-        name, expires_at = known
-        if expires_at is not None and expires_at <= datetime.now(UTC):
+        if known.expires_at is not None and known.expires_at <= datetime.now(UTC):
             return None  # rotated out and its grace is over
-        return name
+        return known
 
     async def _look_up(self, digest: bytes) -> TokenOwner | None:
         seen = self._unknown.get(digest)
