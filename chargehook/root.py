@@ -90,6 +90,7 @@ async def listening(
         settings.provider_rate_limit,
         ALL_QUEUES,
         settings.disable_after,
+        settings.base_url,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS

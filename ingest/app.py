@@ -10,8 +10,10 @@ from aiohttp.typedefs import Handler
 
 from chargehook.ingest.context import INGEST, Ingest
 from chargehook.ingest.errors import ApiError, shaped
+from chargehook.ingest.ocpi.envelope import is_ocpi, ocpi_error
 from chargehook.ingest.operators.portal import portal_routes
 from chargehook.ingest.route_table import ROUTES
+from chargehook.ocpi.parties import PartyTable
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -30,16 +32,17 @@ AUTO_DECOMPRESS = False
 
 @web.middleware
 async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One layer around every handler: faults in the page's error shape, each request counted
-    and timed with its route and status (one middleware, not two, on the hot path)."""
+    """One layer around every handler: faults in the page's error shape (the OCPI envelope on
+    an OCPI route), each request counted and timed with its route and status (one middleware,
+    not two, on the hot path)."""
     started = time.perf_counter()
     try:
         if any(CONTROL.search(value) for value in request.match_info.values()):
             # no id, name or token chargehook stores holds one (PostgreSQL text cannot hold NUL)
             raise ApiError(404, "No such resource: a path parameter holds a control character")
         response: web.StreamResponse = await handler(request)
-    except Exception as exc:  # noqa: BLE001 - every fault gets the page's shape
-        response = shaped(exc, request)
+    except Exception as exc:  # noqa: BLE001 - every fault gets the page's shape or OCPI's
+        response = ocpi_error(exc, request) if is_ocpi(request) else shaped(exc, request)
     elapsed = time.perf_counter() - started
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
@@ -60,9 +63,10 @@ def create_app(
     provider_rate_limit: float = 0.0,
     queues: tuple[QueueSpec, ...] = (),
     disable_after: float = Settings().disable_after,
+    public_url: str = "http://127.0.0.1:8080",
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
-    tokens = TokenTable(pool)
+    tokens, parties = TokenTable(pool), PartyTable(pool)
     app[INGEST] = Ingest(
         broker,
         pool,
@@ -74,10 +78,12 @@ def create_app(
         Accepting(broker, pool, RateLimits(provider_rate_limit), metrics),
         queues,
         timedelta(seconds=disable_after),
+        parties,
+        public_url.rstrip("/"),
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
-        async with tokens.kept_fresh():
+        async with tokens.kept_fresh(), parties.kept_fresh():
             yield
 
     app.cleanup_ctx.append(load_tokens)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from chargehook.ingest.auth import require_admin
 from chargehook.ingest.errors import ApiError
+from chargehook.ocpi.parties import PartyTable
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -36,6 +37,8 @@ class Ingest:
     accepting: Accepting  # what accepting a callback needs
     queues: tuple[QueueSpec, ...]  # the work queues, whose dead letters the API shows
     disable_after: timedelta  # a subscription failing this long past its last success stops
+    parties: PartyTable  # which parties each OCPI CPO may push for
+    public_url: str  # where CPOs reach this ingest: the base of the OCPI URLs it hands out
 
 
 INGEST = web.AppKey("ingest", Ingest)

@@ -22,6 +22,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     database_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    # where CPOs reach ingest, the base of the OCPI URLs it hands out; default http://host:port
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] | None = None
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     # long enough not to be guessed; the deploy/ placeholders are shorter, so they refuse to start
     admin_token: Annotated[str, msgspec.Meta(min_length=MIN_ADMIN_TOKEN)] | None = None
@@ -48,6 +50,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     disable_after: Seconds = 5 * 24 * 3600.0
     batch_linger: Seconds = 0.02
     drain_timeout: Seconds = 10.0
+
+    @property
+    def base_url(self) -> str:
+        """Where CPOs and operators reach ingest."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @property
     def embedded(self) -> bool:

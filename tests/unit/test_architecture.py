@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "chargehook"
-FEATURES = ("sessions", "billing", "webhooks", "providers", "dead_letters")
+FEATURES = ("sessions", "billing", "webhooks", "providers", "dead_letters", "ocpi")
 LAYERS = {"schemas": 0, "plumbing": 1, **dict.fromkeys(FEATURES, 2), "ingest": 3, "workers": 3}
 COMMAND_LINE = 4  # chargehook.cli, chargehook.root: the one place that knows every package
 PURE = (
