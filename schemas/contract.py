@@ -18,6 +18,7 @@ from chargehook.schemas.messages import (
     Settled,
     StoredEvent,
 )
+from chargehook.schemas.ocpi_cpos import Cpo, CpoCreated, CpoEndpoint, NewCpo
 from chargehook.schemas.session import STATUSES, Session
 from chargehook.schemas.subscriptions import (
     Delivery,
@@ -59,6 +60,10 @@ TYPES = (
     DeadLetterPick,
     DeadLetterQueue,
     Settled,
+    NewCpo,
+    CpoCreated,
+    CpoEndpoint,
+    Cpo,
 )
 
 

@@ -2,18 +2,33 @@
 party check costs no query (docs/ocpi.md#parties)."""
 
 import asyncio
+import re
 from contextlib import AbstractAsyncContextManager
 
 from chargehook.plumbing.database import Pool, kept_fresh
 from chargehook.providers.tokens import CHANNEL, RELOAD_EVERY
+from chargehook.schemas.ocpi_cpos import PARTY_PATTERN
 
 Party = tuple[str, str]  # (country_code, party_id), upper case
+CODE = re.compile(PARTY_PATTERN)
 PARTIES = "SELECT cpo, country_code, party_id FROM ocpi_parties"
 
 
 def party(country_code: str, party_id: str) -> Party:
     """CiString is case-insensitive: parties are compared upper case."""
     return country_code.upper(), party_id.upper()
+
+
+def parse_party(code: str) -> Party:
+    """A party as operators write it, `ES-ABC` (any case); ValueError when it is not one."""
+    if not CODE.fullmatch(code):
+        raise ValueError(f"party {code!r}: expected country code, '-', party id, e.g. ES-ABC")
+    country_code, _, party_id = code.partition("-")
+    return party(country_code, party_id)
+
+
+def party_code(found: Party) -> str:
+    return "-".join(found)
 
 
 class PartyTable:

@@ -24,6 +24,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     # where CPOs reach ingest, the base of the OCPI URLs it hands out; default http://host:port
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] | None = None
+    # who chargehook is to CPOs: its OCPI role EMSP's party and business name (credentials)
+    ocpi_country_code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{2}$")] = "ES"
+    ocpi_party_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{3}$")] = "CHG"
+    ocpi_business_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "chargehook"
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     # long enough not to be guessed; the deploy/ placeholders are shorter, so they refuse to start
     admin_token: Annotated[str, msgspec.Meta(min_length=MIN_ADMIN_TOKEN)] | None = None

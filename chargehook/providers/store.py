@@ -30,12 +30,21 @@ async def add_provider(
 
     Bills keep the rates they were made with, so a change applies to later bills only.
     """
-    defaults = DEFAULT_RATES
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            UPSERT, name, commission_rate, tax_rate, defaults.commission, defaults.tax
-        )
+        await upsert_provider(conn, name, commission_rate, tax_rate)
         return await issue_token(conn, name, use)
+
+
+async def upsert_provider(
+    conn: Connection,
+    name: str,
+    commission_rate: Decimal | None = None,
+    tax_rate: Decimal | None = None,
+) -> None:
+    """Register `name` at the given rates (DEFAULT_RATES where None), or change the rates
+    given of a provider already registered."""
+    defaults = DEFAULT_RATES
+    await conn.execute(UPSERT, name, commission_rate, tax_rate, defaults.commission, defaults.tax)
 
 
 async def issue_token(conn: Connection, name: str, use: TokenUse) -> str:
