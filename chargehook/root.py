@@ -91,6 +91,9 @@ async def listening(
         ALL_QUEUES,
         settings.disable_after,
         settings.base_url,
+        settings.ocpi_country_code,
+        settings.ocpi_party_id,
+        settings.ocpi_business_name,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, auto_decompress=AUTO_DECOMPRESS

@@ -14,6 +14,7 @@ from chargehook.ingest.ocpi.envelope import is_ocpi, ocpi_error
 from chargehook.ingest.operators.portal import portal_routes
 from chargehook.ingest.route_table import ROUTES
 from chargehook.ocpi.parties import PartyTable
+from chargehook.ocpi.registering import Registry, our_role
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -64,9 +65,14 @@ def create_app(
     queues: tuple[QueueSpec, ...] = (),
     disable_after: float = Settings().disable_after,
     public_url: str = "http://127.0.0.1:8080",
+    ocpi_country_code: str = Settings().ocpi_country_code,
+    ocpi_party_id: str = Settings().ocpi_party_id,
+    ocpi_business_name: str = Settings().ocpi_business_name,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
     tokens, parties = TokenTable(pool), PartyTable(pool)
+    public_url = public_url.rstrip("/")
+    us = our_role(ocpi_country_code, ocpi_party_id, ocpi_business_name)
     app[INGEST] = Ingest(
         broker,
         pool,
@@ -79,7 +85,8 @@ def create_app(
         queues,
         timedelta(seconds=disable_after),
         parties,
-        public_url.rstrip("/"),
+        public_url,
+        Registry(pool, public_url, allow_private_urls, us),
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:

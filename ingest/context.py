@@ -11,6 +11,7 @@ from aiohttp import web
 from chargehook.ingest.auth import require_admin
 from chargehook.ingest.errors import ApiError
 from chargehook.ocpi.parties import PartyTable
+from chargehook.ocpi.registering import Registry
 from chargehook.plumbing.broker import Broker, QueueSpec
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.metrics import Metrics
@@ -39,6 +40,7 @@ class Ingest:
     disable_after: timedelta  # a subscription failing this long past its last success stops
     parties: PartyTable  # which parties each OCPI CPO may push for
     public_url: str  # where CPOs reach this ingest: the base of the OCPI URLs it hands out
+    registry: Registry  # what onboarding a CPO needs
 
 
 INGEST = web.AppKey("ingest", Ingest)

@@ -15,7 +15,9 @@ ERRORS = {
     401: "Missing or unknown token",
     403: "A token of the wrong kind for this route",
     404: "No such session or subscription",
-    409: "The Idempotency-Key was already used for a different session event",
+    405: "The CPO's registration state does not allow this call (OCPI status 2000)",
+    409: "The Idempotency-Key was already used for a different session event; or a party "
+    "is another CPO's, or the CPO is registered already",
     413: "Body over 1 MiB",
     415: "Body is not application/json, or is compressed (Content-Encoding)",
     429: "The provider is over its rate limit; retry after `Retry-After` seconds",

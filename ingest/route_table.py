@@ -7,7 +7,9 @@ probes, the operators' API (the operators' portal is static files, served beside
 """
 
 from chargehook.ingest import probes
+from chargehook.ingest.ocpi import credentials, versions
 from chargehook.ingest.operators import dead_letters, sessions, subscriptions
+from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
 from chargehook.schemas import DELIVERY_STATUSES
@@ -35,6 +37,11 @@ ADMIN_ERRORS = (401, 403, 404, 500, 503)  # 503: the database did not answer
 REPLAYED = Answer("Deliveries queued again", ref("Replayed"), 202)
 SUBSCRIPTION = "/v1/subscriptions/{id}"
 
+CPOS = "/v1/ocpi/cpos"
+CREDENTIALS = "/ocpi/2.2.1/credentials"
+# Until the route table documents the OCPI envelope and the Token scheme: plain routes.
+OCPI_ENVELOPE = {"type": "object"}
+OCPI_ERRORS = (401, 500, 503)
 DEAD = "/v1/dead-letters/{queue}"
 DEAD_PICK = ref("DeadLetterPick")
 ROUTES = (
@@ -254,5 +261,93 @@ ROUTES = (
         ADMIN_ERRORS,
         body=DEAD_PICK,
         bearer=True,
+    ),
+    Route(
+        "POST",
+        CPOS,
+        "createOcpiCpo",
+        cpos.create,
+        "Add an OCPI CPO with the parties it may push for (or parties to one not registered); "
+        "its token A is shown once",
+        Answer("Added: give the CPO token_a and versions_url", ref("CpoCreated"), 201),
+        (*ADMIN_ERRORS, 409),
+        body=ref("NewCpo"),
+        bearer=True,
+    ),
+    Route(
+        "GET",
+        CPOS,
+        "listOcpiCpos",
+        cpos.list_all,
+        "Every OCPI CPO: parties, registration state, endpoints, last push and last error",
+        Answer("CPOs by name", array("Cpo")),
+        ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
+        "GET",
+        CPOS + "/{name}",
+        "getOcpiCpo",
+        cpos.read,
+        "One OCPI CPO",
+        Answer("The CPO", ref("Cpo")),
+        ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
+        "GET",
+        "/ocpi/versions",
+        "getOcpiVersions",
+        versions.get_versions,
+        "OCPI: the versions chargehook speaks (2.2.1), with token A or token C",
+        Answer("The OCPI envelope, data a list of Version", OCPI_ENVELOPE),
+        OCPI_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/ocpi/2.2.1",
+        "getOcpiVersionDetails",
+        versions.get_version_details,
+        "OCPI: our 2.2.1 endpoints (credentials, sessions and cdrs), with token A or token C",
+        Answer("The OCPI envelope, data VersionDetails", OCPI_ENVELOPE),
+        OCPI_ERRORS,
+    ),
+    Route(
+        "GET",
+        CREDENTIALS,
+        "getOcpiCredentials",
+        credentials.get_credentials,
+        "OCPI: our credentials, with the caller's token C",
+        Answer("The OCPI envelope, data Credentials", OCPI_ENVELOPE),
+        OCPI_ERRORS,
+    ),
+    Route(
+        "POST",
+        CREDENTIALS,
+        "registerOcpiCredentials",
+        credentials.post_credentials,
+        "OCPI: register with token A and the CPO's credentials (token B); answered with token C",
+        Answer("The OCPI envelope, data Credentials (token C)", OCPI_ENVELOPE),
+        (*OCPI_ERRORS, 405),
+        body=OCPI_ENVELOPE,
+    ),
+    Route(
+        "PUT",
+        CREDENTIALS,
+        "updateOcpiCredentials",
+        credentials.put_credentials,
+        "OCPI: re-register with token C and new credentials; answered with a new token C",
+        Answer("The OCPI envelope, data Credentials (the new token C)", OCPI_ENVELOPE),
+        (*OCPI_ERRORS, 405),
+        body=OCPI_ENVELOPE,
+    ),
+    Route(
+        "DELETE",
+        CREDENTIALS,
+        "deleteOcpiCredentials",
+        credentials.delete_credentials,
+        "OCPI: unregister, with token C",
+        Answer("The OCPI envelope, data null", OCPI_ENVELOPE),
+        (*OCPI_ERRORS, 405),
     ),
 )

@@ -22,6 +22,7 @@ EITHER: frozenset[TokenUse] = REGISTRATION | REGISTERED
 class Caller:
     cpo: str
     use: TokenUse
+    token: str  # as the CPO sent it, decoded: what GET credentials answers with
 
 
 async def require_cpo(
@@ -39,7 +40,7 @@ async def require_cpo(
             continue
         if owner.use not in uses:
             raise OcpiError(401, CLIENT_ERROR, _wrong_use(owner.use))
-        return Caller(owner.provider, owner.use)
+        return Caller(owner.provider, owner.use, token)
     raise OcpiError(401, CLIENT_ERROR, "Unknown credentials token")
 
 

@@ -1,0 +1,55 @@
+"""The credentials module (credentials.asciidoc): GET our credentials with token C; POST to
+register with token A, PUT to re-register and DELETE to unregister with token C. Whether the
+CPO may (405 otherwise) is its state's to say, so POST, PUT and DELETE take either token."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+from chargehook.ingest.context import INGEST
+from chargehook.ingest.ocpi.auth import EITHER, REGISTERED, require_cpo
+from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response, read_ocpi
+from chargehook.ocpi import registering
+from chargehook.ocpi.registering import RegistrationError
+from chargehook.schemas.ocpi_transport import credentials_decoder
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    try:
+        yield
+    except RegistrationError as exc:
+        raise OcpiError(exc.http_status, exc.status_code, exc.message) from None
+
+
+async def get_credentials(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    caller = await require_cpo(request, ingest.tokens, REGISTERED)
+    return ocpi_response(request, registering.our_credentials(ingest.registry, caller.token))
+
+
+async def post_credentials(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    caller = await require_cpo(request, ingest.tokens, EITHER)
+    offered, _ = await read_ocpi(request, credentials_decoder)
+    with refusals():
+        ours = await registering.register(ingest.registry, caller.cpo, offered)
+    return ocpi_response(request, ours)
+
+
+async def put_credentials(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    caller = await require_cpo(request, ingest.tokens, EITHER)
+    offered, _ = await read_ocpi(request, credentials_decoder)
+    with refusals():
+        ours = await registering.reregister(ingest.registry, caller.cpo, offered)
+    return ocpi_response(request, ours)
+
+
+async def delete_credentials(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    caller = await require_cpo(request, ingest.tokens, EITHER)
+    with refusals():
+        await registering.unregister(ingest.registry, caller.cpo)
+    return ocpi_response(request)
