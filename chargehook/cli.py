@@ -11,6 +11,7 @@ import uvloop
 
 from chargehook import commands, root
 from chargehook.ingest.openapi import openapi
+from chargehook.ocpi.parties import Party, parse_party
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.faults import is_from_a_service
 from chargehook.plumbing.logs import configure_logging
@@ -61,6 +62,49 @@ def batch_size(text: str) -> int:
     return value
 
 
+def party(text: str) -> Party:
+    try:
+        return parse_party(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def grace(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help=f"how long the old tokens keep working; default {DEFAULT_GRACE:g} (24 h)",
+    )
+
+
+def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
+    """`chargehook ocpi ...`: the CPOs that push over OCPI 2.2.1."""
+    ocpi = commands.add_parser("ocpi", help="OCPI CPOs: add, list, show, tokens")
+    actions = ocpi.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", parents=[flags], help="add a CPO (or parties to one); print token A"
+    )
+    add.add_argument(
+        "--party", action="append", dest="parties", type=party, required=True,
+        metavar="CC-PID", help="a party it may push for, e.g. ES-ABC; repeat for more",
+    )  # fmt: skip
+    actions.add_parser("list", parents=[flags], help="every CPO")
+    helps = {
+        "show": "one CPO: parties, state, endpoints, last push and error",
+        "rotate": "print a new token C; the old ones keep working for the grace",
+        "revoke": "stop every token of the CPO now; its state stays",
+        "token-a": "print a fresh token A, to register again after unregistering",
+    }
+    for command in [
+        add,
+        *(actions.add_parser(a, parents=[flags], help=h) for a, h in helps.items()),
+    ]:
+        command.add_argument("name", help="lower case, e.g. acme-cpo")
+    grace(actions.choices["rotate"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     flags = settings_flags()
     parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
@@ -83,13 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = provider_commands.add_parser("rotate", parents=[flags], help="print a new token")
     for command in (revoke, rotate):
         command.add_argument("name", help="a registered provider")
-    rotate.add_argument(
-        "--grace",
-        type=float,
-        default=DEFAULT_GRACE,
-        metavar="SECONDS",
-        help=f"how long the old tokens keep working; default {DEFAULT_GRACE:g} (24 h)",
-    )
+    grace(rotate)
+    ocpi_parser(commands, flags)
     subscription = commands.add_parser("subscription", help="manage subscriptions")
     subscription_commands = subscription.add_subparsers(dest="action", required=True)
     subscribe = subscription_commands.add_parser("add", parents=[flags], help="subscribe a URL")
@@ -151,6 +190,8 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
                 commands.run_provider_add if args.action == "add" else commands.run_provider_rates
             )
             return change(settings, args.name, args.commission_rate, args.tax_rate)
+        case "ocpi":
+            return ocpi_command(args, settings)
         case "status":
             root.require_services(settings, "status")
             return commands.run_status(settings)
@@ -171,6 +212,23 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
             )
             return commands.run_subscription_add(settings, new)
     raise ConfigError(f"unknown command {args.command}")
+
+
+def ocpi_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    if args.action == "list":
+        return commands.run_ocpi_list(settings)
+    if not PROVIDER_NAME.match(args.name):
+        raise ConfigError(f"CPO name {args.name!r}: use a-z, 0-9, '-' and '_'")
+    match args.action:
+        case "add":
+            return commands.run_ocpi_add(settings, args.name, set(args.parties))
+        case "show":
+            return commands.run_ocpi_show(settings, args.name)
+        case "rotate":
+            return commands.run_ocpi_rotate(settings, args.name, args.grace)
+        case "revoke":
+            return commands.run_ocpi_revoke(settings, args.name)
+    return commands.run_ocpi_token_a(settings, args.name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,16 +1,21 @@
 """The operator's one-shot commands: providers and their tokens, subscriptions, dead letters.
 Each opens what it needs (chargehook.root's openers), does one thing and prints what it did."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargehook.dead_letters import actions as dead_letters
+from chargehook.ocpi import cpos, registering
+from chargehook.ocpi.parties import Party
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.settings import Settings
 from chargehook.providers.store import add_provider, revoke_tokens, rotate_token, set_rates
 from chargehook.root import open_database
 from chargehook.schemas import NewSubscription
+from chargehook.schemas.ocpi_cpos import Cpo
 from chargehook.webhooks import subscribing, subscriptions, test_sends
 from chargehook.webhooks.ssrf import UnsafeUrl
 from chargehook.workers import ALL_QUEUES, delay_queues
@@ -46,6 +51,88 @@ async def run_provider_rotate(settings: Settings, name: str, grace: float) -> No
         raise ConfigError(f"no provider {name!r}; register it with `chargehook provider add`")
     print(f"provider {name}: its old token(s) keep working for {grace:g} s; the new token")
     print(f"(shown once, stored only as a hash):\n{token}")
+
+
+async def run_ocpi_add(settings: Settings, name: str, parties: set[Party]) -> None:
+    async with open_database(settings) as pool, refused():
+        token = await registering.add_cpo(pool, name, parties)
+    print_token_a(settings, name, token)
+
+
+async def run_ocpi_token_a(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool, refused():
+        token = await registering.issue_token_a(pool, name)
+    print_token_a(settings, name, token)
+
+
+def print_token_a(settings: Settings, name: str, token: str) -> None:
+    print(
+        f"CPO {name}: give it, out of band, our versions URL and its token A (shown once,"
+        f" stored only as a hash):\n  versions URL: {registering.versions_url(settings.base_url)}"
+        f"\n  token A: {token}"
+    )
+
+
+async def run_ocpi_list(settings: Settings) -> None:
+    async with open_database(settings) as pool:
+        found = await cpos.list_cpos(pool)
+    print_cpos(found)
+
+
+async def run_ocpi_show(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool:
+        cpo = await cpos.read_cpo(pool, name)
+    if cpo is None:
+        raise ConfigError(f"no CPO {name!r}; add it with `chargehook ocpi add`")
+    state = cpo.state.replace("_", " ")
+    print(f"CPO {cpo.name}: {state}; parties {', '.join(cpo.parties) or 'none'}")
+    print(f"  its versions URL: {cpo.versions_url or '-'} (version {cpo.version or '-'})")
+    print(f"  added {stamp(cpo.created_at)}, registered {stamp(cpo.registered_at)}")
+    print(f"  last push {stamp(cpo.last_push_at)}")
+    print(f"  last error {stamp(cpo.last_error_at)}: {cpo.last_error or '-'}")
+    print(f"  its endpoints ({len(cpo.endpoints)}):")
+    for endpoint in cpo.endpoints:
+        print(f"    {endpoint.identifier:<16} {endpoint.role:<8} {endpoint.url}")
+
+
+async def run_ocpi_rotate(settings: Settings, name: str, grace: float) -> None:
+    async with open_database(settings) as pool, refused():
+        token = await registering.rotate_token_c(pool, name, timedelta(seconds=grace))
+    print(f"CPO {name}: its old token C keeps working for {grace:g} s; its new token C")
+    print(f"(shown once, stored only as a hash; give it to the CPO out of band):\n{token}")
+
+
+async def run_ocpi_revoke(settings: Settings, name: str) -> None:
+    async with open_database(settings) as pool, refused():
+        revoked = await registering.revoke(pool, name)
+    print(
+        f"CPO {name}: {revoked} token(s) revoked; its state stays as it was (a registered CPO"
+        " gets a new token C from `chargehook ocpi rotate`)"
+    )
+
+
+@asynccontextmanager
+async def refused() -> AsyncIterator[None]:
+    """A CPO that is not there, or whose state or parties forbid the change, in one line."""
+    try:
+        yield
+    except cpos.UnknownCpo as exc:
+        raise ConfigError(f"no CPO {exc}; add it with `chargehook ocpi add`") from None
+    except cpos.CpoConflict as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def print_cpos(found: list[Cpo]) -> None:
+    print(f"{'CPO':<24} {'state':<15} {'endpoints':>9} {'last push':<17} {'parties'}")
+    for cpo in found:
+        print(f"{cpo.name:<24} {cpo.state:<15} {len(cpo.endpoints):>9} "
+              f"{stamp(cpo.last_push_at):<17} {', '.join(cpo.parties)}")  # fmt: skip
+        if cpo.last_error:
+            print(f"{'':<24} last error {stamp(cpo.last_error_at)}: {cpo.last_error}")
+
+
+def stamp(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M") if at else "never"
 
 
 async def run_subscription_add(settings: Settings, new: NewSubscription) -> None:
@@ -109,6 +196,7 @@ async def run_status(settings: Settings) -> None:
     ):
         counts = await mq.counts(names)
         healths = await subscriptions.health(pool, timedelta(seconds=settings.disable_after))
+        found = await cpos.list_cpos(pool)
     print(f"{'queue':<40} {'ready':>8} {'consumers':>9}")
     for name, count in counts.items():
         if name in delays and not (count and count[0]):
@@ -119,10 +207,12 @@ async def run_status(settings: Settings) -> None:
           f"{'pending':>7}  auto-disable in")  # fmt: skip
     now = datetime.now(UTC)
     for h in healths:
-        since = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
         state = "enabled" if h.enabled else "disabled"
-        print(f"{h.id:<28} {state:<8} {since:<17} {h.failures_last_hour:>9} {h.pending:>7}"
-              f"  {countdown(h.disables_at, now)}")  # fmt: skip
+        print(f"{h.id:<28} {state:<8} {stamp(h.last_success_at):<17} {h.failures_last_hour:>9}"
+              f" {h.pending:>7}  {countdown(h.disables_at, now)}")  # fmt: skip
+    if found:
+        print()
+        print_cpos(found)
 
 
 def countdown(disables_at: datetime | None, now: datetime) -> str:
