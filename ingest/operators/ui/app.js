@@ -1,6 +1,7 @@
 // The portal's frame: logging in and out, and which view the address shows.
 
 import { ApiError, EXACT_NUMBERS, api, token } from "./api.js";
+import { cpoView, cposView } from "./cpos.js";
 import { deadLettersView } from "./dead_letters.js";
 import { deliveriesView } from "./deliveries.js";
 import { h, navigated, notify } from "./dom.js";
@@ -14,6 +15,8 @@ const VIEWS = [
   [/^#\/subscriptions$/, subscriptionsView],
   [/^#\/sessions$/, sessionsView],
   [/^#\/dead-letters$/, deadLettersView],
+  [/^#\/cpos\/([^/]+)$/, cpoView],
+  [/^#\/cpos$/, cposView],
 ];
 const HOME = "#/subscriptions";
 let shownAt = 0; // which render is current, so a slow answer never overwrites a newer view
