@@ -84,12 +84,11 @@ async def run_ocpi_show(settings: Settings, name: str) -> None:
         cpo = await cpos.read_cpo(pool, name)
     if cpo is None:
         raise ConfigError(f"no CPO {name!r}; add it with `chargehook ocpi add`")
-    state = cpo.state.replace("_", " ")
+    state, error = cpos.STATE_NAMES[cpo.state], last_error(cpo)
     print(f"CPO {cpo.name}: {state}; parties {', '.join(cpo.parties) or 'none'}")
     print(f"  its versions URL: {cpo.versions_url or '-'} (version {cpo.version or '-'})")
     print(f"  added {stamp(cpo.created_at)}, registered {stamp(cpo.registered_at)}")
-    print(f"  last push {stamp(cpo.last_push_at)}")
-    print(f"  last error {stamp(cpo.last_error_at)}: {cpo.last_error or '-'}")
+    print(f"  last push {stamp(cpo.last_push_at)}; last error {error}")
     print(f"  its endpoints ({len(cpo.endpoints)}):")
     for endpoint in cpo.endpoints:
         print(f"    {endpoint.identifier:<16} {endpoint.role:<8} {endpoint.url}")
@@ -128,7 +127,11 @@ def print_cpos(found: list[Cpo]) -> None:
         print(f"{cpo.name:<24} {cpo.state:<15} {len(cpo.endpoints):>9} "
               f"{stamp(cpo.last_push_at):<17} {', '.join(cpo.parties)}")  # fmt: skip
         if cpo.last_error:
-            print(f"{'':<24} last error {stamp(cpo.last_error_at)}: {cpo.last_error}")
+            print(f"{'':<24} last error {last_error(cpo)}")
+
+
+def last_error(cpo: Cpo) -> str:
+    return f"{stamp(cpo.last_error_at)}: {cpo.last_error}" if cpo.last_error else "none"
 
 
 def stamp(at: datetime | None) -> str:

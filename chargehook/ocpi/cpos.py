@@ -45,6 +45,11 @@ RETURNING name
 """
 DROP_TOKENS = "DELETE FROM provider_tokens WHERE provider = $1 AND use = ANY($2::text[])"
 endpoints_decoder = msgspec.json.Decoder(list[CpoEndpoint])
+STATE_NAMES = {
+    "token_a_issued": "token A issued",
+    "registered": "registered",
+    "unregistered": "unregistered",
+}
 
 
 class UnknownCpo(Exception):

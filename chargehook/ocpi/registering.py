@@ -178,7 +178,7 @@ async def rotate_token_c(pool: Pool, name: str, grace: timedelta) -> str:
         raise cpos.UnknownCpo(name)
     if cpo.state != "registered":
         raise cpos.CpoConflict(
-            f"CPO {name} is {cpo.state.replace('_', ' ')}: token C is issued when it registers"
+            f"CPO {name} is {cpos.STATE_NAMES[cpo.state]}: token C is issued when it registers"
         )
     token = await rotate_token(pool, name, grace, use="ocpi")
     if token is None:
