@@ -31,6 +31,7 @@ PURE = (
     "chargehook.webhooks.delivery_states",
     "chargehook.webhooks.retries",
     "chargehook.webhooks.signing",
+    "chargehook.ocpi.merge",
 )
 # What a pure rule may import besides the schemas and other pure rules: computation, no I/O.
 PURE_STDLIB = {
