@@ -70,7 +70,8 @@ def create_app(
     ocpi_business_name: str = Settings().ocpi_business_name,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
-    tokens, parties = TokenTable(pool), PartyTable(pool)
+    parties = PartyTable(pool)
+    tokens = TokenTable(pool, parties.load)
     public_url = public_url.rstrip("/")
     us = our_role(ocpi_country_code, ocpi_party_id, ocpi_business_name)
     app[INGEST] = Ingest(
@@ -90,7 +91,7 @@ def create_app(
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
-        async with tokens.kept_fresh(), parties.kept_fresh():
+        async with tokens.kept_fresh():
             yield
 
     app.cleanup_ctx.append(load_tokens)

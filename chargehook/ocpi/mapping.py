@@ -2,13 +2,15 @@
 
 The page's fields get what OCPI has for them; the rest of the Session, and the ids of its CDRs,
 travel verbatim under the one extension field `ocpi`, which the page Session skips on decoding.
-There is no price_unit or plug_price, so billing makes the bill incomplete, as intended: OCPI
-tariffs are not billed (a CDR's price is a later change's).
+The price is the CPO's: `price_unit` "session" with `plug_price` the Session's
+`total_cost.excl_vat`, so billing adds the commission and tax on top of it as docs/billing.md
+says for an OCPI Session; without `total_cost` there is no price, and the bill is incomplete
+with the reason (an absent total_cost is not free). The CPO's own total stays in the extension,
+not in the page's `amount`: chargehook's bill fills that.
 """
 
 import hashlib
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -48,7 +50,7 @@ def page_session(merged: bytes, cdr_ids: Sequence[str]) -> bytes:
     page: dict[str, Any] = {
         "id": page_session_id(session.country_code, session.party_id, session.id),
         "status": PAGE_STATUS[session.status],
-        **money(session.total_cost),
+        **price(session.total_cost),
         "plug_id": session.connector_id,
         "started": session.start_date_time,
         "finished": session.end_date_time,
@@ -63,15 +65,11 @@ def page_session(merged: bytes, cdr_ids: Sequence[str]) -> bytes:
     return msgspec.json.format(encoder.encode(present), indent=-1)
 
 
-def money(cost: Price | None) -> dict[str, Decimal]:
-    """amount is what the driver pays: incl_vat, or excl_vat without it; tax_price the VAT."""
+def price(cost: Price | None) -> dict[str, object]:
+    """The CPO's price of the whole Session so far, net of VAT, or no price at all."""
     if cost is None:
-        return {}
-    if cost.incl_vat is None:
-        return {"amount": cost.excl_vat}
-    if cost.incl_vat < cost.excl_vat:  # no negative tax: the page's money is never below 0
-        return {"amount": cost.incl_vat}
-    return {"amount": cost.incl_vat, "tax_price": cost.incl_vat - cost.excl_vat}
+        return {"price_unit": "session"}
+    return {"price_unit": "session", "plug_price": cost.excl_vat}
 
 
 def extension(fields: dict[str, msgspec.Raw], cdr_ids: Sequence[str]) -> dict[str, Any]:

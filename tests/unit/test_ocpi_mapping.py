@@ -47,8 +47,8 @@ def test_a_completed_session_becomes_the_page_fields() -> None:
     assert {key: value for key, value in page.items() if key != "ocpi"} == {
         "id": "ES-CHK-s-0002",
         "status": "FINISHED",
-        "amount": Decimal("12.34"),
-        "tax_price": Decimal("2.14"),
+        "price_unit": "session",
+        "plug_price": Decimal("10.20"),
         "plug_id": "2",
         "started": "2026-03-01T10:00:00Z",
         "finished": "2026-03-01T11:05:30Z",
@@ -62,8 +62,8 @@ def test_a_completed_session_becomes_the_page_fields() -> None:
 
 def test_what_the_session_lacks_the_page_lacks() -> None:
     page = page_of({key: value for key, value in PENDING.items() if key != "total_cost"})
-    assert not {"finished", "external_id", "amount", "tax_price"} & set(page)
-    assert not {"price_unit", "plug_price"} & set(page)  # billing: incomplete, as intended
+    assert not {"finished", "external_id", "amount", "tax_price", "plug_price"} & set(page)
+    assert page["price_unit"] == "session"  # no price: billing says incomplete, as intended
 
 
 def test_times_become_utc_with_an_offset_as_the_page_requires() -> None:
@@ -90,25 +90,26 @@ def test_kwh_becomes_charged_kwh(kwh: str, text: bytes) -> None:
 
 
 D = Decimal
-# (total_cost, amount, tax_price): what the driver pays, and the VAT when it is known and >= 0
-MONEY: list[tuple[dict[str, Decimal] | None, Decimal | None, Decimal | None]] = [
-    ({"excl_vat": D("10.20"), "incl_vat": D("12.34")}, D("12.34"), D("2.14")),
-    ({"excl_vat": D("0.1"), "incl_vat": D("0.3")}, D("0.3"), D("0.2")),  # a float: 0.19999…
-    ({"excl_vat": D("5"), "incl_vat": D("5")}, D("5"), D("0")),
-    ({"excl_vat": D("1.5")}, D("1.5"), None),
-    ({"excl_vat": D("2.00"), "incl_vat": D("1.50")}, D("1.50"), None),
-    (None, None, None),
+# total_cost -> plug_price: the CPO's price net of VAT, billed per session; never the page's
+# amount or tax_price, which chargehook's bill fills
+PRICES: list[tuple[dict[str, Decimal] | None, Decimal | None]] = [
+    ({"excl_vat": D("10.20"), "incl_vat": D("12.34")}, D("10.20")),
+    ({"excl_vat": D("0.1"), "incl_vat": D("0.3")}, D("0.1")),
+    ({"excl_vat": D("1.5")}, D("1.5")),
+    ({"excl_vat": D("2.00"), "incl_vat": D("1.50")}, D("2.00")),
+    (None, None),
 ]
 
 
-@pytest.mark.parametrize(("cost", "amount", "tax"), MONEY)
-def test_total_cost_becomes_amount_and_tax_price(
-    cost: dict[str, Decimal] | None, amount: Decimal | None, tax: Decimal | None
+@pytest.mark.parametrize(("cost", "plug_price"), PRICES)
+def test_total_cost_net_of_vat_becomes_the_session_price(
+    cost: dict[str, Decimal] | None, plug_price: Decimal | None
 ) -> None:
     doc = {key: value for key, value in PENDING.items() if key != "total_cost"}
     session = session_decoder.decode(page_session(encode({**doc, "total_cost": cost}), ()))
-    assert (session.amount, session.tax_price) == (amount, tax)
-    assert str(session.tax_price) == str(tax)  # the exact decimal, not a float's rounding
+    assert (session.price_unit, session.plug_price) == ("session", plug_price)
+    assert str(session.plug_price) == str(plug_price)  # the exact decimal, as sent
+    assert (session.amount, session.tax_price, session.commision_price) == (None, None, None)
 
 
 def test_the_extension_holds_the_ocpi_only_data_verbatim() -> None:
@@ -216,7 +217,7 @@ def test_every_session_in_the_bounds_decodes_as_a_page_session(
     doc |= {"kwh": kwh} if cost is None else {"kwh": kwh, "total_cost": cost}
     session = session_decoder.decode(page_session(encode(doc), ()))
     assert session.charged_kwh == kwh
-    assert session.amount == (None if cost is None else cost.get("incl_vat", cost["excl_vat"]))
+    assert session.plug_price == (None if cost is None else cost["excl_vat"])
 
 
 PAGE = page_session(raw("session_completed"), ())
