@@ -9,9 +9,9 @@ The rules of the spec, and where they bend:
 - The offered roles must include role CPO for at least one party the operator registered
   for it (else 2001 naming `roles`); parties outside those are ignored, never added: the
   operator decides which parties a CPO pushes for.
-- A CPO whose API cannot be used is answered 3001, 3002 or 3003 (`cpo_client`) and nothing
-  is registered; the reason is kept as its last error for operators. These go with HTTP 200:
-  the request reached the OCPI layer (status_codes.asciidoc), the fault is the CPO's API.
+- A CPO whose API cannot be used is answered 3001, 3002 or 3003 (`cpo_client`) with HTTP 400
+  (docs/ocpi.md#transport: the registration failed on what the CPO offered) and nothing is
+  registered; the reason is kept as its last error for operators.
 - Our tokens (A and C) are stored as digests, as every provider token; GET on credentials
   therefore answers with the caller's own token, the one it called with.
 """
@@ -153,7 +153,7 @@ async def _registered(
         details = await version_details_of(offered.url, offered.token, registry.allow_private_urls)
     except CpoApiError as exc:
         await cpos.note_error(registry.pool, name, exc.message)
-        raise RegistrationError(200, exc.status_code, exc.message) from None
+        raise RegistrationError(400, exc.status_code, exc.message) from None
     token = await cpos.store_registration(
         registry.pool, name, offered.url, details.version, offered.token, details.endpoints,
         offered.roles, first,

@@ -196,7 +196,7 @@ async def test_an_unreachable_cpo_is_3001_and_nothing_is_registered(
     name, token_a = await add_cpo(ocpi, party)
     offered = {**cpo.credentials(party), "url": f"http://127.0.0.1:{free_port()}/versions"}
     status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, offered)
-    assert (status, answer["status_code"], answer["data"]) == (200, 3001, None), answer
+    assert (status, answer["status_code"], answer["data"]) == (400, 3001, None), answer
     assert "could not be reached" in answer["status_message"]
     view = await cpo_view(ocpi, name)
     assert view["state"] == "token_a_issued" and view["endpoints"] == []
@@ -211,10 +211,10 @@ async def test_a_cpo_without_2_2_1_is_3002_and_unusable_details_3003(
     name, token_a = await add_cpo(ocpi, party)
     cpo.version = "2.1.1"
     status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, cpo.credentials(party))
-    assert (status, answer["status_code"]) == (200, 3002), answer
+    assert (status, answer["status_code"]) == (400, 3002), answer
     cpo.version, cpo.details_version = "2.2.1", "2.2"
     status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, cpo.credentials(party))
-    assert (status, answer["status_code"]) == (200, 3003), answer
+    assert (status, answer["status_code"]) == (400, 3003), answer
     assert (await cpo_view(ocpi, name))["state"] == "token_a_issued"
 
 
@@ -223,7 +223,7 @@ async def test_a_cpo_refusing_token_b_is_3001(ocpi: Client, cpo: SimulatedCpo) -
     _, token_a = await add_cpo(ocpi, party)
     offered = {**cpo.credentials(party), "token": "not-its-token-b"}
     status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, offered)
-    assert (status, answer["status_code"]) == (200, 3001), answer
+    assert (status, answer["status_code"]) == (400, 3001), answer
     assert "HTTP 401" in answer["status_message"]
 
 
@@ -234,7 +234,7 @@ async def test_a_private_cpo_url_is_refused_unless_allowed(
         party = new_party()
         _, token_a = await add_cpo(guarded, party)
         status, answer = await call(guarded, "POST", CREDENTIALS, token_a, cpo.credentials(party))
-    assert (status, answer["status_code"]) == (200, 3001), answer
+    assert (status, answer["status_code"]) == (400, 3001), answer
     assert "loopback address" in answer["status_message"]
     assert cpo.calls == []  # never called
 
