@@ -2,7 +2,7 @@
 register with token A, PUT to re-register and DELETE to unregister with token C. Whether the
 CPO may (405 otherwise) is its state's to say, so POST, PUT and DELETE take either token."""
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
@@ -11,8 +11,10 @@ from chargehook.ingest.context import INGEST
 from chargehook.ingest.ocpi.auth import EITHER, REGISTERED, require_cpo
 from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response, read_ocpi
 from chargehook.ocpi import registering
-from chargehook.ocpi.registering import RegistrationError
-from chargehook.schemas.ocpi_transport import credentials_decoder
+from chargehook.ocpi.registering import RegistrationError, Registry
+from chargehook.schemas.ocpi_transport import Credentials, credentials_decoder
+
+Registers = Callable[[Registry, str, Credentials], Awaitable[Credentials]]
 
 
 @contextmanager
@@ -30,20 +32,20 @@ async def get_credentials(request: web.Request) -> web.Response:
 
 
 async def post_credentials(request: web.Request) -> web.Response:
-    ingest = request.app[INGEST]
-    caller = await require_cpo(request, ingest.tokens, EITHER)
-    offered, _ = await read_ocpi(request, credentials_decoder)
-    with refusals():
-        ours = await registering.register(ingest.registry, caller.cpo, offered)
-    return ocpi_response(request, ours)
+    return await offered(request, registering.register)
 
 
 async def put_credentials(request: web.Request) -> web.Response:
+    return await offered(request, registering.reregister)
+
+
+async def offered(request: web.Request, registers: Registers) -> web.Response:
+    """The CPO's credentials, registered (POST) or registered again (PUT): our own in answer."""
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, EITHER)
-    offered, _ = await read_ocpi(request, credentials_decoder)
+    credentials, _ = await read_ocpi(request, credentials_decoder)
     with refusals():
-        ours = await registering.reregister(ingest.registry, caller.cpo, offered)
+        ours = await registers(ingest.registry, caller.cpo, credentials)
     return ocpi_response(request, ours)
 
 
