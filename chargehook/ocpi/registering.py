@@ -1,4 +1,4 @@
-"""Onboarding a CPO (credentials.asciidoc, docs/ocpi.md#onboarding): an operator adds it with
+"""Onboarding a CPO (credentials.asciidoc, docs/ocpi.md#onboarding-a-cpo): an operator adds it with
 its parties and hands it token A; the CPO reads our versions and registers with its token B;
 we read its versions with token B, keep its endpoints and answer with token C. Re-registering
 (PUT) gives a new token C, unregistering (DELETE) ends every token C.
