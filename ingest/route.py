@@ -31,7 +31,7 @@ OCPI_ERRORS = {
     400: "Bad input (status_code 2001): the message names the bad field by its path",
     401: "Missing or unknown credentials token, or one of another kind (status_code 2000)",
     403: "The party is not one of the calling CPO's (status_code 2000)",
-    404: "No such object (status_code 2000)",
+    404: "No such object, or of another CPO's party, or no route (status_code 2000)",
     409: "Another body is already stored under this id: CDRs are immutable (status_code 2000)",
     413: "Body over 1 MiB (status_code 2000)",
     415: "Body is not application/json, or is compressed (status_code 2001)",

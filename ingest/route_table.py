@@ -3,10 +3,14 @@
 `create_app` serves exactly `ROUTES` and `openapi()` documents exactly `ROUTES`, so a route
 cannot be served undocumented nor documented unserved. Path parameters come from the `{name}`
 placeholders of the path. The routes are grouped by face: the providers' callbacks, the public
-probes, the operators' API (the operators' portal is static files, served beside them).
+probes, the operators' API (the operators' portal is static files, served beside them), the
+OCPI face.
 """
 
 from chargehook.ingest import probes
+from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
+from chargehook.ingest.ocpi import sessions as ocpi_sessions
+from chargehook.ingest.ocpi.pushes import path_schemas
 from chargehook.ingest.operators import dead_letters, sessions, subscriptions
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
@@ -37,6 +41,15 @@ SUBSCRIPTION = "/v1/subscriptions/{id}"
 
 DEAD = "/v1/dead-letters/{queue}"
 DEAD_PICK = ref("DeadLetterPick")
+# An OCPI push's refusals (a path that cannot be routed is a 404); a read's
+OCPI_PUSH_ERRORS = (400, 401, 403, 404, 429, 500, 503)
+OCPI_READ_ERRORS = (400, 401, 404, 500, 503)
+SESSION_PUSHED = Answer("Confirmed by the broker (status_code 1000, data null)", None)
+OCPI_SESSION = path_schemas("country_code", "party_id", "session_id")
+OCPI_CDR = path_schemas("country_code", "party_id", "cdr_id")
+CDR_LOCATION = (
+    ("Location", "The CDR's URL: {public URL}/ocpi/2.2.1/cdrs/{country_code}/{party_id}/{id}"),
+)
 ROUTES = (
     Route(
         "POST",
@@ -254,5 +267,63 @@ ROUTES = (
         ADMIN_ERRORS,
         body=DEAD_PICK,
         bearer=True,
+    ),
+    Route(
+        "PUT",
+        ocpi_sessions.PATH,
+        "putOcpiSession",
+        ocpi_sessions.put_session,
+        "OCPI: a new or updated Session from its CPO; answered once the broker confirmed it",
+        SESSION_PUSHED,
+        OCPI_PUSH_ERRORS,
+        body=ref("OcpiSession"),
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "PATCH",
+        ocpi_sessions.PATH,
+        "patchOcpiSession",
+        ocpi_sessions.patch_session,
+        "OCPI: some fields of a Session, with last_updated; answered once confirmed",
+        SESSION_PUSHED,
+        OCPI_PUSH_ERRORS,
+        body=ref("OcpiSessionPatch"),
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "GET",
+        ocpi_sessions.PATH,
+        "getOcpiSession",
+        ocpi_sessions.get_session,
+        "OCPI: a Session of the caller's parties, as merged from its pushes",
+        Answer("The Session as stored (status_code 1000)", ref("OcpiSession")),
+        OCPI_READ_ERRORS,
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "POST",
+        ocpi_cdrs.PATH,
+        "postOcpiCdr",
+        ocpi_cdrs.post_cdr,
+        "OCPI: a new CDR from its CPO; answered once the broker confirmed it",
+        Answer("Confirmed by the broker (status_code 1000)", None, 201, headers=CDR_LOCATION),
+        (*OCPI_PUSH_ERRORS, 409),
+        body=ref("OcpiCdr"),
+        ocpi=True,
+        also=(Answer("The same CDR is stored already", None, headers=CDR_LOCATION),),
+    ),
+    Route(
+        "GET",
+        ocpi_cdrs.ONE,
+        "getOcpiCdr",
+        ocpi_cdrs.get_cdr,
+        "OCPI: a CDR of the caller's parties, at the Location its POST was answered with",
+        Answer("The CDR as stored (status_code 1000)", ref("OcpiCdr")),
+        OCPI_READ_ERRORS,
+        ocpi=True,
+        path_schemas=OCPI_CDR,
     ),
 )

@@ -151,7 +151,7 @@ def test_every_reference_resolves_and_every_schema_is_reached_from_the_paths() -
 
 
 # An OCPI route as the OCPI face writes them: the envelope, the credentials token.
-OCPI_PATH = "/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}"
+OCPI_PATH = "/ocpi/2.2.1/examples/{country_code}/{party_id}/{session_id}"
 OCPI_ROUTE = Route(
     "PUT",
     OCPI_PATH,
