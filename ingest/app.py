@@ -66,7 +66,8 @@ def create_app(
     public_url: str = "http://127.0.0.1:8080",
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[answer])
-    tokens, parties = TokenTable(pool), PartyTable(pool)
+    parties = PartyTable(pool)
+    tokens = TokenTable(pool, parties.load)
     app[INGEST] = Ingest(
         broker,
         pool,
@@ -83,7 +84,7 @@ def create_app(
     )
 
     async def load_tokens(app: web.Application) -> AsyncIterator[None]:
-        async with tokens.kept_fresh(), parties.kept_fresh():
+        async with tokens.kept_fresh():
             yield
 
     app.cleanup_ctx.append(load_tokens)

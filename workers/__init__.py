@@ -9,7 +9,7 @@ from chargehook.plumbing.database import Pool, answering
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.webhooks.tasks import delay_queues
-from chargehook.workers import billing, notify, persist
+from chargehook.workers import billing, notify, ocpi, persist
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ def _billing(deps: Deps) -> Service:
     return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
 
 
+def _ocpi(deps: Deps) -> Service:
+    s = deps.settings
+    worker = ocpi.OcpiWorker(deps.pool, deps.broker, s.ocpi_prefetch, s.ocpi_batch_size)
+    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
+
+
 def _notify(deps: Deps) -> Service:
     return notify.NotifyService(deps.settings, deps.pool, deps.broker, deps.metrics)
 
@@ -50,6 +56,7 @@ WORKERS: dict[str, WorkerKind] = {
     "persist": WorkerKind((persist.QUEUE,), _persist),
     "billing": WorkerKind((billing.QUEUE,), _billing),
     "notify": WorkerKind(notify.QUEUES, _notify),
+    "ocpi": WorkerKind((ocpi.QUEUE,), _ocpi),
 }
 __all__ = ["ALL_QUEUES", "WORKERS", "Deps", "WorkerKind", "delay_queues"]
 ALL_QUEUES = tuple(queue for kind in WORKERS.values() for queue in kind.queues)

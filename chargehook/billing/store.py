@@ -9,7 +9,7 @@ import asyncpg
 
 from chargehook.billing.plan import EventRef, Made, plan, without_clashes
 from chargehook.billing.rules import bill_to_show
-from chargehook.plumbing.database import Connection, Pool
+from chargehook.plumbing.database import Connection, Pool, columns
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing, ProviderFigures
 from chargehook.sessions.events import SessionEvent
@@ -106,8 +106,7 @@ async def bill_batch(
 async def _insert(conn: Connection, made: Sequence[Made]) -> dict[EventRef, Billing]:
     if not made:
         return {}
-    columns = [list(column) for column in zip(*map(_bill_row, made), strict=True)]
-    rows = await conn.fetch(INSERT, *columns)
+    rows = await conn.fetch(INSERT, *columns(map(_bill_row, made)))
     return {(r["provider"], r["event_id"]): billing_from_row(r) for r in rows}
 
 

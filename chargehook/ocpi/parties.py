@@ -1,11 +1,7 @@
 """Which parties (country code, party id) each CPO may push for, held in memory: a push's
 party check costs no query (docs/ocpi.md#parties)."""
 
-import asyncio
-from contextlib import AbstractAsyncContextManager
-
-from chargehook.plumbing.database import Pool, kept_fresh
-from chargehook.providers.tokens import CHANNEL, RELOAD_EVERY
+from chargehook.plumbing.database import Pool
 
 Party = tuple[str, str]  # (country_code, party_id), upper case
 PARTIES = "SELECT cpo, country_code, party_id FROM ocpi_parties"
@@ -17,16 +13,12 @@ def party(country_code: str, party_id: str) -> Party:
 
 
 class PartyTable:
-    """Every CPO's parties, reloaded on each change (the trigger of migration 0009 announces it
-    on the tokens' channel) and every RELOAD_EVERY seconds."""
+    """Every CPO's parties, reloaded with the token table (`TokenTable(pool, parties.load)`):
+    the trigger of migration 0009 announces a change on the tokens' channel."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._parties: dict[str, frozenset[Party]] = {}
-        self.changed = asyncio.Event()
-
-    def kept_fresh(self) -> AbstractAsyncContextManager[None]:
-        return kept_fresh(self._pool, CHANNEL, self.load, self.changed, RELOAD_EVERY)
 
     async def load(self) -> None:
         found: dict[str, set[Party]] = {}

@@ -2,7 +2,7 @@
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -21,6 +21,13 @@ PROBE_TIMEOUT = 5.0
 RELISTEN_DELAY = 1.0
 Pool = asyncpg.Pool
 Record = asyncpg.Record
+
+
+def columns(rows: Iterable[Sequence[object]]) -> list[list[object]]:
+    """Rows to one array per column, for `unnest`: one round trip whatever the batch size."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 

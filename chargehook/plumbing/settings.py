@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     persist_batch_size: Positive = 500
     billing_prefetch: Positive = 1000
     billing_batch_size: Positive = 250
+    ocpi_prefetch: Positive = 1000
+    ocpi_batch_size: Positive = 200
     notify_prefetch: Positive = 1000
     notify_batch_size: Positive = 500
     delivery_concurrency: Positive = 64

@@ -3,6 +3,7 @@ per request (docs/api.md#authentication)."""
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
@@ -21,8 +22,11 @@ class TokenTable:
     moment; a token it does not know is looked up once (a provider added since), and then
     answered from memory for UNKNOWN_FOR seconds, so a flood of bad tokens costs no queries."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *with_it: Callable[[], Awaitable[None]]) -> None:
+        """`with_it`: the loads of other tables announced on the same channel (OCPI parties),
+        reloaded with this one, so one listening connection serves them all."""
         self._pool = pool
+        self._with_it = with_it
         self._providers: dict[bytes, TokenOwner] = {}
         self._unknown: dict[bytes, float] = {}  # digest -> when it was found unknown
         self.changed = asyncio.Event()
@@ -33,6 +37,8 @@ class TokenTable:
     async def load(self) -> None:
         self._providers = await token_table(self._pool)
         self._unknown.clear()  # a token added since may be among them
+        for load in self._with_it:
+            await load()
 
     async def provider_for(self, token: str) -> str | None:
         """The provider of a token for page-shaped callbacks."""

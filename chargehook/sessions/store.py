@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from chargehook.plumbing.database import Connection, Pool
+from chargehook.plumbing.database import Connection, Pool, columns
 from chargehook.schemas import SessionState, StoredEvent
 from chargehook.sessions.events import SessionEvent
 from chargehook.sessions.order import latest_per_session, order_key, sql_newer
@@ -63,13 +63,13 @@ async def store_events(conn: Connection, batch: Sequence[SessionEvent]) -> None:
     # Rows in one order (their keys'), so batches written side by side never deadlock.
     first = {(e.provider, e.event_id): e for e in reversed(batch)}  # the first of each id
     history = sorted(first.values(), key=lambda e: (e.provider, e.event_id))
-    inserted = await conn.fetch(INSERT_EVENTS, *_columns(history, _history_row))
+    inserted = await conn.fetch(INSERT_EVENTS, *columns(map(_history_row, history)))
     new = [first[(row["provider"], row["event_id"])] for row in inserted]
     if not new:
         return
     latest = latest_per_session(new, lambda e: ((e.provider, e.session.id), e.key))
     latest.sort(key=lambda e: (e.provider, e.session.id))
-    await conn.execute(UPSERT_SESSIONS, *_columns(latest, _state_row))
+    await conn.execute(UPSERT_SESSIONS, *columns(map(_state_row, latest)))
 
 
 def _history_row(e: SessionEvent) -> Row:
@@ -83,13 +83,6 @@ def _state_row(e: SessionEvent) -> Row:
         e.provider, s.id, e.event_id, s.status, k.terminal, k.updated_at, k.lifecycle_rank,
         e.received_at, e.body,
     )  # fmt: skip
-
-
-def _columns(
-    events: Sequence[SessionEvent], row: Callable[[SessionEvent], Row]
-) -> list[list[object]]:
-    """Rows to one array per column, for `unnest`: one round trip whatever the batch size."""
-    return [list(column) for column in zip(*map(row, events), strict=True)]
 
 
 async def stored_item(pool: Pool, provider: str, event_id: str) -> bytes | None:

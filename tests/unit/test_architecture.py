@@ -31,6 +31,8 @@ PURE = (
     "chargehook.webhooks.delivery_states",
     "chargehook.webhooks.retries",
     "chargehook.webhooks.signing",
+    "chargehook.ocpi.merge",
+    "chargehook.ocpi.mapping",
 )
 # What a pure rule may import besides the schemas and other pure rules: computation, no I/O.
 PURE_STDLIB = {

@@ -55,7 +55,7 @@ CREATE TABLE ocpi_sessions (
     party_id      text NOT NULL,
     session_id    text COLLATE "C" NOT NULL,
     cpo           text NOT NULL,
-    pushes        integer NOT NULL,
+    pushes        integer NOT NULL,  -- the pushes and CDRs merged: a merge of more is newer
     last_updated  timestamptz NOT NULL,
     session       json,
     stored_at     timestamptz NOT NULL DEFAULT now(),

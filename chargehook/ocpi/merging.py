@@ -1,0 +1,187 @@
+"""Taking in a batch of OCPI pushes: each stored once as it came, each touched Session merged
+again from all it has (its pushes and the CDRs that name it), and the merge published
+page-shaped on `chargehook.events`, where persist, billing and notify take it like any
+provider's callback (docs/ocpi.md#the-pipeline).
+
+The merges commit before they are published and the caller acks after every publish was
+confirmed; a redelivery stores nothing new and publishes the same merges again, under the same
+event ids, which persist and billing take once.
+"""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+import structlog
+
+from chargehook.ocpi import store
+from chargehook.ocpi.mapping import derived_event_id, page_session
+from chargehook.ocpi.merge import Push, merge
+from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
+from chargehook.plumbing.database import Connection, Pool, Record, columns
+from chargehook.plumbing.errors import RejectMessage
+from chargehook.schemas import Envelope, OcpiPush
+from chargehook.sessions.events import event_headers, routing_key, session_decoder
+from chargehook.sessions.intake import envelope_encoder
+
+log = structlog.get_logger("chargehook.ocpi")
+push_decoder = msgspec.json.Decoder(OcpiPush)
+METHODS = {"session_put": "PUT", "session_patch": "PATCH"}
+
+
+class CdrSession(msgspec.Struct):
+    """The one field of a CDR the merge needs: the Session it names, if any."""
+
+    session_id: str | None = None
+
+
+cdr_session_decoder = msgspec.json.Decoder(CdrSession)
+
+
+def read_push(body: bytes) -> OcpiPush:
+    """Decode a message of `chargehook.ocpi`; RejectMessage if it can never be processed."""
+    try:
+        push = push_decoder.decode(body)
+        if push.kind == "cdr":
+            cdr_session_decoder.decode(push.body)
+    except msgspec.MsgspecError as exc:
+        raise RejectMessage(f"not a valid OCPI push: {exc}") from None
+    return push
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A Session merged from what is stored of it, as its page-shaped event."""
+
+    envelope: Envelope
+    status: str
+
+
+async def take_in(pool: Pool, broker: Broker, batch: Sequence[OcpiPush]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        merged = await store_and_merge(conn, batch)
+    await asyncio.gather(*(_publish(broker, m) for m in merged))
+    log.info("ocpi pushes taken in", pushes=len(batch), published=len(merged))
+
+
+async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[Merged]:
+    """Store the batch and merge every Session it touches: six statements, whatever its size."""
+    sessions = _first_of_each(p for p in batch if p.kind in METHODS)
+    cdrs = _first_of_each(p for p in batch if p.kind == "cdr")
+    keys = sorted({_session_key(p) for p in sessions} | {k for p in cdrs if (k := _cdr_key(p))})
+    await conn.execute(store.LOCK_SESSIONS, [store.lock_key(k) for k in keys])
+    if sessions:
+        await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
+    if cdrs:
+        await conn.execute(store.INSERT_CDRS, *columns(map(_cdr_row, cdrs)))
+    merged = await _merge(conn, keys) if keys else []
+    await conn.execute(store.LAST_PUSH, *columns(_last_pushes(batch)))
+    return merged
+
+
+async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]:
+    wanted = columns(keys)
+    pushes = _grouped(await conn.fetch(store.PUSHES_OF, *wanted))
+    cdrs = _grouped(await conn.fetch(store.CDRS_OF, *wanted))
+    rows, merged = [], []
+    for key in keys:
+        if not pushes[key]:
+            continue  # a CDR of a Session not pushed yet: its merge will count the CDR
+        row, event = _merge_one(key, pushes[key], cdrs[key])
+        rows.append(row)
+        if event is not None:
+            merged.append(event)
+    if rows:
+        await conn.execute(store.UPSERT_SESSIONS, *columns(rows))
+    return merged
+
+
+def _merge_one(
+    key: store.SessionKey, pushes: list[Record], cdrs: list[Record]
+) -> tuple[tuple[object, ...], Merged | None]:
+    """The Session's row, and its page-shaped event once a PUT is among its pushes."""
+    session = merge(_as_push(r) for r in pushes)
+    latest = max(pushes, key=lambda r: (r["last_updated"], r["push_id"]))
+    count = len(pushes) + len(cdrs)
+    row = (*key, latest["cpo"], count, latest["last_updated"], _text(session))
+    if session is None:
+        return row, None  # only PATCHes so far: the Session shows once its PUT comes
+    page = page_session(session, sorted(r["cdr_id"] for r in cdrs))
+    envelope = Envelope(
+        event_id=derived_event_id(count, page),
+        provider=latest["cpo"],
+        received_at=max(r["received_at"] for r in [*pushes, *cdrs]),
+        session=msgspec.Raw(page),
+    )
+    return row, Merged(envelope, session_decoder.decode(page).status)
+
+
+async def _publish(broker: Broker, merged: Merged) -> None:
+    e = merged.envelope
+    headers = event_headers(merged.status, e.provider)
+    message = OutboundMessage(envelope_encoder.encode(e), e.event_id, headers)
+    await broker.publish(EVENTS_EXCHANGE, routing_key(merged.status, e.provider), message)
+    log.debug("ocpi session published", provider=e.provider, event_id=e.event_id)
+
+
+def _first_of_each(pushes: Iterable[OcpiPush]) -> list[OcpiPush]:
+    """One push per stored key, in key order: rows written in one order never deadlock."""
+    first: dict[tuple[str, ...], OcpiPush] = {}
+    for push in pushes:
+        first.setdefault(_row_key(push), push)
+    return [first[key] for key in sorted(first)]
+
+
+def _row_key(push: OcpiPush) -> tuple[str, ...]:
+    if push.kind == "cdr":
+        return (push.country_code, push.party_id, push.object_id)
+    return (push.country_code, push.party_id, push.object_id, push.push_id)
+
+
+def _session_key(push: OcpiPush) -> store.SessionKey:
+    return (push.country_code, push.party_id, push.object_id)
+
+
+def _cdr_key(push: OcpiPush) -> store.SessionKey | None:
+    session_id = cdr_session_decoder.decode(push.body).session_id
+    return None if session_id is None else (push.country_code, push.party_id, session_id)
+
+
+def _push_row(p: OcpiPush) -> tuple[object, ...]:
+    return (
+        p.country_code, p.party_id, p.object_id, p.push_id, p.cpo, METHODS[p.kind],
+        p.last_updated, p.received_at, bytes(p.body).decode(),
+    )  # fmt: skip
+
+
+def _cdr_row(p: OcpiPush) -> tuple[object, ...]:
+    session = _cdr_key(p)
+    return (
+        p.country_code, p.party_id, p.object_id, p.cpo, session and session[2], p.push_id,
+        p.last_updated, p.received_at, bytes(p.body).decode(),
+    )  # fmt: skip
+
+
+def _as_push(row: Record) -> Push:
+    return Push(row["method"], row["last_updated"], row["push_id"], row["body"].encode())
+
+
+def _grouped(rows: list[Record]) -> defaultdict[store.SessionKey, list[Record]]:
+    grouped: defaultdict[store.SessionKey, list[Record]] = defaultdict(list)
+    for row in rows:
+        grouped[(row["country_code"], row["party_id"], row["session_id"])].append(row)
+    return grouped
+
+
+def _last_pushes(batch: Sequence[OcpiPush]) -> list[tuple[str, datetime]]:
+    latest: dict[str, datetime] = {}
+    for push in batch:
+        latest[push.cpo] = max(latest.get(push.cpo, push.received_at), push.received_at)
+    return sorted(latest.items())
+
+
+def _text(session: bytes | None) -> str | None:
+    return None if session is None else session.decode()
