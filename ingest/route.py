@@ -33,7 +33,7 @@ OCPI_ERRORS = {
     403: "The party is not one of the calling CPO's (status_code 2000)",
     404: "No such object, or of another CPO's party, or no route (status_code 2000)",
     409: "Another body is already stored under this id: CDRs are immutable (status_code 2000)",
-    413: "Body over 1 MiB (status_code 2000)",
+    413: "Body over 1 MiB (status_code 2001)",
     415: "Body is not application/json, or is compressed (status_code 2001)",
     429: "The CPO is over its rate limit (status_code 2000); retry after `Retry-After` seconds",
     500: "A fault on our side (status_code 3000)",

@@ -1,6 +1,6 @@
 """Accepting a CDR: CDRs are immutable (mod_cdrs.asciidoc: they cannot be replaced, updated or
 removed), so a CDR is checked against the one stored under its id before it is published
-(docs/api.md#ocpi-sessions-and-cdrs).
+(docs/ocpi.md#cdrs).
 
 The same CDR again is a retry: it is already stored, and nothing is published. Another body
 under a stored id is refused. A CDR not stored yet is published as any push is; a change in

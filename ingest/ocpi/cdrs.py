@@ -1,4 +1,4 @@
-"""The CDRs receiver (mod_cdrs.asciidoc, docs/api.md#ocpi-sessions-and-cdrs): a CPO POSTs a CDR to
+"""The CDRs receiver (mod_cdrs.asciidoc, docs/ocpi.md#cdrs): a CPO POSTs a CDR to
 `/ocpi/2.2.1/cdrs` with its token C and GETs it back at the URL of the `Location` answered.
 
 CDRs are immutable: the same CDR again is answered with the same `Location` (200 once it is

@@ -1,4 +1,4 @@
-"""What the OCPI face's Session and CDR routes share (docs/api.md#ocpi-sessions-and-cdrs): an
+"""What the OCPI face's Session and CDR routes share (docs/ocpi.md#transport): an
 object's address in the URL checked as the schema types it, the party checked against the
 caller's, a stored object answered or 404, and a push's refusals answered in OCPI's terms and
 logged (and, once `chargehook.ocpi.cpos` is there, noted on the CPO: TODO(merge) below).

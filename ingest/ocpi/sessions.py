@@ -1,4 +1,4 @@
-"""The Sessions receiver (mod_sessions.asciidoc, docs/api.md#ocpi-sessions-and-cdrs): a CPO
+"""The Sessions receiver (mod_sessions.asciidoc, docs/ocpi.md#sessions): a CPO
 PUTs a Session or PATCHes it at `/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}`
 with its token C, and GETs the Session as merged from what it pushed.
 
