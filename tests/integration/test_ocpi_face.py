@@ -22,8 +22,11 @@ from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.providers.store import add_provider
 from chargehook.schemas import SCHEMA_VERSION
 from chargehook.sessions.intake import MAX_BODY_BYTES
+from chargehook.workers.ocpi import QUEUE as OCPI_QUEUE
+from chargehook.workers.ocpi import OcpiWorker
 from tests.integration.test_hostile_suite import CountingBroker
 from tests.ocpi_support import (
+    PUBLIC_URL,
     Cpo,
     Pushes,
     document,
@@ -32,7 +35,7 @@ from tests.ocpi_support import (
     headers,
     of,
 )
-from tests.support import ADMIN_TOKEN, IngestServer
+from tests.support import ADMIN_TOKEN, IngestServer, consuming, eventually, purge
 from tests.unit.test_ocpi_schemas import BAD, COMPLETED, PATCH_COST, P, S, edited
 
 pytestmark = pytest.mark.services
@@ -216,7 +219,7 @@ async def test_ten_thousand_charging_periods_under_1_mib_are_accepted_and_over_i
     over = encode(of(cpo, PENDING, charging_periods=[named] * 10_000))
     assert len(over) > MAX_BODY_BYTES
     response = await face.put(cpo.url("s-0001"), data=io.BytesIO(over), headers=headers(cpo.token))
-    await enveloped(response, 413, 2000)
+    await enveloped(response, 413, 2001)
     assert await pushes.none()
 
 
@@ -325,3 +328,41 @@ async def test_each_bad_object_is_a_2001_naming_its_field_and_publishes_nothing(
     answer = await enveloped(await sent, 400, 2001)
     assert field.strip("`") in answer["status_message"], answer
     assert await pushes.none()
+
+
+async def test_what_is_pushed_is_read_back_once_the_ocpi_worker_stored_it(
+    face: Client, cpo: Cpo, broker: AmqpBroker, pool: Pool, amqp_url: str, flood: None
+) -> None:
+    """The face and the ocpi worker together: a PUT and a PATCH merge into what GET answers, a
+    CDR is read back at its Location, and posted again once stored it is answered 200."""
+    await purge(amqp_url, OCPI_QUEUE.name)  # other tests' pushes, which nobody consumed
+    cdr = encode(of(cpo, document("cdr_time_tariff"), id="cdr-round-trip"))
+    worker = OcpiWorker(pool, broker, prefetch=100, batch_size=50)
+    async with consuming(broker, worker, every_metric()):
+        for method, body in (("PUT", of(cpo, PENDING)), ("PATCH", PATCH_COST)):
+            sent = await face.request(
+                method, cpo.url("s-0001"), data=encode(body), headers=headers(cpo.token)
+            )
+            await enveloped(sent, 200, 1000)
+        posted = await face.post("/ocpi/2.2.1/cdrs", data=cdr, headers=headers(cpo.token))
+        await enveloped(posted, 201, 1000)
+        cdr_url = posted.headers["Location"].removeprefix(PUBLIC_URL)
+
+        async def merged() -> Any:
+            got = await face.get(cpo.url("s-0001"), headers=headers(cpo.token))
+            session = (await got.json())["data"]
+            patched = session and session["last_updated"] == PATCH_COST["last_updated"]
+            return session if patched else None
+
+        async def stored_cdr() -> Any:
+            got = await face.get(cdr_url, headers=headers(cpo.token))
+            return await enveloped(got, 200, 1000) if got.status == 200 else None
+
+        session = await eventually(merged)
+        cdr_answer = await eventually(stored_cdr)
+    assert session["total_cost"] == {"excl_vat": 0.75, "incl_vat": 0.91}  # the PATCH's
+    assert session["status"] == "PENDING" and session["id"] == "s-0001"  # the PUT's
+    assert cdr_answer["data"]["id"] == "cdr-round-trip"
+    again = await face.post("/ocpi/2.2.1/cdrs", data=cdr, headers=headers(cpo.token))
+    await enveloped(again, 200, 1000)
+    assert again.headers["Location"] == posted.headers["Location"]
