@@ -1,19 +1,22 @@
 """The OpenAPI 3.1 document of the HTTP API, built from the route table (`route_table.ROUTES`):
-the schemas are those of the Structs' `components()` the paths use."""
+the schemas are those of the Structs' `components()` and `ocpi_components()` the paths use."""
 
-from chargehook.ingest.route import BEARER, paths, referenced
+from collections.abc import Iterable
+
+from chargehook.ingest.route import BEARER, OCPI_TOKEN, Route, paths, referenced
 from chargehook.ingest.route_table import ROUTES
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import SCHEMA_VERSION
-from chargehook.schemas.contract import Document, components
+from chargehook.schemas.contract import Document, components, ocpi_components
 
 __all__ = ["openapi"]
 
 
-def openapi() -> Document:
+def openapi(routes: Iterable[Route] = ROUTES) -> Document:
     """OpenAPI 3.1 for the HTTP API of docs/api.md, generated from the route table."""
-    documented = paths(ROUTES)
-    schemas = components("#/components/schemas/{name}")
+    documented = paths(routes)
+    template = "#/components/schemas/{name}"
+    schemas = {**components(template), **ocpi_components(template)}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -27,7 +30,7 @@ def openapi() -> Document:
         "paths": documented,
         "components": {
             "schemas": referenced(schemas, documented),
-            "securitySchemes": {"bearer": BEARER},
+            "securitySchemes": {"bearer": BEARER, "ocpiToken": OCPI_TOKEN},
         },
     }
 
@@ -47,6 +50,8 @@ DESCRIPTION = (
     "operators read sessions back and manage webhook subscriptions and dead letters with the "
     "admin token. The probes /healthz, /readyz and /metrics need no token. Every error the app "
     "answers has the ErrorBody shape; a request aiohttp cannot parse is refused before the app, "
-    "in plain text. Each operation's operationId is fixed: it does not change when a path "
-    "does. docs/api.md gives the rules behind every answer."
+    "in plain text. Charge-point operators push OCPI 2.2.1 Sessions and CDRs under /ocpi/ with "
+    "their credentials token (ocpiToken); every answer there, errors included, is the OCPI "
+    "envelope OcpiResponse. Each operation's operationId is fixed: it does not change when a "
+    "path does. docs/api.md gives the rules behind every answer."
 )

@@ -1,9 +1,13 @@
 """A route that documents itself: what aiohttp serves and what OpenAPI says of it, the error
-answers it may give, and the helpers the route table (`openapi.py`) is written with."""
+answers it may give, and the helpers the route table (`openapi.py`) is written with.
+
+A route of the OCPI face (`ocpi=True`) answers everything, errors included, in the OCPI envelope
+(`OcpiResponse`, transport_and_format.asciidoc) and takes the CPO's credentials token
+(`ocpiToken`) instead of a bearer token."""
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,7 +19,6 @@ ERRORS = {
     401: "Missing or unknown token",
     403: "A token of the wrong kind for this route",
     404: "No such session or subscription",
-    405: "The CPO's registration state does not allow this call (OCPI status 2000)",
     409: "The Idempotency-Key was already used for a different session event; or a party "
     "is another CPO's, or the CPO is registered already",
     413: "Body over 1 MiB",
@@ -24,8 +27,26 @@ ERRORS = {
     500: "A fault on our side",
     503: "Broker or database unavailable; retry after `Retry-After` seconds",
 }
+# on an OCPI route, with the OCPI status_code each is answered with (status_codes.asciidoc)
+OCPI_ERRORS = {
+    400: "Bad input (status_code 2001): the message names the bad field by its path; on "
+    "registering, the CPO's API could not be used (3001), has no 2.2.1 (3002) or unusable "
+    "version details (3003)",
+    401: "Missing or unknown credentials token, or one of another kind (status_code 2000)",
+    403: "The party is not one of the calling CPO's (status_code 2000)",
+    404: "No such object, or of another CPO's party, or no route (status_code 2000)",
+    405: "The CPO's registration state does not allow it: POST once registered, PUT or DELETE "
+    "before (status_code 2000)",
+    409: "Another body is already stored under this id: CDRs are immutable (status_code 2000)",
+    413: "Body over 1 MiB (status_code 2001)",
+    415: "Body is not application/json, or is compressed (status_code 2001)",
+    429: "The CPO is over its rate limit (status_code 2000); retry after `Retry-After` seconds",
+    500: "A fault on our side (status_code 3000)",
+    503: "Broker or database unavailable (status_code 3000); retry after `Retry-After` seconds",
+}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 SCHEMAS = "#/components/schemas/"
+ERROR_BODY = ref("ErrorBody")
 # what a route's `bearer` asks for: the document's security scheme "bearer"
 BEARER = {
     "type": "http",
@@ -33,10 +54,24 @@ BEARER = {
     "description": "A provider's token (`chargehook provider add NAME`) for POST /v1/sessions; "
     "the admin token (CHARGEHOOK_ADMIN_TOKEN) for every other call that needs one",
 }
+# what an OCPI route asks for: the document's security scheme "ocpiToken"
+OCPI_TOKEN = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "Token <base64 of the credentials token>; the raw token is accepted too",
+}
+OCPI_ENVELOPE = ref("OcpiResponse")
 
 
 def content(schema: Document, media_type: str = "application/json") -> Document:
     return {media_type: {"schema": schema}}
+
+
+def enveloped(data: Document | None) -> Document:
+    """The OCPI envelope whose `data` is of this schema, or null when None."""
+    data_schema = {"type": "null"} if data is None else data
+    return {"allOf": [OCPI_ENVELOPE, {"properties": {"data": data_schema}}]}
 
 
 @dataclass(frozen=True)
@@ -48,11 +83,22 @@ class Answer:
     schema: Document | None
     status: int = 200
     media_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # (name, description) of each header it sends
 
     def response(self) -> Document:
-        if self.schema is None:
-            return {"description": self.description}
-        return {"description": self.description, "content": content(self.schema, self.media_type)}
+        found: Document = {"description": self.description}
+        if self.schema is not None:
+            found["content"] = content(self.schema, self.media_type)
+        if self.headers:
+            found["headers"] = {
+                name: {"description": description, "schema": {"type": "string"}}
+                for name, description in self.headers
+            }
+        return found
+
+    def enveloped(self) -> "Answer":
+        """This answer on an OCPI route: its schema becomes the envelope's `data`."""
+        return replace(self, schema=enveloped(self.schema), media_type="application/json")
 
 
 # aiohttp refuses a request it cannot parse before the app sees it, so not in the error shape;
@@ -84,15 +130,24 @@ class Route:
     parameters: tuple[Document, ...] = ()  # query and header ones; path ones come from `path`
     body: Document | None = None  # the schema of a required JSON request body
     bearer: bool = False  # needs a token in `Authorization: Bearer`
+    ocpi: bool = False  # of the OCPI face: the envelope, `Authorization: Token`, OCPI_ERRORS
+    also: tuple[Answer, ...] = ()  # other successes (a CDR already stored: 200 beside 201)
+    path_schemas: tuple[tuple[str, Document], ...] = ()  # a path parameter's, when not any string
+
+    def __post_init__(self) -> None:
+        if self.ocpi and self.bearer:
+            raise ValueError(f"{self.method} {self.path}: an OCPI route takes no bearer token")
 
     def definition(self) -> web.RouteDef:
         return web.route(self.method, self.path, self.handler)
 
     def path_parameters(self) -> list[Document]:
+        schemas = dict(self.path_schemas)
         return [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True,
+             "schema": schemas.get(name, {"type": "string"})}
             for name in PLACEHOLDER.findall(self.path)
-        ]
+        ]  # fmt: skip
 
     def error_codes(self) -> list[int]:
         """The route's own errors, and those any body or query brings: a body can be bad,
@@ -105,16 +160,28 @@ class Route:
         return sorted(codes)
 
     def responses(self) -> Document:
-        """The success answer first, then every error by its status."""
+        """The successes first, then every error by its status."""
+        descriptions, shape = (OCPI_ERRORS, OCPI_ENVELOPE) if self.ocpi else (ERRORS, ERROR_BODY)
         shaped = {
-            str(code): {"description": ERRORS[code], "content": content(ref("ErrorBody"))}
+            str(code): {"description": descriptions[code], "content": content(shape)}
             for code in self.error_codes()
         }
         plain = {str(answer.status): answer.response() for answer in self.plain_errors}
-        if twice := shaped.keys() & plain.keys():
+        successes = [self.answer, *self.also]
+        if self.ocpi:
+            successes = [answer.enveloped() for answer in successes]
+        answered = {str(answer.status): answer.response() for answer in successes}
+        if twice := (shaped.keys() & plain.keys()) | (answered.keys() & (shaped | plain).keys()):
             raise ValueError(f"{self.method} {self.path} documents {sorted(twice)} twice")
-        errors = dict(sorted({**shaped, **plain}.items()))
-        return {str(self.answer.status): self.answer.response(), **errors}
+        if len(answered) < len(successes):
+            raise ValueError(f"{self.method} {self.path} documents a success twice")
+        return {**dict(sorted(answered.items())), **dict(sorted({**shaped, **plain}.items()))}
+
+    def security(self) -> list[Document]:
+        """Explicit either way: the document's default (a token) must not fall on a probe."""
+        if self.ocpi:
+            return [{"ocpiToken": []}]
+        return [{"bearer": []}] if self.bearer else []
 
     def operation(self) -> Document:
         operation: Document = {
@@ -126,8 +193,7 @@ class Route:
             operation["parameters"] = parameters
         if self.body is not None:
             operation["requestBody"] = {"required": True, "content": content(self.body)}
-        # explicit either way: the document's default (a token) must not fall on a probe
-        operation["security"] = [{"bearer": []}] if self.bearer else []
+        operation["security"] = self.security()
         return operation
 
 

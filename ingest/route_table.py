@@ -3,11 +3,18 @@
 `create_app` serves exactly `ROUTES` and `openapi()` documents exactly `ROUTES`, so a route
 cannot be served undocumented nor documented unserved. Path parameters come from the `{name}`
 placeholders of the path. The routes are grouped by face: the providers' callbacks, the public
-probes, the operators' API (the operators' portal is static files, served beside them).
+probes, the operators' API (the operators' portal is static files, served beside them), the
+OCPI face.
+
+One job: the table, entry by entry; one tuple of every face's routes is what keeps the routes
+served and the routes documented the same.
 """
 
 from chargehook.ingest import probes
+from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
 from chargehook.ingest.ocpi import credentials, versions
+from chargehook.ingest.ocpi import sessions as ocpi_sessions
+from chargehook.ingest.ocpi.pushes import path_schemas
 from chargehook.ingest.operators import dead_letters, sessions, subscriptions
 from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
@@ -39,11 +46,21 @@ SUBSCRIPTION = "/v1/subscriptions/{id}"
 
 CPOS = "/v1/ocpi/cpos"
 CREDENTIALS = "/ocpi/2.2.1/credentials"
-# Until the route table documents the OCPI envelope and the Token scheme: plain routes.
-OCPI_ENVELOPE = {"type": "object"}
-OCPI_ERRORS = (401, 500, 503)
+# Reading versions needs a token (A or C) and nothing else; registering adds the body's 400s
+# (an invalid object, a role missing, the CPO's API unusable) and 405 for the wrong state.
+OCPI_READ_ONLY_ERRORS = (401, 500, 503)
+OCPI_REGISTER_ERRORS = (400, 401, 405, 500, 503)
 DEAD = "/v1/dead-letters/{queue}"
 DEAD_PICK = ref("DeadLetterPick")
+# An OCPI push's refusals (a path that cannot be routed is a 404); a read's
+OCPI_PUSH_ERRORS = (400, 401, 403, 404, 429, 500, 503)
+OCPI_READ_ERRORS = (400, 401, 404, 500, 503)
+SESSION_PUSHED = Answer("Confirmed by the broker (status_code 1000, data null)", None)
+OCPI_SESSION = path_schemas("country_code", "party_id", "session_id")
+OCPI_CDR = path_schemas("country_code", "party_id", "cdr_id")
+CDR_LOCATION = (
+    ("Location", "The CDR's URL: {public URL}/ocpi/2.2.1/cdrs/{country_code}/{party_id}/{id}"),
+)
 ROUTES = (
     Route(
         "POST",
@@ -300,8 +317,9 @@ ROUTES = (
         "getOcpiVersions",
         versions.get_versions,
         "OCPI: the versions chargehook speaks (2.2.1), with token A or token C",
-        Answer("The OCPI envelope, data a list of Version", OCPI_ENVELOPE),
-        OCPI_ERRORS,
+        Answer("The versions (status_code 1000)", array("OcpiVersion")),
+        OCPI_READ_ONLY_ERRORS,
+        ocpi=True,
     ),
     Route(
         "GET",
@@ -309,45 +327,116 @@ ROUTES = (
         "getOcpiVersionDetails",
         versions.get_version_details,
         "OCPI: our 2.2.1 endpoints (credentials, sessions and cdrs), with token A or token C",
-        Answer("The OCPI envelope, data VersionDetails", OCPI_ENVELOPE),
-        OCPI_ERRORS,
+        Answer("The version details (status_code 1000)", ref("OcpiVersionDetails")),
+        OCPI_READ_ONLY_ERRORS,
+        ocpi=True,
     ),
     Route(
         "GET",
         CREDENTIALS,
         "getOcpiCredentials",
         credentials.get_credentials,
-        "OCPI: our credentials, with the caller's token C",
-        Answer("The OCPI envelope, data Credentials", OCPI_ENVELOPE),
-        OCPI_ERRORS,
+        "OCPI: our credentials, carrying the caller's token C",
+        Answer("Our credentials (status_code 1000)", ref("OcpiCredentials")),
+        OCPI_READ_ONLY_ERRORS,
+        ocpi=True,
     ),
     Route(
         "POST",
         CREDENTIALS,
         "registerOcpiCredentials",
         credentials.post_credentials,
-        "OCPI: register with token A and the CPO's credentials (token B); answered with token C",
-        Answer("The OCPI envelope, data Credentials (token C)", OCPI_ENVELOPE),
-        (*OCPI_ERRORS, 405),
-        body=OCPI_ENVELOPE,
+        "OCPI: register with token A and the CPO's credentials (its token B); we read its "
+        "versions with token B and answer with our credentials and its token C",
+        Answer(
+            "Registered: our credentials with its token C (status_code 1000)",
+            ref("OcpiCredentials"),
+        ),
+        OCPI_REGISTER_ERRORS,
+        body=ref("OcpiCredentials"),
+        ocpi=True,
     ),
     Route(
         "PUT",
         CREDENTIALS,
         "updateOcpiCredentials",
         credentials.put_credentials,
-        "OCPI: re-register with token C and new credentials; answered with a new token C",
-        Answer("The OCPI envelope, data Credentials (the new token C)", OCPI_ENVELOPE),
-        (*OCPI_ERRORS, 405),
-        body=OCPI_ENVELOPE,
+        "OCPI: re-register with token C and new credentials; answered with a new token C, the "
+        "old one ends at once",
+        Answer(
+            "Registered again: our credentials with its new token C (status_code 1000)",
+            ref("OcpiCredentials"),
+        ),
+        OCPI_REGISTER_ERRORS,
+        body=ref("OcpiCredentials"),
+        ocpi=True,
     ),
     Route(
         "DELETE",
         CREDENTIALS,
         "deleteOcpiCredentials",
         credentials.delete_credentials,
-        "OCPI: unregister, with token C",
-        Answer("The OCPI envelope, data null", OCPI_ENVELOPE),
-        (*OCPI_ERRORS, 405),
+        "OCPI: unregister, with token C: every token C and the CPO's token B are gone",
+        Answer("Unregistered (status_code 1000, data null)", None),
+        (401, 405, 500, 503),
+        ocpi=True,
+    ),
+    Route(
+        "PUT",
+        ocpi_sessions.PATH,
+        "putOcpiSession",
+        ocpi_sessions.put_session,
+        "OCPI: a new or updated Session from its CPO; answered once the broker confirmed it",
+        SESSION_PUSHED,
+        OCPI_PUSH_ERRORS,
+        body=ref("OcpiSession"),
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "PATCH",
+        ocpi_sessions.PATH,
+        "patchOcpiSession",
+        ocpi_sessions.patch_session,
+        "OCPI: some fields of a Session, with last_updated; answered once confirmed",
+        SESSION_PUSHED,
+        OCPI_PUSH_ERRORS,
+        body=ref("OcpiSessionPatch"),
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "GET",
+        ocpi_sessions.PATH,
+        "getOcpiSession",
+        ocpi_sessions.get_session,
+        "OCPI: a Session of the caller's parties, as merged from its pushes",
+        Answer("The Session as stored (status_code 1000)", ref("OcpiSession")),
+        OCPI_READ_ERRORS,
+        ocpi=True,
+        path_schemas=OCPI_SESSION,
+    ),
+    Route(
+        "POST",
+        ocpi_cdrs.PATH,
+        "postOcpiCdr",
+        ocpi_cdrs.post_cdr,
+        "OCPI: a new CDR from its CPO; answered once the broker confirmed it",
+        Answer("Confirmed by the broker (status_code 1000)", None, 201, headers=CDR_LOCATION),
+        (*OCPI_PUSH_ERRORS, 409),
+        body=ref("OcpiCdr"),
+        ocpi=True,
+        also=(Answer("The same CDR is stored already", None, headers=CDR_LOCATION),),
+    ),
+    Route(
+        "GET",
+        ocpi_cdrs.ONE,
+        "getOcpiCdr",
+        ocpi_cdrs.get_cdr,
+        "OCPI: a CDR of the caller's parties, at the Location its POST was answered with",
+        Answer("The CDR as stored (status_code 1000)", ref("OcpiCdr")),
+        OCPI_READ_ERRORS,
+        ocpi=True,
+        path_schemas=OCPI_CDR,
     ),
 )

@@ -1,10 +1,12 @@
 """The machine-readable contract, generated from the Structs: JSON Schema, AsyncAPI, and the
-components OpenAPI shares (its paths come from the route table in `chargehook.ingest.openapi`)."""
+components OpenAPI shares (its paths come from the route table in `chargehook.ingest.openapi`),
+the OCPI 2.2.1 objects among them, each named `Ocpi<name>`."""
 
 from typing import Any
 
 import msgspec
 
+from chargehook.schemas import ocpi, ocpi_transport
 from chargehook.schemas.billed import BilledEnvelope
 from chargehook.schemas.messages import (
     SCHEMA_VERSION,
@@ -66,23 +68,47 @@ TYPES = (
     Cpo,
 )
 
+# OCPI's objects as a receiver takes them and the envelope of its answers (`Response` is
+# documented as `OcpiResponse`); prefixed, since the page has a Session of its own.
+OCPI_TYPES = (
+    ocpi.Session,
+    ocpi.SessionPatch,
+    ocpi.Cdr,
+    ocpi_transport.Credentials,
+    ocpi_transport.VersionDetails,
+    ocpi_transport.Version,
+    ocpi_transport.Response,
+)
+OCPI_PREFIX = "Ocpi"
+
 
 def components(ref_template: str) -> Document:
     _, found = msgspec.json.schema_components(TYPES, ref_template=ref_template)
     for name in CARRIES_SESSION:
         found[name]["properties"]["session"] = {"$ref": ref_template.format(name="Session")}
-    return {name: _decimals_as_numbers(schema) for name, schema in found.items()}
+    return {name: _decimals_as_numbers(schema, {"minimum": 0}) for name, schema in found.items()}
 
 
-def _decimals_as_numbers(schema: Any) -> Any:
+def ocpi_components(ref_template: str) -> Document:
+    """OCPI_TYPES and what they refer to, each named (and titled) `Ocpi<name>`. OCPI numbers
+    may be negative (a credit CDR's total_cost); the Structs' own checks bound the rest."""
+    prefixed = ref_template.replace("{name}", OCPI_PREFIX + "{name}")
+    _, found = msgspec.json.schema_components(OCPI_TYPES, ref_template=prefixed)
+    return {
+        OCPI_PREFIX + name: _decimals_as_numbers({**schema, "title": OCPI_PREFIX + name}, {})
+        for name, schema in found.items()
+    }
+
+
+def _decimals_as_numbers(schema: Any, bounds: Document) -> Any:
     """msgspec documents Decimal as a string; chargehook reads and writes JSON numbers."""
     if isinstance(schema, list):
-        return [_decimals_as_numbers(item) for item in schema]
+        return [_decimals_as_numbers(item, bounds) for item in schema]
     if not isinstance(schema, dict):
         return schema
     if schema.get("format") == "decimal":
-        return {**schema, "type": ["number", "string"], "minimum": 0}
-    return {key: _decimals_as_numbers(value) for key, value in schema.items()}
+        return {**schema, "type": ["number", "string"], **bounds}
+    return {key: _decimals_as_numbers(value, bounds) for key, value in schema.items()}
 
 
 def event_json_schema() -> Document:

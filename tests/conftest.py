@@ -23,6 +23,7 @@ from chargehook.providers.store import add_provider
 from chargehook.workers import ALL_QUEUES
 from chargehook.workers.billing import BillingWorker
 from chargehook.workers.persist import PersistWorker
+from tests.ocpi_support import PUBLIC_URL, Cpo, Pushes, make_cpo, ocpi_pushes
 from tests.support import (
     ADMIN_TOKEN,
     AMQP_ROOT,
@@ -118,3 +119,32 @@ async def billing_worker(broker: AmqpBroker, pool: Pool) -> AsyncIterator[Metric
     worker = BillingWorker(pool, broker, metrics, prefetch=100, batch_size=50)
     async with consuming(broker, worker, metrics):
         yield metrics
+
+
+@pytest.fixture
+async def cpo(pool: Pool) -> Cpo:
+    """An OCPI CPO with a party of its own (tests/ocpi_support.py)."""
+    return await make_cpo(pool)
+
+
+@pytest.fixture
+async def other_cpo(pool: Pool) -> Cpo:
+    return await make_cpo(pool)
+
+
+@pytest.fixture
+async def face(
+    broker: AmqpBroker, pool: Pool, cpo: Cpo, other_cpo: Cpo
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The ingest app for the OCPI face's tests, made once both CPOs are in the database (it
+    loads them at start)."""
+    app = create_app(broker, pool, every_metric(), ADMIN_TOKEN, public_url=PUBLIC_URL + "/")
+    async with TestClient(IngestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+async def pushes(broker: AmqpBroker, amqp_url: str) -> AsyncIterator[Pushes]:
+    """A queue of the test's own bound to `ocpi.#`: what the OCPI face publishes."""
+    async with ocpi_pushes(amqp_url) as found:
+        yield found

@@ -87,8 +87,7 @@ def ocpi_error(exc: Exception, request: web.Request) -> web.Response:
     if isinstance(exc, OcpiError):
         return _refused(request, exc.http_status, exc.status_code, exc.message, exc.headers)
     if isinstance(exc, ApiError):  # raised by shared helpers (a body's type, a control char)
-        code = INVALID_PARAMETERS if exc.status in (400, 413, 415) else CLIENT_ERROR
-        return _refused(request, exc.status, code, exc.message, exc.headers)
+        return _refused(request, exc.status, _code_of(exc.status), exc.message, exc.headers)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
@@ -116,6 +115,9 @@ def _refused(
 
 
 def _code_of(http_status: int) -> int:
+    """A bad request, a body too large (aiohttp's own 413 too) or of another type: 2001."""
+    if http_status in (400, 413, 415):
+        return INVALID_PARAMETERS
     return SERVER_ERROR if http_status >= 500 else CLIENT_ERROR
 
 

@@ -1,6 +1,6 @@
 """The exported contract matches the running code: routes, answers and broker messages."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,15 +12,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
+from chargehook.ingest.context import INGEST
 from chargehook.ingest.openapi import openapi
 from chargehook.ingest.operators.portal import PREFIX as PORTAL
-from chargehook.ingest.route import paths
+from chargehook.ingest.route import Route, paths
 from chargehook.ingest.route_table import ROUTES
+from chargehook.ocpi.parties import PartyTable
 from chargehook.plumbing.database import Pool
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
+from tests.ocpi_support import document, encode, headers, make_cpo, ocpi_pushes, of
 from tests.support import Provider, event, eventually
 
 NOW = datetime.now(UTC)
@@ -137,7 +140,13 @@ class Documented:
         return value
 
 
+def main_answers(routes: Iterable[Route]) -> set[tuple[str, str, int]]:
+    """Each route's own success, which a test of the contract must have seen answered."""
+    return {(route.method, route.path, route.answer.status) for route in routes}
+
+
 SESSION = "/v1/sessions/{provider}/{id}"
+TEXT = {"Content-Type": "text/plain"}
 SUBSCRIPTION = "/v1/subscriptions/{id}"
 
 
@@ -200,7 +209,65 @@ async def test_every_route_answers_as_documented(
     await call("DELETE", SUBSCRIPTION, 204, sub, headers=admin)
     await call("GET", SUBSCRIPTION, 404, sub, headers=admin)
 
-    assert {(route.method, route.path, route.answer.status) for route in ROUTES} <= call.answered
+    page_routes = [route for route in ROUTES if not route.ocpi]
+    assert {
+        (route.method, route.path, route.answer.status) for route in page_routes
+    } <= call.answered
+
+
+OCPI_SESSION = "/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}"
+OCPI_CDR = "/ocpi/2.2.1/cdrs/{country_code}/{party_id}/{cdr_id}"
+
+
+@pytest.mark.services
+async def test_every_ocpi_route_answers_as_documented(
+    client: Client, pool: Pool, amqp_url: str
+) -> None:
+    cpo = await make_cpo(pool)
+    parties: PartyTable = client.app[INGEST].parties
+
+    async def loaded() -> bool:  # the party table reloads on the insert's NOTIFY
+        return parties.may_push(cpo.name, cpo.country_code, cpo.party_id)
+
+    await eventually(loaded)
+    call = Documented(client)
+    token, token_a = headers(cpo.token), headers(cpo.token_a)
+    party = {"country_code": cpo.country_code, "party_id": cpo.party_id}
+    session = {**party, "session_id": "s-0002"}
+    pushed = encode(of(cpo, document("session_completed")))
+    patch = encode(document("patch_total_cost"))
+    cdr_doc = of(cpo, document("cdr_time_tariff"), id="cdr-contract")
+    async with ocpi_pushes(amqp_url):
+        await call("PUT", OCPI_SESSION, 200, session, data=pushed, headers=token)
+        await call("PUT", OCPI_SESSION, 400, session, data=b"{}", headers=token)
+        await call("PUT", OCPI_SESSION, 401, session, data=pushed, headers=token_a)
+        await call("PUT", OCPI_SESSION, 403, {**session, "party_id": "ZZZ"}, data=pushed,
+                   headers=token)  # fmt: skip
+        await call("PATCH", OCPI_SESSION, 200, session, data=patch, headers=token)
+        await call("PATCH", OCPI_SESSION, 415, session, data=patch, headers=token | TEXT)
+        await call("GET", OCPI_SESSION, 404, session, headers=token)
+        await pool.execute(
+            "INSERT INTO ocpi_sessions (country_code, party_id, session_id, cpo, pushes,"
+            " last_updated, session) VALUES ($1, $2, 's-0002', $3, 1, now(), $4::json)",
+            cpo.country_code, cpo.party_id, cpo.name, pushed.decode(),
+        )  # fmt: skip
+        await call("GET", OCPI_SESSION, 200, session, headers=token)
+        await call("POST", "/ocpi/2.2.1/cdrs", 201, data=encode(cdr_doc), headers=token)
+        await pool.execute(
+            "INSERT INTO ocpi_cdrs (country_code, party_id, cdr_id, cpo, push_id, last_updated,"
+            " received_at, body) VALUES ($1, $2, 'cdr-contract', $3, 'p', now(), now(), $4::json)",
+            cpo.country_code, cpo.party_id, cpo.name, encode(cdr_doc).decode(),
+        )  # fmt: skip
+        await call("POST", "/ocpi/2.2.1/cdrs", 200, data=encode(cdr_doc), headers=token)
+        changed = encode({**cdr_doc, "remark": "changed"})
+        await call("POST", "/ocpi/2.2.1/cdrs", 409, data=changed, headers=token)
+        await call("GET", OCPI_CDR, 200, {**party, "cdr_id": "cdr-contract"}, headers=token)
+        await call("GET", OCPI_CDR, 404, {**party, "cdr_id": "none"}, headers=token)
+        await call("GET", OCPI_CDR, 400, {**party, "cdr_id": "c" * 40}, headers=token)
+    ocpi_routes = [route for route in ROUTES if route.ocpi]
+    assert {
+        (route.method, route.path, route.answer.status) for route in ocpi_routes
+    } <= call.answered
 
 
 @pytest.mark.services

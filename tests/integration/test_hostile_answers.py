@@ -1,6 +1,6 @@
 """Inputs a hostile or broken client sends, through the HTTP edge on the real broker: each one is
-a clean 4xx in the page's shape, never a 500 or a 503 that can never succeed, and nothing is
-published for it."""
+a clean 4xx in the page's shape (the OCPI envelope on an OCPI route), never a 500 or a 503 that
+can never succeed, and nothing is published for it."""
 
 import asyncio
 import gzip
@@ -10,8 +10,11 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chargehook.ingest.route_table import ROUTES
+from chargehook.plumbing.database import Pool
 from chargehook.workers.persist import QUEUE
 from tests.corpus import good
+from tests.ocpi_support import ENVELOPE, document, encode, headers, make_cpo, ocpi_pushes, of
 from tests.support import ADMIN_TOKEN, Provider, queue_depth
 
 pytestmark = pytest.mark.services
@@ -99,3 +102,53 @@ async def test_a_nul_in_an_admin_path_is_a_404(
     response = await client.get(path, headers=admin)
     answer = await response.json()
     assert response.status == 404 and page_shaped(answer, 404), answer
+
+
+def ocpi_shaped(answer: Any, status_code: int) -> bool:
+    return bool(answer.keys() == ENVELOPE and answer["status_code"] == status_code)
+
+
+OCPI_PATHS = {
+    "/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}": "/ocpi/2.2.1/sessions/ES/CHK/",
+    "/ocpi/2.2.1/cdrs/{country_code}/{party_id}/{cdr_id}": "/ocpi/2.2.1/cdrs/ES/CHK/",
+}
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if r.ocpi and "{" in r.path], ids=lambda r: f"{r.method} {r.path}"
+)
+async def test_a_nul_in_an_ocpi_path_is_a_404_in_the_envelope(client: Client, route: Any) -> None:
+    response = await client.request(route.method, OCPI_PATHS[route.path] + "a%00b")
+    answer = await response.json()
+    assert response.status == 404 and ocpi_shaped(answer, 2000), answer
+
+
+async def test_hostile_ocpi_pushes_get_a_clean_answer_in_the_envelope(
+    client: Client, pool: Pool, amqp_url: str
+) -> None:
+    """A non-UTF-8 byte in the token, a compressed body (never inflated), a token header over
+    the limit, JSON nested too deeply in an unknown field: each refused, nothing published."""
+    cpo = await make_cpo(pool)
+    session = encode(of(cpo, document("session_pending")))
+    url = cpo.url("s-0001")
+    async with ocpi_pushes(amqp_url) as pushes:
+        head = f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json".encode()
+        code, answer = await raw_request(
+            client, head + b"\r\nAuthorization: Token a\xff\xfeb", session
+        )
+        assert code == 401 and ocpi_shaped(answer, 2000), answer
+        bomb = gzip.compress(b" " * (50 << 20))
+        sent = headers(cpo.token, **{"Content-Encoding": "gzip"})
+        response = await client.put(url, data=bomb, headers=sent)
+        assert response.status == 415 and ocpi_shaped(await response.json(), 2001)
+        response = await client.put(url, data=session, headers=headers("t" * 600))
+        assert response.status == 401 and ocpi_shaped(await response.json(), 2000)
+        deep = session[:-1] + b', "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        response = await client.put(url, data=deep, headers=headers(cpo.token))
+        assert response.status == 400 and ocpi_shaped(await response.json(), 2001)
+        long_number = session[:-1] + b', "extra": ' + b"9" * 5000 + b"}"
+        response = await client.put(url, data=long_number, headers=headers(cpo.token))
+        answer = await response.json()
+        assert response.status == 400 and ocpi_shaped(answer, 2001), answer
+        assert "fewer digits" in answer["status_message"]
+        assert await pushes.none()

@@ -1,7 +1,9 @@
 """Ten thousand generated requests against the app in process, on the real broker and database:
 bodies near and beyond every rule, broken JSON, odd headers, odd paths. None is answered 5xx,
-every answer has the page's error shape or is a 2xx, and nothing is published for a 4xx."""
+every answer has the page's error shape or is a 2xx, and nothing is published for a 4xx. The
+OCPI routes of the route table get the same treatment, every answer in the OCPI envelope."""
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 from urllib.parse import quote
@@ -9,15 +11,17 @@ from urllib.parse import quote
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from chargehook.ingest.app import create_app
+from chargehook.ingest.route_table import ROUTES
 from chargehook.metrics_catalog import every_metric
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.broker import OutboundMessage
 from chargehook.plumbing.database import Pool
 from tests.corpus import good
+from tests.ocpi_support import ENVELOPE, Cpo, document, make_cpo, ocpi_pushes, of
 from tests.support import ADMIN_TOKEN, IngestServer, Provider
 
 pytestmark = pytest.mark.services
@@ -138,3 +142,106 @@ async def test_no_generated_admin_path_is_a_5xx(
     if response.status >= 400:
         answer = msgspec.json.decode(await response.read())
         assert answer.keys() == {"statusCode", "message", "error"}, answer
+
+
+OCPI_ROUTES = [route for route in ROUTES if route.ocpi]
+OCPI_DOCUMENTS = {
+    "session": document("session_completed"),
+    "patch": document("patch_charging_period"),
+    "cdr": document("cdr_time_tariff"),
+}
+OCPI_FIELDS = ["country_code", "party_id", "id", "kwh", "status", "last_updated", "currency",
+               "charging_periods", "total_cost", "cdr_token", "start_date_time"]  # fmt: skip
+
+
+@pytest.fixture
+async def ocpi_hostile(
+    broker: AmqpBroker, pool: Pool, amqp_url: str, flood: None
+) -> AsyncIterator[tuple[Client, CountingBroker, Cpo]]:
+    """The app with a CPO of its own, and a queue bound to `ocpi.#` so that pushes route."""
+    cpo = await make_cpo(pool)
+    counting = CountingBroker(broker)
+    app = create_app(counting, pool, every_metric(), ADMIN_TOKEN)
+    async with ocpi_pushes(amqp_url), TestClient(IngestServer(app)) as client:
+        yield client, counting, cpo
+
+
+ocpi_requests = st.fixed_dictionaries(
+    {
+        "route": st.sampled_from(OCPI_ROUTES),
+        "document": st.sampled_from(sorted(OCPI_DOCUMENTS)),
+        "changes": st.dictionaries(st.sampled_from(OCPI_FIELDS), json_values, max_size=3),
+        "drop": st.sets(st.sampled_from(OCPI_FIELDS), max_size=2),
+        "raw": st.one_of(st.none(), bodies),
+        "segments": st.tuples(  # the party; the id (the session document's, mostly); a part
+            st.sampled_from(["own", "lower", "other"]) | segments,
+            st.just("s-0002") | segments,
+            segments,
+        ),
+        "auth": st.sampled_from(["base64", "raw", "token A", "bearer", "none", "garbage"]),
+        "content_type": st.sampled_from(["application/json", "text/plain", ""]),
+    },
+    optional={
+        "Content-Encoding": st.sampled_from(["gzip", "identity"]),
+        "X-Request-ID": header_values,
+    },
+)
+
+
+def ocpi_path(route_path: str, cpo: Cpo, chosen: tuple[str, str, str]) -> str:
+    """The route's path with its parts: the CPO's own party (or another), or generated text."""
+    party, session_id, other = chosen
+    parts = {"country_code": party, "party_id": other, "session_id": session_id,
+             "cdr_id": session_id}  # fmt: skip
+    if party in ("own", "lower"):
+        parts["country_code"], parts["party_id"] = cpo.country_code, cpo.party_id
+        if party == "lower":
+            parts = {name: value.lower() for name, value in parts.items()}
+    elif party == "other":
+        parts["country_code"], parts["party_id"] = "ZZ", "ZZZ"
+    found = route_path
+    for name, value in parts.items():
+        found = found.replace("{" + name + "}", quote(value, safe=""))
+    return found
+
+
+@settings(
+    max_examples=3_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(request=ocpi_requests)
+async def test_no_generated_ocpi_request_is_a_5xx_and_every_answer_is_the_envelope(
+    ocpi_hostile: tuple[Client, CountingBroker, Cpo], request: dict[str, Any]
+) -> None:
+    client, counting, cpo = ocpi_hostile
+    route = request["route"]
+    body = request["raw"]
+    if body is None:
+        doc = {k: v for k, v in {**of(cpo, OCPI_DOCUMENTS[request["document"]]),
+               **request["changes"]}.items() if k not in request["drop"]}  # fmt: skip
+        body = msgspec.json.encode(doc)
+    tokens = {"base64": base64.b64encode(cpo.token.encode()).decode(), "raw": cpo.token,
+              "token A": cpo.token_a, "garbage": "chp_\xe9\xff"}  # fmt: skip
+    headers = {k: v for k, v in request.items() if k[0].isupper()}
+    if request["content_type"]:
+        headers["Content-Type"] = request["content_type"]
+    if request["auth"] in tokens:
+        headers["Authorization"] = f"Token {tokens[request['auth']]}"
+    elif request["auth"] == "bearer":
+        headers["Authorization"] = f"Bearer {cpo.token}"
+    path = ocpi_path(route.path, cpo, request["segments"])
+    data = None if route.method == "GET" else body
+    before = counting.published
+    response = await client.request(route.method, path, data=data, headers=headers)
+    answer = msgspec.json.decode(await response.read())
+    event(f"{route.method} {route.path}: {response.status}")  # --hypothesis-show-statistics
+    assert response.status < 500, (route.method, path, answer)
+    assert answer.keys() == ENVELOPE, answer
+    if response.status >= 400:
+        assert answer["status_code"] in (2000, 2001), answer
+        assert counting.published == before, "a refused request published"
+    else:
+        assert answer["status_code"] == 1000
+        pushed = route.method in ("PUT", "PATCH") or response.status == 201  # not a stored CDR
+        assert counting.published - before == (1 if pushed else 0)

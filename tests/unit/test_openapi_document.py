@@ -12,8 +12,9 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 
 from chargehook.ingest.openapi import openapi
-from chargehook.ingest.route import paths
+from chargehook.ingest.route import Answer, Route, paths
 from chargehook.ingest.route_table import ROUTES
+from chargehook.schemas.contract import ref
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)*")
@@ -67,13 +68,20 @@ def test_a_route_table_with_an_operation_id_twice_is_refused() -> None:
 
 PUBLIC_PROBES = {"/healthz", "/readyz", "/metrics"}
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+OCPI_TOKEN: list[dict[str, list[str]]] = [{"ocpiToken": []}]
+
+
+def security_of(path: str) -> list[dict[str, list[str]]]:
+    if path.startswith("/ocpi/"):
+        return OCPI_TOKEN
+    return [] if path in PUBLIC_PROBES else BEARER
 
 
 @pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=IDS)
-def test_every_operation_needs_a_bearer_token_but_the_public_probes(
+def test_every_operation_needs_a_bearer_token_but_the_public_probes_and_ocpi_a_token(
     method: str, path: str, operation: dict[str, Any]
 ) -> None:
-    assert operation.get("security") == ([] if path in PUBLIC_PROBES else BEARER)
+    assert operation.get("security") == security_of(path)
 
 
 def test_every_security_scheme_used_is_defined_and_a_token_is_the_default() -> None:
@@ -126,15 +134,82 @@ def references(value: Any) -> set[str]:
     return set()
 
 
-def test_every_reference_resolves_and_every_schema_is_reached_from_the_paths() -> None:
-    schemas = DOCUMENT["components"]["schemas"]
+def check_references(document: dict[str, Any]) -> None:
+    """Every reference resolves and every schema is reached from the paths."""
+    schemas = document["components"]["schemas"]
     targets = {f"#/components/schemas/{name}" for name in schemas}
-    assert references(DOCUMENT) <= targets
-    reached, pending = set(), references(DOCUMENT["paths"])
+    assert references(document) <= targets
+    reached, pending = set(), references(document["paths"])
     while pending:
         reached |= pending
         pending = references([schemas[target.split("/")[-1]] for target in pending]) - reached
     assert reached == targets
+
+
+def test_every_reference_resolves_and_every_schema_is_reached_from_the_paths() -> None:
+    check_references(DOCUMENT)
+
+
+# An OCPI route as the OCPI face writes them: the envelope, the credentials token.
+OCPI_PATH = "/ocpi/2.2.1/examples/{country_code}/{party_id}/{session_id}"
+OCPI_ROUTE = Route(
+    "PUT",
+    OCPI_PATH,
+    "putExampleOcpiSession",
+    ROUTES[0].handler,
+    "An OCPI push",
+    Answer("Accepted", None),
+    (401, 403, 429, 500, 503),
+    body=ref("OcpiSession"),
+    ocpi=True,
+    also=(Answer("Created", ref("OcpiSession"), 201, headers=(("Location", "Where it is"),)),),
+    path_schemas=(("country_code", {"type": "string", "minLength": 2, "maxLength": 2}),),
+)
+WITH_OCPI = openapi([*ROUTES, OCPI_ROUTE])
+
+
+def test_a_document_with_an_ocpi_route_is_valid_and_its_references_resolve() -> None:
+    validate_openapi(WITH_OCPI)
+    check_references(WITH_OCPI)
+    schemas = WITH_OCPI["components"]["schemas"]
+    assert {"OcpiSession", "OcpiResponse", "OcpiCdrToken", "Session"} <= schemas.keys()
+    assert schemas["OcpiSession"]["title"] == "OcpiSession"
+    assert "kwh" in schemas["OcpiSession"]["properties"]  # the page's Session is its own
+    assert "charged_kwh" in schemas["Session"]["properties"]
+    assert "minimum" not in schemas["OcpiPrice"]["properties"]["excl_vat"]  # credits are < 0
+
+
+def test_an_ocpi_route_answers_everything_in_the_envelope_with_the_credentials_token() -> None:
+    operation = WITH_OCPI["paths"][OCPI_PATH]["put"]
+    assert operation["security"] == OCPI_TOKEN
+    assert WITH_OCPI["components"]["securitySchemes"]["ocpiToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Token <base64 of the credentials token>; the raw token is accepted too",
+    }
+    responses = operation["responses"]
+    assert list(responses) == ["200", "201", "400", "401", "403", "413", "415", "429", "500", "503"]
+    schemas = {code: answer["content"]["application/json"]["schema"]
+               for code, answer in responses.items()}  # fmt: skip
+    envelope = ref("OcpiResponse")
+    assert schemas["200"] == {"allOf": [envelope, {"properties": {"data": {"type": "null"}}}]}
+    assert schemas["201"] == {"allOf": [envelope, {"properties": {"data": ref("OcpiSession")}}]}
+    assert all(schemas[code] == envelope for code in responses if code >= "400")
+    assert "status_code 2001" in responses["400"]["description"]
+    assert responses["201"]["headers"]["Location"]["description"] == "Where it is"
+    [country_code, party_id, _] = operation["parameters"]
+    assert country_code["schema"] == {"type": "string", "minLength": 2, "maxLength": 2}
+    assert party_id["schema"] == {"type": "string"}
+
+
+def test_an_ocpi_route_with_a_bearer_token_or_a_success_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="no bearer token"):
+        replace(OCPI_ROUTE, bearer=True)
+    with pytest.raises(ValueError, match="twice"):
+        replace(OCPI_ROUTE, also=(Answer("Again", None),)).operation()
+    with pytest.raises(ValueError, match="twice"):
+        replace(OCPI_ROUTE, also=(Answer("Refused", None, 403),)).operation()
 
 
 def test_docs_api_md_names_every_operation_id() -> None:

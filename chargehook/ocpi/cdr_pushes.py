@@ -1,0 +1,59 @@
+"""Accepting a CDR: CDRs are immutable (mod_cdrs.asciidoc: they cannot be replaced, updated or
+removed), so a CDR is checked against the one stored under its id before it is published
+(docs/ocpi.md#cdrs).
+
+The same CDR again is a retry: it is already stored, and nothing is published. Another body
+under a stored id is refused. A CDR not stored yet is published as any push is; a change in
+the moment before the ocpi worker stored the first is not seen here, and the worker keeps the
+first (the table's primary key). A database that does not answer does not hold up ingest: the
+check is skipped and the push published.
+"""
+
+import asyncio
+
+import structlog
+
+from chargehook.ocpi.pushing import accept_push
+from chargehook.ocpi.store import stored_cdr
+from chargehook.plumbing.database import Pool
+from chargehook.plumbing.faults import is_infrastructure
+from chargehook.schemas import OcpiPush
+from chargehook.sessions.accepting import KEY_CHECK_TIMEOUT, Accepting
+from chargehook.sessions.intake import canonical
+
+log = structlog.get_logger("chargehook.ingest")
+
+
+class CdrChanged(Exception):
+    """Another body is already stored under this CDR's id: refuse, do not retry."""
+
+
+async def accept_cdr(accepting: Accepting, push: OcpiPush) -> bool:
+    """Publish the CDR's push, confirmed (raising as `accept_push` does), unless the same CDR
+    is stored already: True then, and nothing is published. CdrChanged for another body."""
+    if await refuse_a_changed_cdr(accepting.pool, push):
+        return True
+    await accept_push(accepting, push)
+    return False
+
+
+async def refuse_a_changed_cdr(pool: Pool, push: OcpiPush) -> bool:
+    """Whether this CDR is stored already, the same once canonical; CdrChanged when another
+    body is stored under its id. False when the database does not answer in time."""
+    try:
+        stored = await asyncio.wait_for(
+            stored_cdr(pool, push.country_code, push.party_id, push.object_id), KEY_CHECK_TIMEOUT
+        )
+    except Exception as exc:
+        if not is_infrastructure(exc):
+            raise
+        log.warning("cdr check skipped", cpo=push.cpo, error=repr(exc))
+        return False
+    if stored is None:
+        return False
+    if canonical(stored) != canonical(push.body):
+        raise CdrChanged(
+            f"CDRs are immutable: CDR {push.country_code}/{push.party_id}/{push.object_id} is "
+            "stored already with another body; a correction is a credit CDR and a new one"
+        )
+    return True

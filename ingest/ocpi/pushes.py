@@ -1,0 +1,136 @@
+"""What the OCPI face's Session and CDR routes share (docs/ocpi.md#transport): an
+object's address in the URL checked as the schema types it, the party checked against the
+caller's, a stored object answered or 404, and a push's refusals answered in OCPI's terms and
+logged (and, once `chargehook.ocpi.cpos` is there, noted on the CPO: TODO(merge) below).
+
+A party that is not one of the caller's is refused with 403 on a push (the CPO learns what is
+wrong) and answered 404 on a read, as for an object that does not exist (transport_and_format:
+a server may answer 404 to block access to objects that do not belong to the client).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from chargehook.ingest.context import INGEST, RETRY_AFTER_SECONDS, Ingest
+from chargehook.ingest.errors import ApiError
+from chargehook.ingest.ocpi.auth import REGISTERED, Caller, require_cpo
+from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response
+from chargehook.ocpi.cdr_pushes import CdrChanged
+from chargehook.schemas.contract import Document
+from chargehook.schemas.ocpi import CountryCode, PartyId, ci_string
+from chargehook.schemas.ocpi_transport import CLIENT_ERROR, INVALID_PARAMETERS, SERVER_ERROR
+from chargehook.sessions.accepting import NotConfirmed, OverRate
+from chargehook.sessions.intake import BadInput
+
+log = structlog.get_logger("chargehook.ingest")
+BASE = "/ocpi/2.2.1"
+# A URL's parts as the objects type them (mod_sessions, mod_cdrs): an id is never empty there.
+PATH_TYPES: dict[str, object] = {
+    "country_code": CountryCode,
+    "party_id": PartyId,
+    "session_id": Annotated[str, ci_string(36, 1)],
+    "cdr_id": Annotated[str, ci_string(39, 1)],  # 39: a credit CDR's id
+}
+Address = tuple[str, str, str]  # (country_code, party_id) upper case, and the object's id
+
+
+def path_schemas(*names: str) -> tuple[tuple[str, Document], ...]:
+    """The JSON Schemas of these path parameters, for the route table."""
+    return tuple((name, msgspec.json.schema(PATH_TYPES[name])) for name in names)
+
+
+def address(request: web.Request, id_name: str) -> Address:
+    """The object's address in the URL; 400 with 2001 naming the part that is not as typed."""
+    parts = []
+    for name in ("country_code", "party_id", id_name):
+        value = request.match_info[name]
+        try:
+            msgspec.convert(value, PATH_TYPES[name])
+        except msgspec.ValidationError as exc:
+            raise OcpiError(400, INVALID_PARAMETERS, f"URL {name}: {exc}") from None
+        parts.append(value)
+    country_code, party_id, object_id = parts
+    return country_code.upper(), party_id.upper(), object_id
+
+
+def require_party(request: web.Request, cpo: str, country_code: str, party_id: str) -> None:
+    """403 with 2000 unless the party is one of the CPO's (`Ingest.parties`, in memory)."""
+    if not request.app[INGEST].parties.may_push(cpo, country_code, party_id):
+        party = f"{country_code.upper()}/{party_id.upper()}"
+        raise OcpiError(403, CLIENT_ERROR, f"Party {party} is not one of {cpo}'s parties")
+
+
+async def own_address(request: web.Request, what: str, id_name: str) -> tuple[Ingest, Address]:
+    """For a read: the caller (token C), and the address when its party is the caller's; else
+    404 as for a missing object."""
+    ingest = request.app[INGEST]
+    caller = await require_cpo(request, ingest.tokens, REGISTERED)
+    found = address(request, id_name)
+    if not ingest.parties.may_push(caller.cpo, found[0], found[1]):
+        raise missing(what, found)
+    return ingest, found
+
+
+def stored(request: web.Request, what: str, found: Address, body: bytes | None) -> web.Response:
+    """The stored object as `data`, verbatim; 404 with 2000 when there is none."""
+    if body is None:
+        raise missing(what, found)
+    return ocpi_response(request, msgspec.Raw(body))
+
+
+def missing(what: str, found: Address) -> OcpiError:
+    return OcpiError(404, CLIENT_ERROR, f"No {what} {'/'.join(found)}")
+
+
+@asynccontextmanager
+async def refusals(request: web.Request, caller: Caller) -> AsyncIterator[None]:
+    """Around a push once its CPO is known: what accepting raises, in OCPI's terms, and every
+    refusal that is the CPO's (a 4xx) noted on the CPO."""
+    try:
+        yield
+    except Exception as exc:
+        refused = _in_ocpi_terms(exc)
+        status, message = _status_of(refused)
+        if 400 <= status < 500:
+            _note(request, caller.cpo, status, message)
+        if refused is exc:
+            raise
+        raise refused from None
+
+
+def _in_ocpi_terms(exc: Exception) -> Exception:
+    if isinstance(exc, OverRate):
+        message = f"{exc}; retry after {exc.wait} s"
+        return OcpiError(429, CLIENT_ERROR, message, {"Retry-After": str(exc.wait)})
+    if isinstance(exc, NotConfirmed):
+        message = f"The broker did not confirm the push; retry after {RETRY_AFTER_SECONDS} s"
+        return OcpiError(503, SERVER_ERROR, message, {"Retry-After": RETRY_AFTER_SECONDS})
+    if isinstance(exc, CdrChanged):
+        return OcpiError(409, CLIENT_ERROR, str(exc))
+    if isinstance(exc, BadInput):  # naming a push: JSON too deep, a number too long
+        return OcpiError(400, INVALID_PARAMETERS, str(exc))
+    return exc
+
+
+def _status_of(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, OcpiError):
+        return exc.http_status, exc.message
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    if isinstance(exc, web.HTTPException):
+        return exc.status, exc.reason
+    return 500, "Internal server error"
+
+
+def _note(request: web.Request, cpo: str, status: int, message: str) -> None:
+    log.info("ocpi push refused", cpo=cpo, method=request.method, path=request.path,
+             status=status, message=message)  # fmt: skip
+    # TODO(merge): note_error - once chargehook.ocpi.cpos is on main, note the refusal on the
+    # CPO (make this function async and await it in `refusals`):
+    # await cpos.note_error(request.app[INGEST].pool, cpo, f"{request.method} {request.path}:"
+    #                       f" {status} {message}")
