@@ -1,7 +1,7 @@
 """What the OCPI face's Session and CDR routes share (docs/ocpi.md#transport): an
 object's address in the URL checked as the schema types it, the party checked against the
 caller's, a stored object answered or 404, and a push's refusals answered in OCPI's terms and
-logged (and, once `chargehook.ocpi.cpos` is there, noted on the CPO: TODO(merge) below).
+logged and noted on the CPO (its last error, for operators).
 
 A party that is not one of the caller's is refused with 403 on a push (the CPO learns what is
 wrong) and answered 404 on a read, as for an object that does not exist (transport_and_format:
@@ -20,6 +20,7 @@ from chargehook.ingest.context import INGEST, RETRY_AFTER_SECONDS, Ingest
 from chargehook.ingest.errors import ApiError
 from chargehook.ingest.ocpi.auth import REGISTERED, Caller, require_cpo
 from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response
+from chargehook.ocpi import cpos
 from chargehook.ocpi.cdr_pushes import CdrChanged
 from chargehook.schemas.contract import Document
 from chargehook.schemas.ocpi import CountryCode, PartyId, ci_string
@@ -97,7 +98,7 @@ async def refusals(request: web.Request, caller: Caller) -> AsyncIterator[None]:
         refused = _in_ocpi_terms(exc)
         status, message = _status_of(refused)
         if 400 <= status < 500:
-            _note(request, caller.cpo, status, message)
+            await _note(request, caller.cpo, status, message)
         if refused is exc:
             raise
         raise refused from None
@@ -127,10 +128,11 @@ def _status_of(exc: Exception) -> tuple[int, str]:
     return 500, "Internal server error"
 
 
-def _note(request: web.Request, cpo: str, status: int, message: str) -> None:
+async def _note(request: web.Request, cpo: str, status: int, message: str) -> None:
     log.info("ocpi push refused", cpo=cpo, method=request.method, path=request.path,
              status=status, message=message)  # fmt: skip
-    # TODO(merge): note_error - once chargehook.ocpi.cpos is on main, note the refusal on the
-    # CPO (make this function async and await it in `refusals`):
-    # await cpos.note_error(request.app[INGEST].pool, cpo, f"{request.method} {request.path}:"
-    #                       f" {status} {message}")
+    noted = f"{request.method} {request.path}: {status} {message}"
+    try:
+        await cpos.note_error(request.app[INGEST].pool, cpo, noted)
+    except Exception as exc:  # noqa: BLE001 - the refusal is answered whatever becomes of its note
+        log.warning("ocpi refusal not noted on the CPO", cpo=cpo, error=repr(exc))

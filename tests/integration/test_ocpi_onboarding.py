@@ -283,3 +283,15 @@ async def test_a_cpo_not_registered_gets_more_parties_and_a_fresh_token_a(ocpi: 
     assert sorted((await cpo_view(ocpi, name))["parties"]) == sorted([party.upper(), more.upper()])
     await eventually(lambda: refused(ocpi, "/ocpi/versions", token_a), within=5)
     assert (await call(ocpi, "GET", "/ocpi/versions", fresh))[0] == 200
+
+
+async def test_a_refused_push_is_the_cpos_last_error(ocpi: Client, cpo: SimulatedCpo) -> None:
+    party = new_party()
+    name, token_a = await add_cpo(ocpi, party)
+    _, registered = await call(ocpi, "POST", CREDENTIALS, token_a, cpo.credentials(party))
+    path = "/ocpi/2.2.1/sessions/ZZ/ZZZ/s-1"  # a party that is not its own
+    status, refusal = await call(ocpi, "PUT", path, registered["data"]["token"], {})
+    assert (status, refusal["status_code"]) == (403, 2000), refusal
+    view = await cpo_view(ocpi, name)
+    assert view["last_error"] == f"PUT {path}: 403 {refusal['status_message']}"
+    assert view["last_error_at"] is not None
