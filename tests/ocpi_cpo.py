@@ -1,6 +1,7 @@
 """A simulated OCPI CPO on loopback: its own versions and 2.2.1 version details endpoints,
 answering only its current token B, recording every call; and what onboarding tests share."""
 
+import asyncio
 import base64
 import secrets
 import string
@@ -43,6 +44,7 @@ class SimulatedCpo:
     token_b: str = field(default_factory=lambda: "cpo-b-" + secrets.token_urlsafe(16))
     version: str = "2.2.1"  # the version its versions endpoint lists
     details_version: str = "2.2.1"  # the version its details say
+    behaviour: str = "ok"  # or "slow", "redirect" (to its own details), "huge" (a 2 MiB body)
     base: str = ""
     calls: list[tuple[str, str]] = field(default_factory=list)  # (path, Authorization)
 
@@ -81,6 +83,12 @@ class SimulatedCpo:
     async def versions(self, request: web.Request) -> web.Response:
         if not self.allowed(request):
             return web.json_response(envelope(None, 2000), status=401)
+        if self.behaviour == "slow":
+            await asyncio.sleep(5)
+        if self.behaviour == "redirect":
+            raise web.HTTPFound(f"{self.base}/ocpi/cpo/{self.version}")
+        if self.behaviour == "huge":
+            return web.json_response(envelope([{"version": "x" * 2**21, "url": self.base}]))
         listed = [{"version": self.version, "url": f"{self.base}/ocpi/cpo/{self.version}"}]
         return web.json_response(envelope(listed))
 

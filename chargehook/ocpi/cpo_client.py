@@ -3,7 +3,8 @@ with its token B (version_information_endpoint.asciidoc, credentials.asciidoc).
 
 The URLs come from the CPO, so every call goes through the SSRF guard as a webhook does
 (`check_url` before each request, the guarded resolver at connect time, no redirects followed,
-CHARGEHOOK_ALLOW_PRIVATE_URLS to allow private addresses), with a timeout and a cap on the body.
+CHARGEHOOK_ALLOW_PRIVATE_URLS to allow private addresses), each request within TIMEOUT (its
+name's lookup included) and its body capped at MAX_BODY_BYTES.
 
 What makes a registration fail, as credentials.asciidoc and status_codes.asciidoc name it:
 
@@ -17,6 +18,7 @@ What makes a registration fail, as credentials.asciidoc and status_codes.asciido
   endpoints it has are kept for operators to see.
 """
 
+import asyncio
 import uuid
 from typing import TypeVar
 
@@ -82,11 +84,12 @@ async def _get(
         "X-Correlation-ID": str(uuid.uuid4()),
     }
     try:
-        await check_url(url, allow_private)
-        async with http.get(url, headers=headers, allow_redirects=False) as answer:
-            if not 200 <= answer.status < 300:
-                raise _unusable(url, f"answered HTTP {answer.status}")
-            body = await _capped(answer, url)
+        async with asyncio.timeout(TIMEOUT.total):  # the name's lookup by check_url included
+            await check_url(url, allow_private)
+            async with http.get(url, headers=headers, allow_redirects=False) as answer:
+                if not 200 <= answer.status < 300:
+                    raise _unusable(url, f"answered HTTP {answer.status}")
+                body = await _capped(answer, url)
     except UnsafeUrl as exc:
         raise _unusable(url, exc.reason) from None
     except TimeoutError:

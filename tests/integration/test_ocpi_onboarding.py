@@ -6,12 +6,13 @@ refusal the spec asks for. The CPO's token B is never shown."""
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
 from chargehook.metrics_catalog import every_metric
-from chargehook.ocpi import registering
+from chargehook.ocpi import cpo_client, registering
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
 from chargehook.workers import ALL_QUEUES
@@ -225,6 +226,27 @@ async def test_a_cpo_refusing_token_b_is_3001(ocpi: Client, cpo: SimulatedCpo) -
     status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, offered)
     assert (status, answer["status_code"]) == (400, 3001), answer
     assert "HTTP 401" in answer["status_message"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [
+        ("slow", "did not answer within 0.5 s"),
+        ("redirect", "answered HTTP 302"),  # not followed: a redirect could reach anything
+        ("huge", "answered with a body over 1048576 bytes"),
+    ],
+)
+async def test_a_slow_redirecting_or_huge_answer_is_3001(
+    ocpi: Client, cpo: SimulatedCpo, monkeypatch: pytest.MonkeyPatch, behaviour: str, why: str
+) -> None:
+    monkeypatch.setattr(cpo_client, "TIMEOUT", aiohttp.ClientTimeout(total=0.5))
+    party, cpo.behaviour = new_party(), behaviour
+    name, token_a = await add_cpo(ocpi, party)
+    status, answer = await call(ocpi, "POST", CREDENTIALS, token_a, cpo.credentials(party))
+    assert (status, answer["status_code"]) == (400, 3001), answer
+    assert answer["status_message"].endswith(f"{cpo.versions_url} {why}")
+    assert len(cpo.calls) == 1  # the redirect's target was never asked
+    assert (await cpo_view(ocpi, name))["state"] == "token_a_issued"
 
 
 async def test_a_private_cpo_url_is_refused_unless_allowed(
