@@ -74,6 +74,6 @@ async def test_every_route_answers_as_its_document_says(
         async with ocpi_pushes(amqp_url):  # a push is routed, as the ocpi worker's queue does
             ocpi = await schemathesis(
                 document, base, headers(cpo.token)["Authorization"], "--include-path-regex",
-                "^/ocpi/",
+                "^/ocpi/", "--exclude-operation-id", "deleteOcpiCredentials",
             )  # fmt: skip
     assert "passed" in ingest and "passed" in admin and "passed" in ocpi
