@@ -13,6 +13,9 @@ from aiohttp import web
 from chargehook.ingest.app import AUTO_DECOMPRESS, create_app
 from chargehook.ingest.operators.portal import PREFIX as PORTAL
 from chargehook.metrics_catalog import every_metric
+from chargehook.ocpi import registering
+from chargehook.ocpi.cpos import CpoConflict
+from chargehook.ocpi.parties import party_code
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
@@ -143,11 +146,13 @@ async def run_all(settings: Settings) -> None:
     stop = stop_on_signals()
     async with open_resources(settings, "chargehook run") as resources:
         admin_token = settings.admin_token or "cha_" + secrets.token_urlsafe(24)
-        demo_token = None
+        demo_token = demo_cpo_token = None
         if settings.database_url is None:
             demo_token = await add_provider(resources.pool, "demo")
+            demo_cpo_token = await add_demo_cpo(resources.pool)
         async with listening(resources, settings, admin_token):
-            print_welcome(settings, admin_token, demo_token, generated=settings.admin_token is None)
+            print_welcome(settings, admin_token, demo_token, settings.admin_token is None)
+            print_demo_cpo(settings, demo_cpo_token)
             await asyncio.gather(
                 *(serve_worker(kind, resources, settings, stop) for kind in WORKERS)
             )
@@ -208,6 +213,29 @@ async def run_topology(settings: Settings) -> None:
         raise ConfigError("`chargehook topology` needs CHARGEHOOK_AMQP_URL (or --amqp-url)")
     async with open_broker(settings, "chargehook topology"):
         print("topology declared: " + ", ".join(queue.name for queue in ALL_QUEUES))
+
+
+DEMO_CPO, DEMO_PARTY = "demo-cpo", ("ES", "DEM")
+
+
+async def add_demo_cpo(pool: Pool) -> str | None:
+    """The demo CPO's token A; None when it registered in an earlier run (its data dir kept)."""
+    try:
+        return await registering.add_cpo(pool, DEMO_CPO, {DEMO_PARTY})
+    except CpoConflict:
+        return None
+
+
+def print_demo_cpo(settings: Settings, token_a: str | None) -> None:
+    if token_a is None:
+        print(f"  demo OCPI CPO {DEMO_CPO}: registered in an earlier run", flush=True)
+        return
+    lines = [
+        f"  demo OCPI CPO {DEMO_CPO} (party {party_code(DEMO_PARTY)}), token A: {token_a}",
+        "  onboard it and push its session with curl, step by step: docs/ocpi.md#a-demo-cpo",
+        f"    curl -s -H 'Authorization: Token {token_a}' {settings.base_url}/ocpi/versions",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def print_welcome(

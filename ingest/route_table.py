@@ -96,6 +96,19 @@ ROUTES = (
     ),
     Route(
         "GET",
+        "/v1/sessions/{provider}/{id}/cdrs",
+        "listSessionCdrs",
+        sessions.get_session_cdrs,
+        "An OCPI Session's CDRs, as the CPO posted them",
+        Answer(
+            "Every CDR naming the Session, by id; none for a page-shaped session",
+            {"type": "array", "items": {"type": "object"}},
+        ),
+        ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
+        "GET",
         "/healthz",
         "getLiveness",
         probes.healthz,

@@ -8,14 +8,14 @@ screenshots the tests take; otherwise they go to the test's temporary folder.
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import msgspec
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright
 
 from chargehook.ingest.route_table import ROUTES
 from lab.services import free_port
@@ -131,3 +131,12 @@ async def sideways(page: Page) -> list[str]:
             .map((e) => e.tagName + "." + e.className)"""
     )
     return found
+
+
+async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
+    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await shown.count():
+        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
+        await refresh()
+        await asyncio.sleep(0.3)

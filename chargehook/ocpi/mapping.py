@@ -44,6 +44,15 @@ def page_session_id(country_code: str, party_id: str, session_id: str) -> str:
     return f"{country_code}-{party_id}-{session_id}"
 
 
+def ocpi_address(page_id: str) -> tuple[str, str, str] | None:
+    """The (country_code, party_id, id) a page session id was made from; None for a page id
+    that is not one of page_session_id's."""
+    country_code, party_id, session_id = page_id[:2], page_id[3:6], page_id[7:]
+    if page_id[2:3] != "-" or page_id[6:7] != "-" or not session_id:
+        return None
+    return country_code, party_id, session_id
+
+
 def page_session(merged: bytes, cdr_ids: Sequence[str]) -> bytes:
     """The page Session's JSON; msgspec.DecodeError where `merged` is no OCPI Session."""
     session = session_decoder.decode(merged)  # typed: UTC datetimes, exact Decimals

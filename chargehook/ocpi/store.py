@@ -24,6 +24,14 @@ async def stored_cdr(pool: Pool, country_code: str, party_id: str, cdr_id: str) 
     return None if text is None else text.encode()
 
 
+async def session_cdrs(
+    pool: Pool, cpo: str, country_code: str, party_id: str, session_id: str
+) -> list[bytes]:
+    """The CDRs of the CPO that name this Session, as stored, by id."""
+    rows = await pool.fetch(SESSION_CDRS, cpo, country_code, party_id, session_id)
+    return [row[0].encode() for row in rows]
+
+
 SessionKey = tuple[str, str, str]  # (country_code, party_id, session_id)
 
 # One transaction-scoped lock per Session, taken in one order: a merge sees every push stored
@@ -77,8 +85,8 @@ UPDATE ocpi_cpos c SET last_push_at = greatest(c.last_push_at, p.at)
 FROM unnest($1::text[], $2::timestamptz[]) AS p (name, at) WHERE c.name = p.name
 """
 SESSION_CDRS = """
-SELECT cdr_id FROM ocpi_cdrs WHERE country_code = $1 AND party_id = $2 AND session_id = $3
-ORDER BY cdr_id
+SELECT body::text FROM ocpi_cdrs
+WHERE cpo = $1 AND country_code = $2 AND party_id = $3 AND session_id = $4 ORDER BY cdr_id
 """
 
 

@@ -1,5 +1,5 @@
-"""The operators' look at a session: its current state with its bill, and its history
-(docs/api.md#reading-sessions-back). Admin token only."""
+"""The operators' look at a session: its current state with its bill, its history, and an OCPI
+Session's CDRs (docs/api.md#reading-sessions-back). Admin token only."""
 
 import msgspec
 from aiohttp import web
@@ -7,6 +7,8 @@ from aiohttp import web
 from chargehook.billing.store import read_session_bill
 from chargehook.ingest.context import admin, json_response
 from chargehook.ingest.errors import ApiError
+from chargehook.ocpi.mapping import ocpi_address
+from chargehook.ocpi.store import session_cdrs
 from chargehook.sessions import store as sessions
 
 
@@ -27,3 +29,13 @@ async def get_session_events(request: web.Request) -> web.Response:
     if not events:
         raise ApiError(404, f"No session {session_id!r} from provider {provider!r}")
     return json_response(events)
+
+
+async def get_session_cdrs(request: web.Request) -> web.Response:
+    """An OCPI Session's CDRs as the CPO posted them (docs/ocpi.md#cdrs); none for a session
+    that is not an OCPI one."""
+    ingest = await admin(request)
+    provider, session_id = request.match_info["provider"], request.match_info["id"]
+    address = ocpi_address(session_id)
+    found = [] if address is None else await session_cdrs(ingest.pool, provider, *address)
+    return json_response([msgspec.Raw(cdr) for cdr in found])

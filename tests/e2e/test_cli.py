@@ -5,17 +5,22 @@ import hashlib
 import re
 import uuid
 from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook
 
 from chargehook.plumbing.database import Pool
 from lab.services import free_port
 from tests import processes
-from tests.receiver import Receiver, receiving
+from tests.receiver import Receiver, exact, receiving
 from tests.support import eventually
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
@@ -99,7 +104,9 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     with (tmp_path / "stderr").open("w+") as logs:
         async with receiving() as hook:
             async with processes.started(["run"], env, str(tmp_path), logs) as chargehook:
-                await _whole_pipeline(chargehook, hook, port)
+                banner = await asyncio.wait_for(processes.lines(chargehook, 14), 90)
+                await _demo_cpo_walk(banner, port)
+                await _whole_pipeline(chargehook, banner, hook, port)
         logs.seek(0)
         printed = logs.read()
     assert "migration applied" in printed  # its logs are here
@@ -108,9 +115,8 @@ async def test_run_with_no_urls_is_the_whole_pipeline_on_the_embedded_default(
     assert '"level": "error"' not in printed, printed
 
 
-async def _whole_pipeline(chargehook: Process, hook: Receiver, port: int) -> None:
+async def _whole_pipeline(chargehook: Process, banner: str, hook: Receiver, port: int) -> None:
     """Post the page example, read it back billed, receive it signed at a subscriber."""
-    banner = await asyncio.wait_for(processes.lines(chargehook, 11), 90)
     assert f"http://127.0.0.1:{port}" in banner
     assert f"operators' portal: http://127.0.0.1:{port}/ui/" in banner
     assert f"http://127.0.0.1:{port}/v1/sessions/demo/string" in banner  # the read-back
@@ -150,6 +156,84 @@ async def _whole_pipeline(chargehook: Process, hook: Receiver, port: int) -> Non
     # the example's accessPrice 0.15 (its plug's charger details) is all there is to bill
     assert delivered.items[0]["amount"] == Decimal("0.21")
     assert await processes.terminated(chargehook) == 0
+
+
+async def _demo_cpo_walk(banner: str, port: int) -> None:
+    """docs/ocpi.md#a-demo-cpo step by step, with the files of examples/ocpi/: the demo CPO
+    registers with the token A the banner printed, pushes its Session and its CDR, and the
+    Session is read back merged and billed."""
+    token_a = re.search(r"demo OCPI CPO demo-cpo \(party ES-DEM\), token A: (\S+)", banner)
+    admin = re.search(r"admin token \(generated for this run\): (\S+)", banner)
+    assert token_a and admin, banner
+    base = f"http://127.0.0.1:{port}"
+    assert f"curl -s -H 'Authorization: Token {token_a[1]}' {base}/ocpi/versions" in banner
+    async with demo_cpo_files() as cpo_base, aiohttp.ClientSession() as http:
+
+        async def call(method: str, path: str, token: str, name: str | None = None) -> Any:
+            answer, headers = await ocpi(method, path, token, name)
+            assert answer["status_code"] == 1000, answer
+            return answer["data"], headers
+
+        async def ocpi(method: str, path: str, token: str, name: str | None = None) -> Any:
+            body = None if name is None else demo_file(name, cpo_base)
+            headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+            async with http.request(method, base + path, data=body, headers=headers) as got:
+                return exact.decode(await got.read()), got.headers
+
+        versions, _ = await call("GET", "/ocpi/versions", token_a[1])
+        assert versions == [{"version": "2.2.1", "url": f"{base}/ocpi/2.2.1"}]
+        credentials, _ = await call("POST", CREDENTIALS, token_a[1], "credentials.json")
+        token_c = credentials["token"]
+        await call("PUT", DEMO_SESSION, token_c, "session-put.json")
+        await call("PATCH", DEMO_SESSION, token_c, "session-patch.json")
+        _, headers = await call("POST", "/ocpi/2.2.1/cdrs", token_c, "cdr.json")
+        assert headers["Location"] == f"{base}/ocpi/2.2.1/cdrs/ES/DEM/cdr-demo-1"
+
+        async def merged() -> Any:
+            session = (await ocpi("GET", DEMO_SESSION, token_c))[0]["data"]
+            return session if session and len(session["charging_periods"]) == 2 else None
+
+        assert (await eventually(merged, within=30))["status"] == "COMPLETED"
+
+        async def billed() -> Any:
+            headers = {"Authorization": f"Bearer {admin[1]}"}
+            async with http.get(
+                f"{base}/v1/sessions/demo-cpo/ES-DEM-s-demo-1", headers=headers
+            ) as got:
+                state = exact.decode(await got.read()) if got.status == 200 else {}
+                return state if state.get("status") == "FINISHED" else None
+
+        bill = (await eventually(billed, within=30))["billing"]
+    assert (bill["base"], bill["commission"], bill["tax"], bill["amount"]) == (
+        Decimal("4.00"), Decimal("0.40"), Decimal("0.92"), Decimal("5.32")
+    )  # fmt: skip
+
+
+OCPI_EXAMPLES = EXAMPLE.parent / "ocpi"
+CREDENTIALS = "/ocpi/2.2.1/credentials"
+DEMO_SESSION = "/ocpi/2.2.1/sessions/ES/DEM/s-demo-1"
+DEMO_CPO_ADDRESS = "http://127.0.0.1:8001"  # where docs/ocpi.md serves examples/ocpi/cpo/
+
+
+def demo_file(name: str, cpo_base: str) -> bytes:
+    """An example file as the walk-through sends it, the demo CPO at this test's address."""
+    text = (OCPI_EXAMPLES / name).read_text()
+    return text.replace(DEMO_CPO_ADDRESS, cpo_base).encode()
+
+
+@asynccontextmanager
+async def demo_cpo_files() -> AsyncIterator[str]:
+    """examples/ocpi/cpo/ served as `python3 -m http.server` does, on a port of the test's."""
+
+    async def served(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return web.Response(body=demo_file(f"cpo/{name}", base), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{name}", served)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("")).rstrip("/")
+        yield base
 
 
 @pytest.mark.services

@@ -3,7 +3,6 @@ it onboards with token A, pushes a Session out of order (a PATCH before its PUT)
 and posts its CDR; a subscriber receives the Session in order, signed."""
 
 import asyncio
-import base64
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -11,23 +10,23 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook
 
 from lab.services import free_port
 from tests import processes
+from tests.ocpi_cpo import SimulatedCpo, simulated_cpo
+from tests.ocpi_cpo import token_header as token
 from tests.receiver import Receiver, receiving
 from tests.support import ADMIN_TOKEN, eventually
 
 pytestmark = pytest.mark.services
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ocpi"
 WORKERS = ("persist", "billing", "notify", "ocpi")
-TOKEN_B = "cpo-token-b-" + uuid.uuid4().hex
 exact = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -36,55 +35,12 @@ def fixture(name: str) -> dict[str, Any]:
     return loaded
 
 
-def token(value: str) -> dict[str, str]:
-    """OCPI 2.2.1's header: the token Base64-encoded."""
-    return {"Authorization": "Token " + base64.b64encode(value.encode()).decode()}
-
-
 def at(minutes: int) -> str:
     return f"2026-03-01T10:{minutes:02d}:00Z"
 
 
 def period(minutes: int, kwh: str) -> dict[str, Any]:
     return {"start_date_time": at(minutes), "dimensions": [{"type": "ENERGY", "volume": kwh}]}
-
-
-class SimulatedCpo:
-    """The CPO's side of OCPI: its versions and 2.2.1 endpoints, readable with token B only."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.reads: list[str] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/ocpi/versions", self.versions)
-        app.router.add_get("/ocpi/2.2.1", self.details)
-        return app
-
-    def answer(self, request: web.Request, data: object) -> web.Response:
-        self.reads.append(request.path)
-        if request.headers.get("Authorization") != token(TOKEN_B)["Authorization"]:
-            return web.json_response({"status_code": 2000, "timestamp": at(0)}, status=401)
-        return web.json_response({"data": data, "status_code": 1000, "timestamp": at(0)})
-
-    async def versions(self, request: web.Request) -> web.Response:
-        return self.answer(request, [{"version": "2.2.1", "url": f"{self.url}/ocpi/2.2.1"}])
-
-    async def details(self, request: web.Request) -> web.Response:
-        endpoints = [
-            {"identifier": "credentials", "role": "RECEIVER", "url": f"{self.url}/ocpi/creds"},
-            {"identifier": "sessions", "role": "SENDER", "url": f"{self.url}/ocpi/sessions"},
-        ]
-        return self.answer(request, {"version": "2.2.1", "endpoints": endpoints})
-
-
-@asynccontextmanager
-async def simulated_cpo() -> AsyncIterator[SimulatedCpo]:
-    cpo = SimulatedCpo()
-    async with TestServer(cpo.app(), host="127.0.0.1") as server:
-        cpo.url = str(server.make_url("")).rstrip("/")
-        yield cpo
 
 
 @asynccontextmanager
@@ -151,23 +107,13 @@ async def onboard(http: aiohttp.ClientSession, base: str, cpo: SimulatedCpo, par
     status, details, _ = await ocpi(http, "GET", version["url"], token(token_a))
     endpoints = {e["identifier"]: e["url"] for e in details["data"]["endpoints"]}
     assert {"credentials", "sessions", "cdrs"} <= set(endpoints)
-    offered = {
-        "token": TOKEN_B,
-        "url": f"{cpo.url}/ocpi/versions",
-        "roles": [
-            {
-                "role": "CPO",
-                "business_details": {"name": "Simulated CPO"},
-                "party_id": party,
-                "country_code": "ES",
-            }
-        ],
-    }
+    offered = cpo.credentials(f"ES-{party}")
     status, answered, _ = await ocpi(
         http, "POST", endpoints["credentials"], token(token_a), offered
     )
     assert status == 200 and answered["status_code"] == 1000, answered
-    assert {"/ocpi/versions", "/ocpi/2.2.1"} <= set(cpo.reads)  # read with token B
+    read_with = {path: header for path, header in cpo.calls}
+    assert read_with[urlparse(cpo.versions_url).path] == token(cpo.token_b)["Authorization"]
     token_c: str = answered["data"]["token"]
     assert token_c != token_a
 
@@ -244,6 +190,7 @@ async def test_a_cpo_onboards_pushes_out_of_order_and_a_subscriber_gets_the_sess
             return data if data and data.get("status") == "COMPLETED" else None
 
         session = await eventually(merged, within=30)
+        assert session is not None
         assert session["kwh"] == Decimal("12.5")
         assert [p["start_date_time"] for p in session["charging_periods"]] == [
             at(0), at(15), at(30)
@@ -252,9 +199,10 @@ async def test_a_cpo_onboards_pushes_out_of_order_and_a_subscriber_gets_the_sess
 
         async def cdr_stored() -> dict[str, Any] | None:
             status, answered, _ = await ocpi(http, "GET", location, token(token_c))
-            return answered["data"] if status == 200 else None  # type: ignore[no-any-return]
+            return answered["data"] if status == 200 else None
 
-        assert (await eventually(cdr_stored, within=30))["id"] == f"cdr-{sid}"
+        stored_cdr = await eventually(cdr_stored, within=30)
+        assert stored_cdr is not None and stored_cdr["id"] == f"cdr-{sid}"
 
         async def delivered_with_its_cdr() -> bool:
             items = [i for i in hook.items if i["id"] == f"ES-{party}-{sid}"]

@@ -5,7 +5,6 @@ that nothing shows without the token.
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.portal_support import (
     sideways,
     staged,
     unlabelled_fields,
+    until,
 )
 from tests.receiver import Received, exact, ok
 from tests.support import ADMIN_TOKEN, dead_lettered
@@ -68,15 +68,6 @@ def admin_route(method: str, path: str) -> str:
 
 async def accept(dialog: Dialog) -> None:
     await dialog.accept()
-
-
-async def until(shown: Locator, refresh: Callable[[], Awaitable[None]], within: float = 30) -> None:
-    """Refresh the view until `shown` is there, as an operator watching a delivery would."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await shown.count():
-        assert asyncio.get_running_loop().time() < deadline, f"never shown: {shown}"
-        await refresh()
-        await asyncio.sleep(0.3)
 
 
 def delivery(page: Page, session_id: str, status: str) -> Locator:

@@ -17,12 +17,14 @@ from chargehook.ingest.openapi import openapi
 from chargehook.ingest.operators.portal import PREFIX as PORTAL
 from chargehook.ingest.route import Route, paths
 from chargehook.ingest.route_table import ROUTES
-from chargehook.ocpi.parties import PartyTable
+from chargehook.ocpi import registering
+from chargehook.ocpi.parties import PartyTable, parse_party
 from chargehook.plumbing.database import Pool
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
+from tests.ocpi_cpo import new_name, new_party, simulated_cpo
 from tests.ocpi_support import document, encode, headers, make_cpo, ocpi_pushes, of
 from tests.support import Provider, event, eventually
 
@@ -171,6 +173,14 @@ async def test_every_route_answers_as_documented(
     await call("GET", SESSION + "/events", 200, session, headers=admin)
     await call("GET", SESSION, 404, {**session, "id": "nothing"}, headers=admin)
     await call("GET", SESSION, 403, session, headers=provider.auth)
+    assert await call("GET", SESSION + "/cdrs", 200, session, headers=admin) == []
+    new_cpo: dict[str, Any] = {"name": new_name(), "parties": [new_party()]}
+    added = await call("POST", "/v1/ocpi/cpos", 201, json=new_cpo, headers=admin)
+    assert added["token_a"].startswith("chp_")
+    await call("POST", "/v1/ocpi/cpos", 400, json={"name": "x"}, headers=admin)
+    await call("GET", "/v1/ocpi/cpos", 200, headers=admin)
+    await call("GET", "/v1/ocpi/cpos/{name}", 200, {"name": new_cpo["name"]}, headers=admin)
+    await call("GET", "/v1/ocpi/cpos/{name}", 404, {"name": "nothing"}, headers=admin)
     for probe in ("/healthz", "/readyz", "/metrics"):
         await call("GET", probe, 200)
         await call("GET", probe, 400, headers={"X-Over-The-Limit": "a" * 8191})  # aiohttp's own
@@ -219,18 +229,42 @@ OCPI_SESSION = "/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}"
 OCPI_CDR = "/ocpi/2.2.1/cdrs/{country_code}/{party_id}/{cdr_id}"
 
 
+CREDENTIALS = "/ocpi/2.2.1/credentials"
+
+
+async def onboarded(call: Documented, pool: Pool) -> None:
+    """A simulated CPO through every onboarding route (private URLs allowed: it is on
+    loopback), each answer as documented."""
+    party = new_party()
+    token_a = headers(await registering.add_cpo(pool, new_name(), {parse_party(party)}))
+    async with simulated_cpo() as cpo:
+        await call("GET", "/ocpi/versions", 200, headers=token_a)
+        await call("GET", "/ocpi/versions", 401)
+        await call("GET", "/ocpi/2.2.1", 200, headers=token_a)
+        offered = cpo.credentials(party)
+        given = await call("POST", CREDENTIALS, 200, json=offered, headers=token_a)
+        token_c = headers(given["data"]["token"])
+        await call("GET", CREDENTIALS, 200, headers=token_c)
+        await call("POST", CREDENTIALS, 405, json=offered, headers=token_c)
+        await call("POST", CREDENTIALS, 400, json={"token": "b"}, headers=token_c)
+        renewed = await call("PUT", CREDENTIALS, 200, json=offered, headers=token_c)
+        token_c = headers(renewed["data"]["token"])
+        await call("DELETE", CREDENTIALS, 200, headers=token_c)
+
+
 @pytest.mark.services
 async def test_every_ocpi_route_answers_as_documented(
-    client: Client, pool: Pool, amqp_url: str
+    api: Client, pool: Pool, amqp_url: str
 ) -> None:
     cpo = await make_cpo(pool)
-    parties: PartyTable = client.app[INGEST].parties
+    parties: PartyTable = api.app[INGEST].parties
 
     async def loaded() -> bool:  # the party table reloads on the insert's NOTIFY
         return parties.may_push(cpo.name, cpo.country_code, cpo.party_id)
 
     await eventually(loaded)
-    call = Documented(client)
+    call = Documented(api)
+    await onboarded(call, pool)
     token, token_a = headers(cpo.token), headers(cpo.token_a)
     party = {"country_code": cpo.country_code, "party_id": cpo.party_id}
     session = {**party, "session_id": "s-0002"}

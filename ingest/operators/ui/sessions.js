@@ -1,4 +1,5 @@
-// A session looked up by provider and id: its state, its bill line by line, its history.
+// A session looked up by provider and id: its state, its bill line by line, its history; an OCPI
+// Session's charging periods and CDRs too.
 
 import { ApiError, api, part } from "./api.js";
 import { facts, field, h, table, when } from "./dom.js";
@@ -33,6 +34,8 @@ async function lookUp(provider, id) {
     if (error instanceof ApiError && error.status === 404) return h("p", { role: "alert" }, error.message);
     throw error;
   }
+  const ocpi = state.session.ocpi;
+  const cdrs = ocpi ? await api("GET", `${path}/cdrs`) : [];
   return [
     h("h2", {}, `Session ${state.id} from ${state.provider}`),
     facts([
@@ -48,6 +51,28 @@ async function lookUp(provider, id) {
       when(event.updated_at),
       h("code", {}, event.event_id),
     ])),
+    ocpi ? ocpiSession(ocpi, cdrs) : [],
+  ];
+}
+
+// What the CPO pushed (docs/ocpi.md#what-subscribers-receive): its ids, its charging periods
+// as merged from its pushes, and the CDRs that name it.
+function ocpiSession(ocpi, cdrs) {
+  const dimensions = (period) => period.dimensions.map((d) => `${d.type} ${d.volume}`).join(", ");
+  const cost = (price) => (price ? `${price.excl_vat} excl. VAT${price.incl_vat === undefined ? "" : `, ${price.incl_vat} incl.`}` : "-");
+  return [
+    h("h3", {}, "OCPI"),
+    facts([
+      ["Party", `${ocpi.country_code}-${ocpi.party_id}`],
+      ["OCPI id", h("code", {}, ocpi.session_id)],
+      ["OCPI status", ocpi.status],
+      ["Location, EVSE, connector", `${ocpi.location_id} / ${ocpi.evse_uid} / ${ocpi.connector_id}`],
+      ["CPO's total cost", cost(ocpi.total_cost)],
+    ]),
+    table("Charging periods", ["Start", "Dimensions"], (ocpi.charging_periods ?? []).map((period) => [when(period.start_date_time), dimensions(period)])),
+    cdrs.length
+      ? table("CDRs", ["CDR", "Ended", "Energy (kWh)", "Total cost"], cdrs.map((cdr) => [h("code", {}, cdr.id), when(cdr.end_date_time), String(cdr.total_energy), cost(cdr.total_cost)]))
+      : h("p", {}, "No CDR yet."),
   ];
 }
 
