@@ -32,7 +32,8 @@ def error_response(
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
-def _message_for(exc: web.HTTPException, request: web.Request) -> str:
+def message_for(exc: web.HTTPException, request: web.Request) -> str:
+    """What aiohttp's own refusal (no route, a method not allowed, a body too large) says."""
     if exc.status == 413:
         return f"Request body exceeds {MAX_BODY_BYTES} bytes"
     if exc.status == 404:
@@ -49,7 +50,7 @@ def shaped(exc: Exception, request: web.Request) -> web.Response:
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        return error_response(exc.status, _message_for(exc, request))
+        return error_response(exc.status, message_for(exc, request))
     if is_infrastructure(exc):
         log.warning("dependency unavailable", path=request.path, error=repr(exc))
         what = "broker" if isinstance(exc, RetryLater) else "database"

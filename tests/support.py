@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import aio_pika
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -123,6 +124,15 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s; last value {value!r}")
         await asyncio.sleep(interval)
+
+
+async def answers_ok(http: aiohttp.ClientSession, url: str) -> bool:
+    """Whether `url` answers 200 yet: for waiting on a process that is starting."""
+    try:
+        async with http.get(url) as answer:
+            return answer.status == 200
+    except aiohttp.ClientError:
+        return False
 
 
 def at(minutes: float) -> str:

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from chargehook.ingest.context import plain_json
-from chargehook.ingest.errors import ApiError
+from chargehook.ingest.errors import ApiError, message_for
 from chargehook.plumbing.errors import RetryLater
 from chargehook.plumbing.faults import is_infrastructure
 from chargehook.schemas.ocpi_transport import (
@@ -91,7 +91,7 @@ def ocpi_error(exc: Exception, request: web.Request) -> web.Response:
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        return _refused(request, exc.status, _code_of(exc.status), _http_message(exc, request))
+        return _refused(request, exc.status, _code_of(exc.status), message_for(exc, request))
     if is_infrastructure(exc):
         log.warning("dependency unavailable", path=request.path, error=repr(exc))
         what = "broker" if isinstance(exc, RetryLater) else "database"
@@ -119,16 +119,6 @@ def _code_of(http_status: int) -> int:
     if http_status in (400, 413, 415):
         return INVALID_PARAMETERS
     return SERVER_ERROR if http_status >= 500 else CLIENT_ERROR
-
-
-def _http_message(exc: web.HTTPException, request: web.Request) -> str:
-    if exc.status == 404:
-        return f"No route for {request.method} {request.path}"
-    if exc.status == 405:
-        return f"Method {request.method} is not allowed on {request.path}"
-    if exc.status == 413:
-        return "Request body too large"
-    return exc.reason
 
 
 async def read_ocpi(request: web.Request, decoder: msgspec.json.Decoder[T]) -> tuple[T, bytes]:

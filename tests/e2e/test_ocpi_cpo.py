@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -22,7 +23,7 @@ from tests import processes
 from tests.ocpi_cpo import SimulatedCpo, simulated_cpo
 from tests.ocpi_cpo import token_header as token
 from tests.receiver import Receiver, receiving
-from tests.support import ADMIN_TOKEN, eventually
+from tests.support import ADMIN_TOKEN, answers_ok, eventually
 
 pytestmark = pytest.mark.services
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ocpi"
@@ -62,15 +63,7 @@ async def pipeline(amqp_url: str, database_url: str) -> AsyncIterator[str]:
         for kind in WORKERS:
             await stack.enter_async_context(processes.started(["worker", kind], env))
         async with aiohttp.ClientSession() as http:
-
-            async def ready() -> bool:
-                try:
-                    async with http.get(f"{base}/readyz") as answered:
-                        return answered.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(ready, within=60, interval=0.3)
+            await eventually(partial(answers_ok, http, f"{base}/readyz"), within=60, interval=0.3)
         yield base
 
 

@@ -5,6 +5,7 @@ every OCPI route (a CPO's token C, Base64 in `Authorization: Token`)."""
 
 import asyncio
 import sys
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +18,7 @@ from chargehook.providers.store import add_provider
 from lab.services import free_port
 from tests import processes
 from tests.ocpi_support import headers, make_cpo, ocpi_pushes
-from tests.support import ADMIN_TOKEN, eventually
+from tests.support import ADMIN_TOKEN, answers_ok, eventually
 
 # three schemathesis runs of 30 examples per operation: about two minutes here, each bounded at
 # 240 s
@@ -54,15 +55,7 @@ async def test_every_route_answers_as_its_document_says(
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     async with processes.started(["ingest"], env), aiohttp.ClientSession() as http:
-
-        async def up() -> bool:
-            try:
-                async with http.get(f"{base}/healthz") as answer:
-                    return answer.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(up, within=30)
+        await eventually(partial(answers_ok, http, f"{base}/healthz"), within=30)
         ingest = await schemathesis(
             document, base, f"Bearer {token}", "--include-path", "/v1/sessions",
             "--include-method", "POST",
