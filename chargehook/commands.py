@@ -54,13 +54,13 @@ async def run_provider_rotate(settings: Settings, name: str, grace: float) -> No
 
 
 async def run_ocpi_add(settings: Settings, name: str, parties: set[Party]) -> None:
-    async with open_database(settings) as pool, refused():
+    async with open_database(settings) as pool, cpo_change_refused():
         token = await registering.add_cpo(pool, name, parties)
     print_token_a(settings, name, token)
 
 
 async def run_ocpi_token_a(settings: Settings, name: str) -> None:
-    async with open_database(settings) as pool, refused():
+    async with open_database(settings) as pool, cpo_change_refused():
         token = await registering.issue_token_a(pool, name)
     print_token_a(settings, name, token)
 
@@ -95,14 +95,14 @@ async def run_ocpi_show(settings: Settings, name: str) -> None:
 
 
 async def run_ocpi_rotate(settings: Settings, name: str, grace: float) -> None:
-    async with open_database(settings) as pool, refused():
+    async with open_database(settings) as pool, cpo_change_refused():
         token = await registering.rotate_token_c(pool, name, timedelta(seconds=grace))
     print(f"CPO {name}: its old token C keeps working for {grace:g} s; its new token C")
     print(f"(shown once, stored only as a hash; give it to the CPO out of band):\n{token}")
 
 
 async def run_ocpi_revoke(settings: Settings, name: str) -> None:
-    async with open_database(settings) as pool, refused():
+    async with open_database(settings) as pool, cpo_change_refused():
         revoked = await registering.revoke(pool, name)
     print(
         f"CPO {name}: {revoked} token(s) revoked; its state stays as it was (a registered CPO"
@@ -111,7 +111,7 @@ async def run_ocpi_revoke(settings: Settings, name: str) -> None:
 
 
 @asynccontextmanager
-async def refused() -> AsyncIterator[None]:
+async def cpo_change_refused() -> AsyncIterator[None]:
     """A CPO that is not there, or whose state or parties forbid the change, in one line."""
     try:
         yield

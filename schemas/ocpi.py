@@ -1,5 +1,7 @@
 """OCPI 2.2.1 Session and CDR objects as a receiver (eMSP) gets them (docs/ocpi.md).
 
+One job: the spec's objects a Session or CDR is made of, with their rules; many, but one spec's.
+
 Written from the OCPI 2.2.1 specification (tag v2.2.1-d2): mod_sessions.asciidoc (Session,
 SessionStatus, the PATCH rules), mod_cdrs.asciidoc (CDR, CdrToken, CdrLocation, ChargingPeriod,
 CdrDimension, CdrDimensionType, AuthMethod, SignedData, credit CDRs), mod_tariffs.asciidoc
@@ -36,6 +38,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from chargehook.schemas.session import (
     InvalidField,
@@ -117,6 +120,14 @@ def check_not_negative(**numbers: Decimal | None) -> None:
     for name, value in numbers.items():
         if value is not None and value < 0:
             raise InvalidField(name, f"Expected a number >= 0, got {value}")
+
+
+def check_order(start: object, end: object) -> None:
+    """A Session ends no earlier than it starts (the page's `finished` >= `started`). A PATCH
+    with only one of them is checked once merged: ocpi.merging keeps a merge that breaks it
+    from subscribers."""
+    if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
+        raise InvalidField("end_date_time", "Expected `end_date_time` >= `start_date_time`")
 
 
 def check_storable(**numbers: Decimal | None) -> None:
@@ -309,36 +320,42 @@ class Session(Ocpi, kw_only=True):
         check_amounts(kwh=self.kwh)
         if self.total_cost is not None:
             check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
+        check_order(self.start_date_time, self.end_date_time)
 
 
 class SessionPatch(Ocpi, kw_only=True):
-    """A Session PATCH: any field of a Session, and always `last_updated` (mod_sessions PATCH)."""
+    """A Session PATCH: any field of a Session, and always `last_updated` (mod_sessions PATCH).
 
-    country_code: CountryCode | None = None
-    party_id: PartyId | None = None
-    id: Id36 | None = None
-    start_date_time: datetime | None = None
-    end_date_time: datetime | None = None
-    kwh: Number | None = None
-    cdr_token: CdrToken | None = None
-    auth_method: AuthMethod | None = None
-    authorization_reference: Id36 | None = None
-    location_id: Id36 | None = None
-    evse_uid: Id36 | None = None
-    connector_id: Id36 | None = None
-    meter_id: Annotated[str, string(255)] | None = None
-    currency: Currency | None = None
-    charging_periods: list[ChargingPeriod] | None = None
-    total_cost: Price | None = None
-    status: SessionStatus | None = None
+    A field a Session requires may be left out of a PATCH but never be null: its merge would
+    be no Session. One a Session may leave out may be null, which clears it."""
+
+    country_code: CountryCode | UnsetType = UNSET
+    party_id: PartyId | UnsetType = UNSET
+    id: Id36 | UnsetType = UNSET
+    start_date_time: datetime | UnsetType = UNSET
+    end_date_time: datetime | UnsetType | None = UNSET
+    kwh: Number | UnsetType = UNSET
+    cdr_token: CdrToken | UnsetType = UNSET
+    auth_method: AuthMethod | UnsetType = UNSET
+    authorization_reference: Id36 | UnsetType | None = UNSET
+    location_id: Id36 | UnsetType = UNSET
+    evse_uid: Id36 | UnsetType = UNSET
+    connector_id: Id36 | UnsetType = UNSET
+    meter_id: Annotated[str, string(255)] | UnsetType | None = UNSET
+    currency: Currency | UnsetType = UNSET
+    charging_periods: list[ChargingPeriod] | UnsetType | None = UNSET
+    total_cost: Price | UnsetType | None = UNSET
+    status: SessionStatus | UnsetType = UNSET
     last_updated: datetime
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_finite(kwh=self.kwh)
-        check_amounts(kwh=self.kwh)
-        if self.total_cost is not None:
+        if isinstance(self.kwh, Decimal):
+            check_finite(kwh=self.kwh)
+            check_amounts(kwh=self.kwh)
+        if isinstance(self.total_cost, Price):
             check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
+        check_order(self.start_date_time, self.end_date_time)
 
 
 class Cdr(Ocpi, kw_only=True):

@@ -2,15 +2,19 @@
 and token A, storing its registration (token C issued in the same transaction as token A goes),
 unregistering it, its last error, and reading CPOs back for operators (never token B)."""
 
+import asyncio
 from collections.abc import Collection
 
 import msgspec
+import structlog
 
 from chargehook.ocpi.parties import Party
 from chargehook.plumbing.database import Connection, Pool, Record
 from chargehook.providers.store import issue_token, upsert_provider
 from chargehook.schemas.ocpi_cpos import Cpo, CpoEndpoint
 from chargehook.schemas.ocpi_transport import CredentialsRole, Endpoint
+
+log = structlog.get_logger("chargehook.ocpi")
 
 ADD_PARTIES = """
 INSERT INTO ocpi_parties (country_code, party_id, cpo)
@@ -156,10 +160,24 @@ async def store_unregistration(pool: Pool, name: str) -> bool:
         return True
 
 
-async def note_error(pool: Pool, cpo: str, message: str) -> None:
-    """The CPO's last error, for operators (a refused push, a failed registration)."""
-    await pool.execute(
-        "UPDATE ocpi_cpos SET last_error = $2, last_error_at = now() WHERE name = $1",
-        cpo,
-        message,
-    )
+NOTE_ERROR = "UPDATE ocpi_cpos SET last_error = $2, last_error_at = now() WHERE name = $1"
+NOTE_WITHIN = 1.0  # seconds a refusal's note may take: the refusal is answered regardless
+
+
+async def note_error(db: "Pool | Connection", cpo: str, message: str) -> None:
+    """The CPO's last error, for operators (a refused push, a failed registration, a merge
+    subscribers cannot be given)."""
+    await db.execute(NOTE_ERROR, cpo, message)
+
+
+async def note_refusal(pool: Pool, cpo: str, status: int, message: str) -> None:
+    """A push refused for the CPO's own mistake, noted as its last error, within NOTE_WITHIN;
+    a database that cannot take the note changes nothing. A push over the rate is not noted:
+    a flood of them would be a write each."""
+    log.info("ocpi push refused", cpo=cpo, status=status, message=message)
+    if status == 429:
+        return
+    try:
+        await asyncio.wait_for(note_error(pool, cpo, f"{status} {message}"), NOTE_WITHIN)
+    except Exception as exc:  # noqa: BLE001 - the refusal is answered whatever becomes of its note
+        log.warning("ocpi refusal not noted on the CPO", cpo=cpo, error=repr(exc))

@@ -57,7 +57,8 @@ def page_session(merged: bytes, cdr_ids: Sequence[str]) -> bytes:
     """The page Session's JSON; msgspec.DecodeError where `merged` is no OCPI Session."""
     session = session_decoder.decode(merged)  # typed: UTC datetimes, exact Decimals
     page: dict[str, Any] = {
-        "id": page_session_id(session.country_code, session.party_id, session.id),
+        # upper case, as the Session is stored: CiString codes are case-insensitive
+        "id": page_session_id(session.country_code.upper(), session.party_id.upper(), session.id),
         "status": PAGE_STATUS[session.status],
         **price(session.total_cost),
         "plug_id": session.connector_id,

@@ -18,6 +18,7 @@ import msgspec
 import structlog
 
 from chargehook.ocpi import store
+from chargehook.ocpi.cpos import note_error
 from chargehook.ocpi.mapping import derived_event_id, page_session
 from chargehook.ocpi.merge import Push, merge
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
@@ -64,11 +65,14 @@ async def take_in(pool: Pool, broker: Broker, batch: Sequence[OcpiPush]) -> None
     async with pool.acquire() as conn, conn.transaction():
         merged = await store_and_merge(conn, batch)
     await asyncio.gather(*(_publish(broker, m) for m in merged))
+    # after the commit, apart: the CPO's row is not held while the merges are
+    await pool.execute(store.LAST_PUSH, *columns(_last_pushes(batch)))
     log.info("ocpi pushes taken in", pushes=len(batch), published=len(merged))
 
 
 async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[Merged]:
-    """Store the batch and merge every Session it touches: six statements, whatever its size."""
+    """Store the batch and merge every Session it touches: six statements, whatever its size
+    (a seventh when a CDR's id was taken)."""
     sessions = _first_of_each(p for p in batch if p.kind in METHODS)
     cdrs = _first_of_each(p for p in batch if p.kind == "cdr")
     keys = sorted({_session_key(p) for p in sessions} | {k for p in cdrs if (k := _cdr_key(p))})
@@ -76,10 +80,28 @@ async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[M
     if sessions:
         await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
     if cdrs:
-        await conn.execute(store.INSERT_CDRS, *columns(map(_cdr_row, cdrs)))
-    merged = await _merge(conn, keys) if keys else []
-    await conn.execute(store.LAST_PUSH, *columns(_last_pushes(batch)))
-    return merged
+        await _store_cdrs(conn, cdrs)
+    return await _merge(conn, keys) if keys else []
+
+
+async def _store_cdrs(conn: Connection, cdrs: list[OcpiPush]) -> None:
+    """The first body stored under a CDR's id is the CDR. Another body (posted in the moment
+    before the first was stored, or while ingest could not check) is dropped and noted on
+    the CPO: it was answered 201, so operators must be able to see it."""
+    inserted = await conn.fetch(store.INSERT_CDRS, *columns(map(_cdr_row, cdrs)))
+    new = {tuple(row) for row in inserted}
+    taken = [p for p in cdrs if (p.country_code, p.party_id, p.object_id) not in new]
+    if not taken:
+        return
+    stored = await conn.fetch(store.CDR_PUSH_IDS, *columns(_row_key(p) for p in taken))
+    first: dict[tuple[str, ...], str] = {
+        (r["country_code"], r["party_id"], r["cdr_id"]): r["push_id"] for r in stored
+    }
+    for push in taken:
+        if first.get(_row_key(push)) not in (None, push.push_id):
+            message = f"CDR {'/'.join(_row_key(push))}: another body is stored; this one dropped"
+            log.warning("ocpi cdr dropped", cpo=push.cpo, cdr_id=push.object_id)
+            await note_error(conn, push.cpo, message)
 
 
 async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]:
@@ -90,10 +112,13 @@ async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]
     for key in keys:
         if not pushes[key]:
             continue  # a CDR of a Session not pushed yet: its merge will count the CDR
-        row, event = _merge_one(key, pushes[key], cdrs[key])
+        row, made = _merge_one(key, pushes[key], cdrs[key])
         rows.append(row)
-        if event is not None:
-            merged.append(event)
+        if isinstance(made, Merged):
+            merged.append(made)
+        elif made is not None:
+            log.warning("ocpi session not published", reason=made)
+            await note_error(conn, pushes[key][0]["cpo"], made)
     if rows:
         await conn.execute(store.UPSERT_SESSIONS, *columns(rows))
     return merged
@@ -101,22 +126,29 @@ async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]
 
 def _merge_one(
     key: store.SessionKey, pushes: list[Record], cdrs: list[Record]
-) -> tuple[tuple[object, ...], Merged | None]:
-    """The Session's row, and its page-shaped event once a PUT is among its pushes."""
+) -> tuple[tuple[object, ...], Merged | str | None]:
+    """The Session's row, and its page-shaped event once a PUT is among its pushes, or why a
+    merge cannot be one."""
     session = merge(_as_push(r) for r in pushes)
     latest = max(pushes, key=lambda r: (r["last_updated"], r["push_id"]))
     count = len(pushes) + len(cdrs)
     row = (*key, latest["cpo"], count, latest["last_updated"], _text(session))
     if session is None:
         return row, None  # only PATCHes so far: the Session shows once its PUT comes
-    page = page_session(session, sorted(r["cdr_id"] for r in cdrs))
-    envelope = Envelope(
-        event_id=derived_event_id(count, page),
-        provider=latest["cpo"],
-        received_at=max(r["received_at"] for r in [*pushes, *cdrs]),
-        session=msgspec.Raw(page),
-    )
-    return row, Merged(envelope, session_decoder.decode(page).status)
+    try:
+        page = page_session(session, sorted(r["cdr_id"] for r in cdrs))
+        envelope = Envelope(
+            event_id=derived_event_id(count, page),
+            provider=latest["cpo"],
+            received_at=max(r["received_at"] for r in [*pushes, *cdrs]),
+            session=msgspec.Raw(page),
+        )
+        return row, Merged(envelope, session_decoder.decode(page).status)
+    except (msgspec.MsgspecError, ValueError) as exc:
+        # Ingest refuses each push that could not be merged alone (a PATCH's nulls, an end
+        # before the start); one that breaks a rule only merged with the others (a PATCH's
+        # end before the PUT's start) is stored and shown to the CPO, never published.
+        return row, f"Session {'/'.join(key)} merged is no page session: {exc}"
 
 
 async def _publish(broker: Broker, merged: Merged) -> None:

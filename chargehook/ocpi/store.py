@@ -57,6 +57,11 @@ SELECT * FROM unnest(
 ON CONFLICT DO NOTHING
 RETURNING country_code, party_id, cdr_id
 """
+CDR_PUSH_IDS = """
+SELECT c.country_code, c.party_id, c.cdr_id, c.push_id FROM ocpi_cdrs c
+JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (country_code, party_id, cdr_id)
+  USING (country_code, party_id, cdr_id)
+"""
 PUSHES_OF = """
 SELECT p.country_code, p.party_id, p.session_id, p.cpo, p.method, p.last_updated,
        p.received_at, p.push_id, p.body::text AS body

@@ -14,7 +14,7 @@ from aiohttp import web
 from chargehook.ingest.context import INGEST
 from chargehook.ingest.ocpi.auth import REGISTERED, require_cpo
 from chargehook.ingest.ocpi.envelope import ocpi_response, read_ocpi
-from chargehook.ingest.ocpi.pushes import BASE, own_address, refusals, require_party, stored
+from chargehook.ingest.ocpi.pushes import BASE, own_address, push_refused, require_party, stored
 from chargehook.ocpi.cdr_pushes import accept_cdr
 from chargehook.ocpi.pushing import new_push
 from chargehook.ocpi.store import stored_cdr
@@ -28,7 +28,7 @@ async def post_cdr(request: web.Request) -> web.Response:
     """A new CDR: 201 with its `Location`, 200 with it when the same CDR is stored already."""
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, REGISTERED)
-    async with refusals(request, caller):
+    async with push_refused(request, caller):
         cdr, body = await read_ocpi(request, cdr_decoder)
         require_party(request, caller.cpo, cdr.country_code, cdr.party_id)
         received_at = datetime.now(UTC)

@@ -18,7 +18,7 @@ Registers = Callable[[Registry, str, Credentials], Awaitable[Credentials]]
 
 
 @contextmanager
-def refusals() -> Iterator[None]:
+def registration_refused() -> Iterator[None]:
     try:
         yield
     except RegistrationError as exc:
@@ -44,7 +44,7 @@ async def offered(request: web.Request, registers: Registers) -> web.Response:
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, EITHER)
     credentials, _ = await read_ocpi(request, credentials_decoder)
-    with refusals():
+    with registration_refused():
         ours = await registers(ingest.registry, caller.cpo, credentials)
     return ocpi_response(request, ours)
 
@@ -52,6 +52,6 @@ async def offered(request: web.Request, registers: Registers) -> web.Response:
 async def delete_credentials(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, EITHER)
-    with refusals():
+    with registration_refused():
         await registering.unregister(ingest.registry, caller.cpo)
     return ocpi_response(request)

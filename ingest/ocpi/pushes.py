@@ -89,7 +89,7 @@ def missing(what: str, found: Address) -> OcpiError:
 
 
 @asynccontextmanager
-async def refusals(request: web.Request, caller: Caller) -> AsyncIterator[None]:
+async def push_refused(request: web.Request, caller: Caller) -> AsyncIterator[None]:
     """Around a push once its CPO is known: what accepting raises, in OCPI's terms, and every
     refusal that is the CPO's (a 4xx) noted on the CPO."""
     try:
@@ -129,10 +129,5 @@ def _status_of(exc: Exception) -> tuple[int, str]:
 
 
 async def _note(request: web.Request, cpo: str, status: int, message: str) -> None:
-    log.info("ocpi push refused", cpo=cpo, method=request.method, path=request.path,
-             status=status, message=message)  # fmt: skip
-    noted = f"{request.method} {request.path}: {status} {message}"
-    try:
-        await cpos.note_error(request.app[INGEST].pool, cpo, noted)
-    except Exception as exc:  # noqa: BLE001 - the refusal is answered whatever becomes of its note
-        log.warning("ocpi refusal not noted on the CPO", cpo=cpo, error=repr(exc))
+    await cpos.note_refusal(request.app[INGEST].pool, cpo, status, f"{request.method} "
+                            f"{request.path}: {message}")  # fmt: skip

@@ -20,7 +20,7 @@ from chargehook.ingest.ocpi.pushes import (
     BASE,
     address,
     own_address,
-    refusals,
+    push_refused,
     require_party,
     stored,
 )
@@ -55,7 +55,7 @@ async def _push(
 ) -> web.Response:
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, REGISTERED)
-    async with refusals(request, caller):
+    async with push_refused(request, caller):
         country_code, party_id, session_id = address(request, "session_id")
         require_party(request, caller.cpo, country_code, party_id)
         pushed, body = await read_ocpi(request, decoder)
@@ -70,14 +70,17 @@ async def _push(
 def _check_against_the_url(
     pushed: Session | SessionPatch, country_code: str, party_id: str, session_id: str
 ) -> None:
-    """The body's country_code, party_id and id, where it has them, are the URL's (CiString:
-    compared case-insensitively); 400 with 2001 naming the one that is not."""
-    for field, in_url in (("country_code", country_code), ("party_id", party_id),
-                          ("id", session_id)):  # fmt: skip
-        in_body: str | None = getattr(pushed, field)
-        if in_body is not None and in_body.upper() != in_url.upper():
-            raise OcpiError(
-                400,
-                INVALID_PARAMETERS,
-                f"$.{field}: Expected {in_url!r} as in the URL, got {in_body!r}",
-            )
+    """The body's country_code and party_id, where it has them, are the URL's (CiString:
+    compared case-insensitively, stored upper case), and its id is the URL's exactly (ids are
+    kept as sent); 400 with 2001 naming the one that is not."""
+    for field, in_url in (("country_code", country_code), ("party_id", party_id)):
+        in_body = getattr(pushed, field)
+        if isinstance(in_body, str) and in_body.upper() != in_url.upper():
+            raise _disagreeing(field, in_url, in_body)
+    if isinstance(pushed.id, str) and pushed.id != session_id:
+        raise _disagreeing("id", session_id, pushed.id)
+
+
+def _disagreeing(field: str, in_url: str, in_body: str) -> OcpiError:
+    message = f"$.{field}: Expected {in_url!r} as in the URL, got {in_body!r}"
+    return OcpiError(400, INVALID_PARAMETERS, message)

@@ -13,6 +13,7 @@ import aio_pika
 import msgspec
 import pytest
 
+from chargehook.ocpi import registering
 from chargehook.ocpi.mapping import EXTENSION
 from chargehook.ocpi.merging import store_and_merge, take_in
 from chargehook.ocpi.pushing import new_push
@@ -207,3 +208,48 @@ async def events_of(published: list[Envelope], cpo: Cpo, count: int) -> list[Env
             return mine
         await asyncio.sleep(0.05)
     raise AssertionError(f"{count} events of {cpo.name} expected, got {len(mine)}")
+
+
+async def last_error(pool: Pool, cpo: Cpo) -> str | None:
+    error: str | None = await pool.fetchval(
+        "SELECT last_error FROM ocpi_cpos WHERE name = $1", cpo.name
+    )
+    return error
+
+
+async def registered(pool: Pool, cpo: Cpo) -> Cpo:
+    await registering.add_cpo(pool, cpo.name, {("ES", cpo.party)})
+    return cpo
+
+
+async def test_a_merge_that_is_no_page_session_is_stored_and_noted_never_published(
+    pool: Pool, broker: AmqpBroker, cpo: Cpo, published: list[Envelope]
+) -> None:
+    """Each push alone was fine; merged, the Session ends before it starts."""
+    await registered(pool, cpo)
+    await take_in(pool, broker, [cpo.put("s6", 0, status="ACTIVE")])  # starts 09:00
+    await take_in(pool, broker, [cpo.patch("s6", 5, end_date_time="2026-03-01T08:00:00Z")])
+    session = await merged(pool, cpo, "s6")
+    assert session is not None and session["end_date_time"] == "2026-03-01T08:00:00Z"
+    error = await last_error(pool, cpo)
+    assert error is not None and "is no page session" in error and "end_date_time" in error
+    await take_in(pool, broker, [cpo.put("s6-marker", 0)])
+    mine = await events_of(published, cpo, 2)  # the first merge and the marker's, not the bad
+    assert [e.session for e in mine if b"s6-marker" not in bytes(e.session)] == [mine[0].session]
+    assert len(mine) == 2
+
+
+async def test_another_cdr_body_under_a_stored_id_is_dropped_and_noted(
+    pool: Pool, broker: AmqpBroker, cpo: Cpo
+) -> None:
+    await registered(pool, cpo)
+    cdr = fixture("cdr_time_tariff")
+    cdr.update(party_id=cpo.party, id="cdr-7", session_id=None)
+    await take_in(pool, broker, [cpo.push("cdr", cdr, "cdr-7")])
+    await take_in(pool, broker, [cpo.push("cdr", cdr, "cdr-7")])  # the same again: nothing
+    assert await last_error(pool, cpo) is None
+    await take_in(pool, broker, [cpo.push("cdr", dict(cdr, remark="changed"), "cdr-7")])
+    error = await last_error(pool, cpo)
+    assert error is not None and "cdr-7" in error and "dropped" in error
+    stored = await stored_cdr(pool, "ES", cpo.party, "cdr-7")
+    assert stored is not None and "remark" not in msgspec.json.decode(stored)

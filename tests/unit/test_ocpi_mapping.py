@@ -6,6 +6,7 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +14,10 @@ from hypothesis import strategies as st
 from chargehook.ocpi.mapping import derived_event_id, page_session, page_session_id
 from chargehook.ocpi.merge import Push, merge
 from chargehook.schemas.ocpi import session_decoder as ocpi_session
+from chargehook.schemas.ocpi import session_patch_decoder
 from chargehook.sessions.intake import session_decoder
 from chargehook.sessions.order import order_key
-from tests.unit.ocpi_pushes import FIXTURES, T0, at, encode, plain, raw
+from tests.unit.ocpi_pushes import FIXTURES, T0, at, encode, plain, put, raw
 
 PENDING = plain.decode(raw("session_pending"))
 COMPLETED = plain.decode(raw("session_completed"))
@@ -250,3 +252,43 @@ def test_at_the_same_updated_at_the_merge_of_more_pushes_orders_later() -> None:
 def test_a_count_the_id_cannot_order_is_refused(pushes: int) -> None:
     with pytest.raises(ValueError, match="pushes"):
         derived_event_id(pushes, PAGE)
+
+
+# Everything a PATCH may carry, a null where the Session allows one, other values at the edges.
+stamps = st.sampled_from(["2026-03-01T08:00:00Z", "2026-03-01T09:30:00Z", "2026-03-01T12:00"])
+patch_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "status": st.sampled_from(["ACTIVE", "COMPLETED", "INVALID", "PENDING", None]),
+        "kwh": st.one_of(places, st.none()),
+        "start_date_time": st.one_of(stamps, st.none()),
+        "end_date_time": st.one_of(stamps, st.none()),
+        "total_cost": st.one_of(costs, st.just({"excl_vat": 1, "incl_vat": None})),
+        "authorization_reference": st.one_of(st.none(), st.text("AB12", max_size=36)),
+        "meter_id": st.none(),
+        "charging_periods": st.sampled_from([None, [], COMPLETED["charging_periods"]]),
+        "currency": st.sampled_from(["EUR", "eur", None]),
+        "country_code": st.sampled_from(["ES", "es", None]),
+    },
+)
+
+
+@given(patch_fields)
+def test_every_patch_ingest_accepts_merges_into_a_page_session_or_is_kept_from_subscribers(
+    fields: dict[str, Any],
+) -> None:
+    """A PATCH the schema accepts, merged over a PUT, is a page session, unless only the merge
+    ends before it starts: ocpi.merging then stores it and publishes nothing (tested there)."""
+    body = encode({**fields, "last_updated": "2026-03-01T10:00:00Z"})
+    try:
+        session_patch_decoder.decode(body)
+    except msgspec.ValidationError:
+        return  # refused at ingest with a 2001: never stored, never merged
+    merged = merge([put(0, PENDING), Push("PATCH", at(60), "p", body)])
+    assert merged is not None
+    try:
+        page = session_decoder.decode(page_session(merged, ()))
+    except msgspec.ValidationError as exc:
+        assert "Expected `end_date_time` >= `start_date_time`" in str(exc)
+        return
+    assert page.id == "ES-CHK-s-0001"  # upper case whatever the body's case

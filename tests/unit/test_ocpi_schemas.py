@@ -9,9 +9,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from msgspec import UNSET
 
 from chargehook.schemas.ocpi import (
     Cdr,
+    Price,
     Session,
     SessionPatch,
     cdr_decoder,
@@ -82,9 +84,9 @@ def test_a_completed_session_with_charging_periods_of_several_dimension_types_de
 
 def test_a_patch_of_only_total_cost_and_last_updated_decodes() -> None:
     patch = session_patch_decoder.decode(raw("patch_total_cost"))
-    assert patch.total_cost is not None and patch.total_cost.excl_vat == Decimal("0.75")
+    assert isinstance(patch.total_cost, Price) and patch.total_cost.excl_vat == Decimal("0.75")
     assert patch.last_updated == datetime(2026, 3, 1, 10, 20, tzinfo=UTC)
-    assert patch.status is None and patch.kwh is None and patch.charging_periods is None
+    assert patch.status is UNSET and patch.kwh is UNSET and patch.charging_periods is UNSET
     assert plain.decode(encode(patch)) == {
         "total_cost": {"excl_vat": Decimal("0.75"), "incl_vat": Decimal("0.91")},
         "last_updated": "2026-03-01T10:20:00Z",
@@ -94,7 +96,7 @@ def test_a_patch_of_only_total_cost_and_last_updated_decodes() -> None:
 def test_a_patch_adding_a_charging_period_decodes() -> None:
     patch = session_patch_decoder.decode(raw("patch_charging_period"))
     assert patch.kwh == Decimal("12.50")
-    assert patch.charging_periods is not None
+    assert isinstance(patch.charging_periods, list)
     assert patch.charging_periods[0].dimensions[0].volume == Decimal(1800)
 
 
@@ -225,6 +227,12 @@ BAD: list[tuple[msgspec.json.Decoder[Any], dict[str, Any], tuple[str | int, ...]
     (S, COMPLETED, ("meter_id",), "m" * 256, "`$.meter_id`"),
     (P, PATCH_COST, ("last_updated",), ..., "`last_updated`"),
     (P, PATCH_COST, ("status",), "DONE", "`$.status`"),
+    # a field a Session requires is never null in a PATCH: the merge would be no Session
+    (P, PATCH_COST, ("status",), None, "`$.status`"),
+    (P, PATCH_COST, ("kwh",), None, "`$.kwh`"),
+    (P, PATCH_COST, ("start_date_time",), None, "`$.start_date_time`"),
+    (P, PATCH_COST, ("cdr_token",), None, "`$.cdr_token`"),
+    (S, COMPLETED, ("end_date_time",), "2026-03-01T09:00:00Z", "`end_date_time`"),
     (P, PATCH_COST, ("total_cost", "incl_vat"), "Infinity", "`incl_vat`"),
     (P, PATCH_PERIOD, (*PERIOD, "start_date_time"), ..., "`start_date_time`"),
     (C, CDR, ("cdr_token",), ..., "`cdr_token`"),
