@@ -78,6 +78,9 @@ async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resourc
         yield Resources(broker, pool, metrics)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names a wildcard, binds nothing
+
+
 @asynccontextmanager
 async def listening(
     resources: Resources, settings: Settings, admin_token: str | None
@@ -105,6 +108,11 @@ async def listening(
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         log.info("ingest listening", url=f"http://{settings.http_host}:{settings.http_port}")
+        if settings.public_url is None and settings.http_host in WILDCARD_HOSTS:
+            log.warning(
+                "CHARGEHOOK_PUBLIC_URL unset: OCPI URLs handed to CPOs name a wildcard address",
+                base_url=settings.base_url,
+            )
         yield
     finally:
         await runner.cleanup()

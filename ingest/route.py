@@ -19,8 +19,7 @@ ERRORS = {
     401: "Missing or unknown token",
     403: "A token of the wrong kind for this route",
     404: "No such session or subscription",
-    409: "The Idempotency-Key was already used for a different session event; or a party "
-    "is another CPO's, or the CPO is registered already",
+    409: "The Idempotency-Key was already used for a different session event",
     413: "Body over 1 MiB",
     415: "Body is not application/json, or is compressed (Content-Encoding)",
     429: "The provider is over its rate limit; retry after `Retry-After` seconds",
@@ -133,6 +132,7 @@ class Route:
     ocpi: bool = False  # of the OCPI face: the envelope, `Authorization: Token`, OCPI_ERRORS
     also: tuple[Answer, ...] = ()  # other successes (a CDR already stored: 200 beside 201)
     path_schemas: tuple[tuple[str, Document], ...] = ()  # a path parameter's, when not any string
+    error_notes: tuple[tuple[int, str], ...] = ()  # what an error means here, if not ERRORS'
 
     def __post_init__(self) -> None:
         if self.ocpi and self.bearer:
@@ -163,7 +163,10 @@ class Route:
         """The successes first, then every error by its status."""
         descriptions, shape = (OCPI_ERRORS, OCPI_ENVELOPE) if self.ocpi else (ERRORS, ERROR_BODY)
         shaped = {
-            str(code): {"description": descriptions[code], "content": content(shape)}
+            str(code): {
+                "description": dict(self.error_notes).get(code, descriptions[code]),
+                "content": content(shape),
+            }
             for code in self.error_codes()
         }
         plain = {str(answer.status): answer.response() for answer in self.plain_errors}

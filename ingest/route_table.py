@@ -303,6 +303,7 @@ ROUTES = (
         (*ADMIN_ERRORS, 409),
         body=ref("NewCpo"),
         bearer=True,
+        error_notes=((409, "A party is another CPO's, or the CPO is registered already"),),
     ),
     Route(
         "GET",

@@ -89,4 +89,3 @@ class Credentials(Ocpi, kw_only=True):
 
 
 credentials_decoder = msgspec.json.Decoder(Credentials)
-versions_decoder = msgspec.json.Decoder(Response)  # `data` is read again as its own type

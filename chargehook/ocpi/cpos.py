@@ -64,10 +64,19 @@ class CpoConflict(Exception):
     """The CPO's state or another CPO's parties forbid the change; the message says which."""
 
 
+CALLBACK_TOKENS = "SELECT 1 FROM provider_tokens WHERE provider = $1 AND use = 'callbacks'"
+
+
 async def create_cpo(pool: Pool, name: str, parties: Collection[Party]) -> str:
     """Register the CPO (and the provider it is), or add parties to one not registered, and
     issue a fresh token A, returned only this once; earlier token A's stop working."""
     async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval(CALLBACK_TOKENS, name):
+            raise CpoConflict(
+                f"{name} is a provider posting page-shaped callbacks; a CPO needs a name of its"
+                " own (its Sessions' page ids would share the provider's, and revoking one"
+                " would end the other's tokens)"
+            )
         await upsert_provider(conn, name)
         await conn.execute("INSERT INTO ocpi_cpos (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
         token = await _token_a(conn, name)  # locks the CPO's row first
@@ -170,14 +179,14 @@ async def note_error(db: "Pool | Connection", cpo: str, message: str) -> None:
     await db.execute(NOTE_ERROR, cpo, message)
 
 
-async def note_refusal(pool: Pool, cpo: str, status: int, message: str) -> None:
-    """A push refused for the CPO's own mistake, noted as its last error, within NOTE_WITHIN;
-    a database that cannot take the note changes nothing. A push over the rate is not noted:
-    a flood of them would be a write each."""
-    log.info("ocpi push refused", cpo=cpo, status=status, message=message)
+async def note_refusal(pool: Pool, cpo: str, push: str, status: int, message: str) -> None:
+    """A push (`PUT /ocpi/...`) refused for the CPO's own mistake, noted as its last error,
+    within NOTE_WITHIN; a database that cannot take the note changes nothing. A push over the
+    rate is not noted: a flood of them would be a write each."""
+    log.info("ocpi push refused", cpo=cpo, push=push, status=status, message=message)
     if status == 429:
         return
     try:
-        await asyncio.wait_for(note_error(pool, cpo, f"{status} {message}"), NOTE_WITHIN)
+        await asyncio.wait_for(note_error(pool, cpo, f"{push}: {status} {message}"), NOTE_WITHIN)
     except Exception as exc:  # noqa: BLE001 - the refusal is answered whatever becomes of its note
         log.warning("ocpi refusal not noted on the CPO", cpo=cpo, error=repr(exc))

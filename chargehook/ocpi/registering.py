@@ -24,6 +24,7 @@ from chargehook.ocpi import cpos
 from chargehook.ocpi.cpo_client import CpoApiError, version_details_of
 from chargehook.ocpi.parties import Party, parse_party, party, party_code
 from chargehook.plumbing.database import Pool
+from chargehook.providers.rules import TokenUse
 from chargehook.providers.store import revoke_tokens, rotate_token
 from chargehook.schemas.ocpi_transport import (
     CLIENT_ERROR,
@@ -130,15 +131,26 @@ async def register(registry: Registry, cpo: str, offered: Credentials) -> Creden
     return await _registered(registry, cpo, offered, first=True)
 
 
-async def reregister(registry: Registry, cpo: str, offered: Credentials) -> Credentials:
+async def reregister(
+    registry: Registry, cpo: str, offered: Credentials, use: TokenUse
+) -> Credentials:
     """PUT credentials, with token C: the same, for a registered CPO; its old token C's stop
     working at once."""
+    _require_token_c(cpo, use)
     return await _registered(registry, cpo, offered, first=False)
 
 
-async def unregister(registry: Registry, cpo: str) -> None:
+async def unregister(registry: Registry, cpo: str, use: TokenUse) -> None:
     """DELETE credentials, with token C: every token C and the CPO's token B are gone."""
+    _require_token_c(cpo, use)
     if not await cpos.store_unregistration(registry.pool, cpo):
+        raise _wrong_state(cpo, first=False)
+
+
+def _require_token_c(cpo: str, use: TokenUse) -> None:
+    """Token A never changes a registration: an ingest that has not yet heard that token A
+    went (a NOTIFY away) would otherwise let it re-register or unregister the CPO."""
+    if use != "ocpi":
         raise _wrong_state(cpo, first=False)
 
 

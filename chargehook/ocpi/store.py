@@ -1,6 +1,7 @@
 """The OCPI tables of migration 0009: Session pushes as they came, each Session as the merge of
 its pushes, and CDRs, immutable (docs/ocpi.md#what-is-stored)."""
 
+from chargehook.ocpi.mapping import ocpi_address
 from chargehook.plumbing.database import Pool
 
 SESSION = """
@@ -24,11 +25,13 @@ async def stored_cdr(pool: Pool, country_code: str, party_id: str, cdr_id: str) 
     return None if text is None else text.encode()
 
 
-async def session_cdrs(
-    pool: Pool, cpo: str, country_code: str, party_id: str, session_id: str
-) -> list[bytes]:
-    """The CDRs of the CPO that name this Session, as stored, by id."""
-    rows = await pool.fetch(SESSION_CDRS, cpo, country_code, party_id, session_id)
+async def session_cdrs(pool: Pool, provider: str, page_id: str) -> list[bytes]:
+    """The CDRs that name the OCPI Session a page session is (`provider` its CPO, `page_id`
+    the page's id of it), as stored, by id; none for a page session that is not an OCPI one."""
+    address = ocpi_address(page_id)
+    if address is None:
+        return []
+    rows = await pool.fetch(SESSION_CDRS, provider, *address)
     return [row[0].encode() for row in rows]
 
 

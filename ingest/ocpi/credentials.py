@@ -1,6 +1,7 @@
 """The credentials module (credentials.asciidoc): GET our credentials with token C; POST to
 register with token A, PUT to re-register and DELETE to unregister with token C. Whether the
-CPO may (405 otherwise) is its state's to say, so POST, PUT and DELETE take either token."""
+CPO may (405 otherwise) is the registering use case's to say (its state, and token C for a
+change), so POST, PUT and DELETE take either token."""
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -8,13 +9,13 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from chargehook.ingest.context import INGEST
-from chargehook.ingest.ocpi.auth import EITHER, REGISTERED, require_cpo
+from chargehook.ingest.ocpi.auth import EITHER, REGISTERED, Caller, require_cpo
 from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response, read_ocpi
 from chargehook.ocpi import registering
 from chargehook.ocpi.registering import RegistrationError, Registry
 from chargehook.schemas.ocpi_transport import Credentials, credentials_decoder
 
-Registers = Callable[[Registry, str, Credentials], Awaitable[Credentials]]
+Registers = Callable[[Registry, Caller, Credentials], Awaitable[Credentials]]
 
 
 @contextmanager
@@ -32,11 +33,13 @@ async def get_credentials(request: web.Request) -> web.Response:
 
 
 async def post_credentials(request: web.Request) -> web.Response:
-    return await offered(request, registering.register)
+    return await offered(request, lambda registry, caller, offered: registering.register(
+        registry, caller.cpo, offered))  # fmt: skip
 
 
 async def put_credentials(request: web.Request) -> web.Response:
-    return await offered(request, registering.reregister)
+    return await offered(request, lambda registry, caller, offered: registering.reregister(
+        registry, caller.cpo, offered, caller.use))  # fmt: skip
 
 
 async def offered(request: web.Request, registers: Registers) -> web.Response:
@@ -45,7 +48,7 @@ async def offered(request: web.Request, registers: Registers) -> web.Response:
     caller = await require_cpo(request, ingest.tokens, EITHER)
     credentials, _ = await read_ocpi(request, credentials_decoder)
     with registration_refused():
-        ours = await registers(ingest.registry, caller.cpo, credentials)
+        ours = await registers(ingest.registry, caller, credentials)
     return ocpi_response(request, ours)
 
 
@@ -53,5 +56,5 @@ async def delete_credentials(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     caller = await require_cpo(request, ingest.tokens, EITHER)
     with registration_refused():
-        await registering.unregister(ingest.registry, caller.cpo)
+        await registering.unregister(ingest.registry, caller.cpo, caller.use)
     return ocpi_response(request)

@@ -129,5 +129,5 @@ def _status_of(exc: Exception) -> tuple[int, str]:
 
 
 async def _note(request: web.Request, cpo: str, status: int, message: str) -> None:
-    await cpos.note_refusal(request.app[INGEST].pool, cpo, status, f"{request.method} "
-                            f"{request.path}: {message}")  # fmt: skip
+    push = f"{request.method} {request.path}"
+    await cpos.note_refusal(request.app[INGEST].pool, cpo, push, status, message)

@@ -7,7 +7,6 @@ from aiohttp import web
 from chargehook.billing.store import read_session_bill
 from chargehook.ingest.context import admin, json_response
 from chargehook.ingest.errors import ApiError
-from chargehook.ocpi.mapping import ocpi_address
 from chargehook.ocpi.store import session_cdrs
 from chargehook.sessions import store as sessions
 
@@ -36,6 +35,5 @@ async def get_session_cdrs(request: web.Request) -> web.Response:
     that is not an OCPI one."""
     ingest = await admin(request)
     provider, session_id = request.match_info["provider"], request.match_info["id"]
-    address = ocpi_address(session_id)
-    found = [] if address is None else await session_cdrs(ingest.pool, provider, *address)
+    found = await session_cdrs(ingest.pool, provider, session_id)
     return json_response([msgspec.Raw(cdr) for cdr in found])

@@ -175,13 +175,19 @@ async def test_a_body_that_disagrees_with_the_url_is_a_2001_naming_the_field(
     assert await pushes.none()
 
 
-async def test_the_body_and_the_url_are_compared_case_insensitively(
+async def test_the_body_and_the_url_codes_are_compared_case_insensitively_the_id_exactly(
     face: Client, cpo: Cpo, pushes: Pushes
 ) -> None:
-    body = encode(of(cpo, PENDING, country_code=cpo.country_code.lower(), id="S-0001"))
+    body = encode(of(cpo, PENDING, country_code=cpo.country_code.lower(), id="s-0001"))
     response = await face.put(cpo.url("s-0001"), data=body, headers=headers(cpo.token))
     await enveloped(response, 200, 1000)
-    assert (await pushes.next())[1].object_id == "s-0001"  # the URL's
+    pushed = (await pushes.next())[1]
+    assert (pushed.object_id, pushed.country_code) == ("s-0001", cpo.country_code.upper())
+    # ids are kept as sent: another case is another Session, so the body must say the URL's
+    other_case = encode(of(cpo, PENDING, id="S-0001"))
+    response = await face.put(cpo.url("s-0001"), data=other_case, headers=headers(cpo.token))
+    answer = await enveloped(response, 400, 2001)
+    assert "$.id" in answer["status_message"]
 
 
 @pytest.mark.parametrize(

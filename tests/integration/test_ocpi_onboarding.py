@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
 from chargehook.ingest.app import create_app
+from chargehook.ingest.context import INGEST
 from chargehook.metrics_catalog import every_metric
-from chargehook.ocpi import cpo_client, registering
+from chargehook.ocpi import cpo_client, cpos, registering
 from chargehook.plumbing.amqp import AmqpBroker
 from chargehook.plumbing.database import Pool
+from chargehook.schemas.ocpi_transport import credentials_decoder
 from chargehook.workers import ALL_QUEUES
 from lab.services import free_port
 from tests.ocpi_cpo import (
@@ -317,3 +320,30 @@ async def test_a_refused_push_is_the_cpos_last_error(ocpi: Client, cpo: Simulate
     view = await cpo_view(ocpi, name)
     assert view["last_error"] == f"PUT {path}: 403 {refusal['status_message']}"
     assert view["last_error_at"] is not None
+
+
+async def test_token_a_never_changes_a_registration_even_before_ingest_forgets_it(
+    ocpi: Client, cpo: SimulatedCpo
+) -> None:
+    """An ingest that has not yet heard (by NOTIFY) that token A went still knows it: the use
+    case refuses a PUT or a DELETE by token A whatever the CPO's state."""
+    party = new_party()
+    name, token_a = await add_cpo(ocpi, party)
+    status, _ = await call(ocpi, "POST", CREDENTIALS, token_a, cpo.credentials(party))
+    assert status == 200
+    registry = ocpi.app[INGEST].registry
+    offered = credentials_decoder.decode(msgspec.json.encode(cpo.credentials(party)))
+    with pytest.raises(registering.RegistrationError) as put:
+        await registering.reregister(registry, name, offered, "ocpi_registration")
+    with pytest.raises(registering.RegistrationError) as deleted:
+        await registering.unregister(registry, name, "ocpi_registration")
+    assert (put.value.http_status, deleted.value.http_status) == (405, 405)
+    assert (await cpo_view(ocpi, name))["state"] == "registered"
+
+
+async def test_a_provider_of_page_shaped_callbacks_cannot_become_a_cpo(
+    pool: Pool, provider: Provider
+) -> None:
+    with pytest.raises(cpos.CpoConflict, match="posting page-shaped callbacks"):
+        await registering.add_cpo(pool, provider.name, {("ES", "CBK")})
+    assert await pool.fetchval("SELECT count(*) FROM ocpi_cpos WHERE name = $1", provider.name) == 0

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chargehook.ocpi.mapping import derived_event_id, page_session, page_session_id
+from chargehook.ocpi.mapping import derived_event_id, ocpi_address, page_session, page_session_id
 from chargehook.ocpi.merge import Push, merge
 from chargehook.schemas.ocpi import session_decoder as ocpi_session
 from chargehook.schemas.ocpi import session_patch_decoder
@@ -292,3 +292,22 @@ def test_every_patch_ingest_accepts_merges_into_a_page_session_or_is_kept_from_s
         assert "Expected `end_date_time` >= `start_date_time`" in str(exc)
         return
     assert page.id == "ES-CHK-s-0001"  # upper case whatever the body's case
+
+
+@pytest.mark.parametrize(
+    ("page_id", "address"),
+    [
+        ("ES-ABC-s-1", ("ES", "ABC", "s-1")),
+        ("ES-ABC-a-b-c", ("ES", "ABC", "a-b-c")),
+        ("string", None),  # the page's own example
+        ("ES-ABC-", None),
+        ("ESABC-s-1", None),
+        ("ES-AB-s-1", None),
+    ],
+)
+def test_a_page_id_names_the_ocpi_session_it_was_made_from(
+    page_id: str, address: tuple[str, str, str] | None
+) -> None:
+    assert ocpi_address(page_id) == address
+    if address is not None:
+        assert page_session_id(*address) == page_id
