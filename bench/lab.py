@@ -23,8 +23,11 @@ from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
 from lab.services import chargehook_env, throwaway_database, throwaway_vhost
 
-PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
-WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
+QUEUES = {queue.name.removeprefix("chargehook."): queue.name for queue in ALL_QUEUES}
+PERSIST, BILLING, NOTIFY, DELIVERIES, OCPI = (
+    QUEUES[kind] for kind in ("persist", "billing", "notify", "deliveries", "ocpi")
+)
+WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)  # the page-shaped pipeline's
 ADMIN_TOKEN = "bench-admin-token-of-at-least-32-characters"  # noqa: S105 - a fixed token of a throwaway vhost and database
 
 
@@ -95,7 +98,8 @@ class Lab:
         """Empty the work queues, their dead letters and every delay queue."""
         if queues is None:
             delays = delay_queues(load_settings({}, self.overrides))
-            queues = [*WORK_QUEUES, *(q + ".dead" for q in WORK_QUEUES), *(d.name for d in delays)]
+            every = [*WORK_QUEUES, OCPI]
+            queues = [*every, *(q + ".dead" for q in every), *(d.name for d in delays)]
         channel = await self.channel()
         for name in queues:
             with suppress(aio_pika.exceptions.AMQPError):
