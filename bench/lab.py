@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from bench.processes import Child, Children, chargehook_args, command
 from chargehook.plumbing.settings import load_settings
+from chargehook.providers.store import add_provider
 from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
 from lab.services import chargehook_env, throwaway_database, throwaway_vhost
@@ -71,6 +72,25 @@ class Lab:
     async def add_provider(self, name: str) -> str:
         """`chargehook provider add NAME`; the token is the last line it prints."""
         return (await self.chargehook("provider", "add", name)).strip().splitlines()[-1]
+
+    async def add_cpo(self, name: str, country_code: str, party_id: str) -> str:
+        """A registered OCPI CPO with one party, made straight in the database as a CPO is
+        once its registration succeeded (docs/ocpi.md); its token C is returned. A running
+        ingest learns of it by the tokens' NOTIFY; one started after it loads it."""
+        token = await add_provider(self.pool, name, use="ocpi")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO ocpi_cpos (name, state, registered_at)"
+                " VALUES ($1, 'registered', now())",
+                name,
+            )
+            await conn.execute(
+                "INSERT INTO ocpi_parties (country_code, party_id, cpo) VALUES ($1, $2, $3)",
+                country_code,
+                party_id,
+                name,
+            )
+        return token
 
     async def add_subscription(self, url: str) -> str:
         """`chargehook subscription add URL`; the signing secret is the last line it prints."""
