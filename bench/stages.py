@@ -14,7 +14,7 @@ import msgspec
 
 from bench import wrk
 from bench.lab import BILLING, NOTIFY, OCPI, PERSIST, Lab
-from bench.processes import Child
+from bench.processes import Child, cpu_seconds
 from bench.report import Row, Run, number
 from chargehook.plumbing.broker import OutboundMessage
 from lab import bodies
@@ -154,10 +154,10 @@ async def http_stage(bench: Bench, kind: str) -> None:
             await wrk.flood(*load, plan.warmup_seconds, plan.work, plan.use_wrk, party)
             await asyncio.sleep(0.5)
         await lab.purge(queues)
-        before = await accepted()
+        before, cpu_before = await accepted(), cpu_seconds(child.pid)
         result = await wrk.flood(*load, plan.http_seconds, plan.work, plan.use_wrk, party)
         await asyncio.sleep(0.5)  # requests in flight when the load stopped finish
-        taken = await accepted() - before
+        taken, cpu_after = await accepted() - before, cpu_seconds(child.pid)
         depths = [(await lab.queue_state(q))[0] for q in queues]
     finally:
         await lab.children.stop(child)
@@ -173,6 +173,9 @@ async def http_stage(bench: Bench, kind: str) -> None:
     note = f"load: {result.client}, {plan.connections} connections, {result.elapsed:.0f} s"
     if result.non2xx or result.errors:
         note += f"; {result.non2xx} non-2xx, {result.errors} socket errors"
+    if taken and cpu_before is not None and cpu_after is not None:
+        # what the server spent per request, steadier than req/s on a machine shared with others
+        note += f"; server CPU {(cpu_after - cpu_before) / taken * 1e6:,.0f} µs/request"
     row = Row(stage="", figure=rps, unit="req/s", p50_ms=result.p50_ms, p99_ms=result.p99_ms)
     row.ledger, row.balanced, row.note = ledger, balanced, note
     if kind == "bare":
