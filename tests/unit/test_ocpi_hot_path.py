@@ -2,6 +2,7 @@
 same: the datetime fields `Ocpi.__post_init__` looks at, the URL parts taken as typed without
 `msgspec.convert`, and the ids made up for an answer (docs/ocpi.md#transport)."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Optional
 
@@ -9,6 +10,7 @@ import msgspec
 import msgspec.inspect
 import pytest
 
+from chargehook.ingest.ocpi.envelope import made_up_id
 from chargehook.schemas import ocpi
 from chargehook.schemas.datetime_fields import datetime_fields, may_hold_datetime
 
@@ -41,3 +43,12 @@ def test_the_datetime_fields_are_every_field_typed_datetime() -> None:
     for cls in OCPI_OBJECTS:
         typed = {f.name for f in msgspec.structs.fields(cls) if "datetime" in repr(f.type)}
         assert set(datetime_fields(cls)) == typed, cls
+
+
+def test_a_made_up_id_is_a_random_uuid() -> None:
+    made = [made_up_id() for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        found = uuid.UUID(text)
+        assert str(found) == text
+        assert found.version == 4 and found.variant == uuid.RFC_4122
