@@ -9,8 +9,11 @@ from typing import Annotated, Any, Optional
 import msgspec
 import msgspec.inspect
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chargehook.ingest.ocpi.envelope import made_up_id
+from chargehook.ingest.ocpi.pushes import PATH_TYPES, surely_typed
 from chargehook.schemas import ocpi
 from chargehook.schemas.datetime_fields import datetime_fields, may_hold_datetime
 
@@ -43,6 +46,30 @@ def test_the_datetime_fields_are_every_field_typed_datetime() -> None:
     for cls in OCPI_OBJECTS:
         typed = {f.name for f in msgspec.structs.fields(cls) if "datetime" in repr(f.type)}
         assert set(datetime_fields(cls)) == typed, cls
+
+
+@given(st.sampled_from(sorted(PATH_TYPES)), st.text(max_size=45))
+def test_a_url_part_taken_as_typed_is_one_msgspec_takes(name: str, value: str) -> None:
+    if surely_typed(name, value):
+        msgspec.convert(value, PATH_TYPES[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sure"),
+    [
+        ("country_code", "BE", True),
+        ("country_code", "be", True),  # CiString: either case
+        ("country_code", "B", False),
+        ("party_id", "AB\x7f", False),
+        ("party_id", "ABÇ", False),
+        ("session_id", "s " * 18, True),
+        ("session_id", "s" * 37, False),
+        ("session_id", "", False),
+        ("cdr_id", "c" * 39, True),
+    ],
+)
+def test_url_parts(name: str, value: str, sure: bool) -> None:
+    assert surely_typed(name, value) is sure
 
 
 def test_a_made_up_id_is_a_random_uuid() -> None:
