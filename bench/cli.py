@@ -21,7 +21,7 @@ from bench.lab import open_lab
 from bench.pipeline import pipeline_stage, start_pipeline, stop_pipeline
 from bench.stages import Bench, Plan, drain_stage, http_stage
 
-STAGES = ("bare", "ingest", "persist", "billing", "notify", "pipeline", "soak", "embedded")
+STAGES = ("bare", "ingest", "ocpi", "persist", "billing", "notify", "pipeline", "soak", "embedded")
 RESULTS = Path(__file__).parent / "results"
 HIGH = (("p99", 1000.0),)  # event -> delivery, ms
 LOW = (("p50", 50.0), ("p99", 250.0))
@@ -57,8 +57,8 @@ def selected(args: argparse.Namespace) -> list[str]:
         raise SystemExit(
             f"unknown stage(s) {', '.join(sorted(unknown))}; known: {', '.join(STAGES)}"
         )
-    if "ingest" in chosen:
-        chosen.add("bare")  # ingest's target is a ratio to the bare handler of the same run
+    if chosen & {"ingest", "ocpi"}:
+        chosen.add("bare")  # their targets are ratios to the bare handler of the same run
     if args.soak:
         chosen.add("soak")
     elif "soak" in chosen:
@@ -93,6 +93,7 @@ def runner(bench: Bench) -> dict[str, Callable[[], Awaitable[None]]]:
     return {
         "bare": lambda: http_stage(bench, "bare"),
         "ingest": lambda: http_stage(bench, "ingest"),
+        "ocpi": lambda: http_stage(bench, "ocpi"),
         "persist": lambda: drains("persist", plan.persist_events, (1,)),
         "billing": lambda: drains("billing", plan.billing_events, (1, 2)),
         "notify": lambda: drains("notify", plan.notify_events, (1, 2)),
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     setting = "a chargehook setting for every process, e.g. delivery_per_subscription=64"
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=setting)
     clients = ["auto", "wrk", "python"]
-    client = "HTTP load of bare and ingest; auto: wrk where installed"
+    client = "HTTP load of bare, ingest and ocpi; auto: wrk where installed"
     parser.add_argument("--load-client", choices=clients, default="auto", help=client)
     parser.add_argument("--connections", type=int, default=64, help="load connections (64)")
     parser.add_argument("--http-seconds", type=float, help="length of each HTTP load stage")

@@ -19,12 +19,16 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from bench.processes import Child, Children, chargehook_args, command
 from chargehook.plumbing.settings import load_settings
+from chargehook.providers.store import add_provider
 from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
 from lab.services import chargehook_env, throwaway_database, throwaway_vhost
 
-PERSIST, BILLING, NOTIFY, DELIVERIES = (q.name for q in ALL_QUEUES)
-WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)
+QUEUES = {queue.name.removeprefix("chargehook."): queue.name for queue in ALL_QUEUES}
+PERSIST, BILLING, NOTIFY, DELIVERIES, OCPI = (
+    QUEUES[kind] for kind in ("persist", "billing", "notify", "deliveries", "ocpi")
+)
+WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)  # the page-shaped pipeline's
 ADMIN_TOKEN = "bench-admin-token-of-at-least-32-characters"  # noqa: S105 - a fixed token of a throwaway vhost and database
 
 
@@ -69,6 +73,25 @@ class Lab:
         """`chargehook provider add NAME`; the token is the last line it prints."""
         return (await self.chargehook("provider", "add", name)).strip().splitlines()[-1]
 
+    async def add_cpo(self, name: str, country_code: str, party_id: str) -> str:
+        """A registered OCPI CPO with one party, made straight in the database as a CPO is
+        once its registration succeeded (docs/ocpi.md); its token C is returned. A running
+        ingest learns of it by the tokens' NOTIFY; one started after it loads it."""
+        token = await add_provider(self.pool, name, use="ocpi")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO ocpi_cpos (name, state, registered_at)"
+                " VALUES ($1, 'registered', now())",
+                name,
+            )
+            await conn.execute(
+                "INSERT INTO ocpi_parties (country_code, party_id, cpo) VALUES ($1, $2, $3)",
+                country_code,
+                party_id,
+                name,
+            )
+        return token
+
     async def add_subscription(self, url: str) -> str:
         """`chargehook subscription add URL`; the signing secret is the last line it prints."""
         return (await self.chargehook("subscription", "add", url)).strip().splitlines()[-1]
@@ -95,7 +118,8 @@ class Lab:
         """Empty the work queues, their dead letters and every delay queue."""
         if queues is None:
             delays = delay_queues(load_settings({}, self.overrides))
-            queues = [*WORK_QUEUES, *(q + ".dead" for q in WORK_QUEUES), *(d.name for d in delays)]
+            every = [*WORK_QUEUES, OCPI]
+            queues = [*every, *(q + ".dead" for q in every), *(d.name for d in delays)]
         channel = await self.channel()
         for name in queues:
             with suppress(aio_pika.exceptions.AMQPError):

@@ -1,7 +1,10 @@
 """The Python load client, run as its own process; it prints one JSON line of results.
 
 flood: `--connections` requests in flight for `--duration` seconds (or `--count` requests),
-       every request a new session; used for throughput when wrk is not installed.
+       every request a new session; used for throughput when wrk is not installed. With
+       `--ocpi CC/PID` each request is an OCPI Session `PUT` to `--url` + its session id (the
+       body's `id` the same), with `Authorization: Token <Base64>`; else a page-shaped `POST`
+       to `--url` with `Authorization: Bearer`.
 paced: `--rate` events a second for `--duration` seconds; each session sends IN_PROGRESS, then
        FINISHED `--gap` seconds later (and never before the IN_PROGRESS was answered). Every
        item carries its send time in `bench_sent_at`, which chargehook delivers verbatim. The
@@ -12,6 +15,7 @@ paced: `--rate` events a second for `--duration` seconds; each session sends IN_
 
 import argparse
 import asyncio
+import base64
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +44,31 @@ class Result(msgspec.Struct):
     abandoned: int = 0  # requests still unanswered when the run's time bound was reached
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What each request of a flood is; `prefix + session id + suffix` is its body."""
+
+    method: str
+    authorization: str  # the Authorization header's whole value
+    prefix: bytes
+    suffix: bytes
+    id_in_path: bool  # OCPI: the session id is the URL's last part too
+
+    def url(self, base: str, session_id: str) -> str:
+        return base + session_id if self.id_in_path else base
+
+
+def shape(token: str, ocpi_party: str | None = None) -> Shape:
+    """Page-shaped POSTs with the provider's bearer token, or, with `ocpi_party` ("CC/PID"),
+    OCPI Session PUTs with token C Base64-encoded as OCPI 2.2.1 sends it."""
+    if ocpi_party is None:
+        return Shape("POST", f"Bearer {token}", *bodies.template(), id_in_path=False)
+    country_code, party_id = ocpi_party.split("/")
+    encoded = base64.b64encode(token.encode()).decode()
+    prefix, suffix = bodies.ocpi_template(country_code, party_id)
+    return Shape("PUT", f"Token {encoded}", prefix, suffix, id_in_path=True)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -50,20 +79,22 @@ def percentile(values: list[float], q: float) -> float | None:
 @dataclass
 class Client:
     url: str
-    token: str
+    authorization: str  # the Authorization header's whole value
     http: aiohttp.ClientSession
+    method: str = "POST"
     latencies: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     ok: int = 0
     errors: int = 0
 
-    async def post(self, body: bytes) -> bool:
+    async def send(self, body: bytes, url: str | None = None) -> bool:
         self.sent += 1
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        headers = {"Authorization": self.authorization, "Content-Type": "application/json"}
         started = time.perf_counter()
         try:
-            async with self.http.post(self.url, data=body, headers=headers) as answer:
+            request = self.http.request(self.method, url or self.url, data=body, headers=headers)
+            async with request as answer:
                 await answer.read()
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError):
@@ -91,8 +122,9 @@ class Client:
         )
 
 
-async def flood(client: Client, connections: int, duration: float, count: int, tag: str) -> Result:
-    prefix, suffix = bodies.template()
+async def flood(
+    client: Client, how: Shape, connections: int, duration: float, count: int, tag: str
+) -> Result:
     started = time.monotonic()
     deadline = started + duration
     limit = min(count, MAX_REQUESTS)
@@ -102,7 +134,9 @@ async def flood(client: Client, connections: int, duration: float, count: int, t
         nonlocal issued
         while time.monotonic() < deadline and issued < limit:
             issued += 1
-            await client.post(prefix + f"{tag}-{n}-{issued}".encode() + suffix)
+            session_id = f"{tag}-{n}-{issued}"
+            body = how.prefix + session_id.encode() + how.suffix
+            await client.send(body, how.url(client.url, session_id))
 
     await asyncio.gather(*(worker(n) for n in range(connections)))
     return client.result(time.monotonic() - started)
@@ -126,7 +160,7 @@ async def paced(
         body = bodies.encode(bodies.item(session, status, minute, sent_at=time.time()))
         waiting += 1
         try:
-            return await client.post(body)
+            return await client.send(body)
         finally:
             waiting -= 1
 
@@ -160,9 +194,10 @@ async def run(args: argparse.Namespace) -> Result:
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        client = Client(args.url, args.token, http)
+        how = shape(args.token, args.ocpi)
+        client = Client(args.url, how.authorization, http, how.method)
         if args.mode == "flood":
-            return await flood(client, args.connections, args.duration, args.count, args.tag)
+            return await flood(client, how, args.connections, args.duration, args.count, args.tag)
         return await paced(client, args.rate, args.duration, args.gap, args.backlog, args.tag)
 
 
@@ -178,6 +213,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5)
     parser.add_argument("--tag", default=uuid.uuid4().hex[:8], help="session ids start with it")
     parser.add_argument("--backlog", type=float, default=2.0, help="paced: seconds of load")
+    ocpi = "flood: OCPI Session PUTs for this party (--url ending in /sessions/CC/PID/)"
+    parser.add_argument("--ocpi", metavar="CC/PID", help=ocpi)
     args = parser.parse_args()
     print(msgspec.json.encode(uvloop.run(run(args))).decode(), flush=True)
 

@@ -1,5 +1,6 @@
-"""What the bench sends and preloads: session items in the webhook page's shape, and broker
-messages built by chargehook's own functions, byte for byte what ingest and billing publish."""
+"""What the bench sends and preloads: session items in the webhook page's shape, OCPI Sessions
+as a CPO PUTs them, and broker messages built by chargehook's own functions, byte for byte what
+ingest and billing publish."""
 
 import copy
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "page-example.json"
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ID_MARK = "__BENCH_SESSION_ID__"
 SENT_FIELD = "bench_sent_at"  # unknown to chargehook: kept verbatim and delivered
+OCPI_SESSIONS = "/ocpi/2.2.1/sessions"  # + /{country_code}/{party_id}/{session_id}
 
 session_decoder = msgspec.json.Decoder(Session)
 _page: dict[str, Any] = msgspec.json.decode(EXAMPLE.read_bytes())[0]
@@ -64,6 +66,47 @@ def encode(value: object) -> bytes:
 def template(status: str = "FINISHED") -> tuple[bytes, bytes]:
     """The body split around its session id, for load generators that fill the id in."""
     prefix, suffix = encode(item(ID_MARK, status)).split(ID_MARK.encode())
+    return prefix, suffix
+
+
+def ocpi_session(session_id: str, country_code: str, party_id: str) -> dict[str, Any]:
+    """An OCPI 2.2.1 Session an hour into charging, as a CPO PUTs it at
+    `OCPI_SESSIONS/{country_code}/{party_id}/{session_id}`: the URL's party and id are its own."""
+    started = BASE_TIME
+    return {
+        "country_code": country_code,
+        "party_id": party_id,
+        "id": session_id,
+        "start_date_time": started.isoformat(),
+        "kwh": 11.5,
+        "cdr_token": {
+            "country_code": country_code,
+            "party_id": "EMS",
+            "uid": "a1b2c3d4",
+            "type": "RFID",
+            "contract_id": f"{country_code}-EMS-C00000001-X",
+        },
+        "auth_method": "WHITELIST",
+        "location_id": "LOC-01",
+        "evse_uid": "EVSE-7",
+        "connector_id": "2",
+        "currency": "EUR",
+        "charging_periods": [
+            {
+                "start_date_time": started.isoformat(),
+                "dimensions": [{"type": "ENERGY", "volume": 11.5}, {"type": "TIME", "volume": 1}],
+            }
+        ],
+        "total_cost": {"excl_vat": 5.18, "incl_vat": 6.26},
+        "status": "ACTIVE",
+        "last_updated": (started + timedelta(hours=1)).isoformat(),
+    }
+
+
+def ocpi_template(country_code: str, party_id: str) -> tuple[bytes, bytes]:
+    """The OCPI Session split around its id, for load generators that fill the id in (in the
+    body and in the URL alike)."""
+    prefix, suffix = encode(ocpi_session(ID_MARK, country_code, party_id)).split(ID_MARK.encode())
     return prefix, suffix
 
 

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from chargehook.schemas.datetime_fields import datetime_fields
 from chargehook.schemas.session import (
     InvalidField,
     check_amounts,
@@ -141,7 +142,7 @@ class Ocpi(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Base of every OCPI object: datetimes made UTC, unknown fields skipped."""
 
     def __post_init__(self) -> None:
-        for name in self.__struct_fields__:
+        for name in datetime_fields(type(self)):
             value = getattr(self, name)
             if isinstance(value, datetime):
                 value = utc(value)

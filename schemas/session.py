@@ -33,6 +33,7 @@ MAX_ID_CHARS = 255
 MAX_CURRENCY_CHARS = 16
 MAX_AMOUNT = Decimal(1_000_000)  # any money or energy figure, in the currency or in kWh
 MAX_DECIMALS = 9
+SMALLEST_STEP = Decimal(1).scaleb(-MAX_DECIMALS)  # 1E-9: made once, not per amount checked
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f"  # PostgreSQL text cannot hold NUL; the rest is noise
@@ -71,7 +72,7 @@ def check_amounts(**amounts: Decimal | None) -> None:
             raise InvalidField(
                 name, f"Expected a number from 0 to {MAX_AMOUNT}, got {_shown(value)}"
             )
-        if value != value.quantize(Decimal(1).scaleb(-MAX_DECIMALS)):
+        if value != value.quantize(SMALLEST_STEP):
             raise InvalidField(
                 name, f"Expected at most {MAX_DECIMALS} decimal places, got {_shown(value)}"
             )
