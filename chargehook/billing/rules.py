@@ -5,7 +5,7 @@ invented: a bill whose inputs are missing is incomplete, with the reason.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Literal, TypeVar
@@ -132,11 +132,31 @@ def lines_for(session: Session, rates: Rates, unit: Decimal) -> Lines | str:
     if isinstance(priced, str):
         return priced
     quantity, base = priced
-    access_fee = q(access_price(session), unit)
+    return with_fees(quantity, base, q(access_price(session), unit), rates, unit)
+
+
+def with_fees(
+    quantity: Decimal, base: Decimal, access_fee: Decimal, rates: Rates, unit: Decimal
+) -> Lines:
+    """Steps 3 to 6 of the formula: the subtotal, the commission, the tax and the amount."""
     subtotal = base + access_fee
     commission = q(subtotal * rates.commission, unit)
     tax = q((subtotal + commission) * rates.tax, unit)
     return Lines(quantity, base, access_fee, subtotal, commission, tax, subtotal + commission + tax)
+
+
+def cdr_lines(excl_vat: Decimal, currency: str, rates: Rates) -> Lines:
+    """A CDR's final (docs/billing.md#ocpi-sessions): B = q(total_cost.excl_vat), A = 0 (the
+    CPO's total holds its fees), then the formula. Not applied yet: the rule, ahead of its
+    wiring."""
+    unit = minor_unit(currency)
+    return with_fees(Decimal(1), q(excl_vat, unit), q(Decimal(0), unit), rates, unit)
+
+
+def credit_of(final: Lines) -> Lines:
+    """The exact negation of a final, line by line (a zero stays 0.00): a correction credits
+    the old final and makes a new one. Not applied yet: the rule, ahead of its wiring."""
+    return Lines(*(-line for line in astuple(final)))
 
 
 def zero_lines(unit: Decimal) -> Lines:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chargehook.billing.rules import bill
+from chargehook.billing.rules import Lines, bill, cdr_lines, credit_of
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Session
 from tests.billing_examples import EXAMPLE_IDS, WORKED_EXAMPLES, Example, number
@@ -166,3 +166,42 @@ def test_prices_on_a_rounding_edge_bill_exactly_from_their_text(cents: int, half
     assert result.lines is not None
     expected = Decimal(cents + (1 if half != "49999" else 0)) / 100
     assert result.lines.base == expected and result.lines.amount == expected
+
+
+def figures(lines: Lines) -> tuple[str, ...]:
+    """B, A, C, T and amount, as their exact text."""
+    return tuple(str(v) for v in (lines.base, lines.access_fee, lines.commission, lines.tax,
+                                  lines.amount))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("excl_vat", "currency", "expected"),
+    [
+        # the CDR example: total_cost 4.00 excl. VAT (4.40 incl.): T = q(4.40 x 0.21) = 0.92
+        ("4.00", "EUR", ("4.00", "0.00", "0.40", "0.92", "5.32")),
+        ("1.25", "EUR", ("1.25", "0.00", "0.13", "0.29", "1.67")),  # half up, as example 5
+        ("4.004", "EUR", ("4.00", "0.00", "0.40", "0.92", "5.32")),  # B rounded first
+        ("400", "JPY", ("400", "0", "40", "92", "532")),  # the currency's digits
+    ],
+)
+def test_a_cdrs_final_is_its_total_net_of_vat_with_the_fees(
+    excl_vat: str, currency: str, expected: tuple[str, ...]
+) -> None:
+    assert figures(cdr_lines(Decimal(excl_vat), currency, Rates())) == expected
+
+
+def test_a_credit_is_the_exact_negation_of_the_final_it_credits() -> None:
+    cdr = cdr_lines(Decimal("4.00"), "EUR", Rates())
+    assert figures(credit_of(cdr)) == ("-4.00", "0.00", "-0.40", "-0.92", "-5.32")
+    assert credit_of(cdr).amount + cdr.amount == 0
+    assert credit_of(credit_of(cdr)) == cdr
+
+
+def test_the_correction_example_credits_example_1_and_bills_25_kwh() -> None:
+    """Example 1 corrected to E = 25.000 with the same rates: its credit, then a new final."""
+    old = bill(decode(WORKED_EXAMPLES[0].body("s")), Rates()).lines
+    new = bill(session(price_unit="kwh", plug_price=0.45, charged_kwh=25.000), Rates()).lines
+    assert old is not None and new is not None
+    assert figures(credit_of(old)) == ("-10.56", "0.00", "-1.06", "-2.44", "-14.06")
+    assert figures(new) == ("11.25", "0.00", "1.13", "2.60", "14.98")
+    assert credit_of(old).amount + new.amount == Decimal("0.92")  # what the correction adds
