@@ -19,9 +19,9 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from bench.processes import Child, Children, chargehook_args, command
 from chargehook.plumbing.settings import load_settings
-from chargehook.providers.store import add_provider
 from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
+from lab.cpos import registered_cpo
 from lab.services import chargehook_env, throwaway_database, throwaway_vhost
 
 QUEUES = {queue.name.removeprefix("chargehook."): queue.name for queue in ALL_QUEUES}
@@ -74,23 +74,8 @@ class Lab:
         return (await self.chargehook("provider", "add", name)).strip().splitlines()[-1]
 
     async def add_cpo(self, name: str, country_code: str, party_id: str) -> str:
-        """A registered OCPI CPO with one party, made straight in the database as a CPO is
-        once its registration succeeded (docs/ocpi.md); its token C is returned. A running
-        ingest learns of it by the tokens' NOTIFY; one started after it loads it."""
-        token = await add_provider(self.pool, name, use="ocpi")
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO ocpi_cpos (name, state, registered_at)"
-                " VALUES ($1, 'registered', now())",
-                name,
-            )
-            await conn.execute(
-                "INSERT INTO ocpi_parties (country_code, party_id, cpo) VALUES ($1, $2, $3)",
-                country_code,
-                party_id,
-                name,
-            )
-        return token
+        """A registered OCPI CPO with one party (lab.cpos); its token C."""
+        return await registered_cpo(self.pool, name, country_code, party_id)
 
     async def add_subscription(self, url: str) -> str:
         """`chargehook subscription add URL`; the signing secret is the last line it prints."""

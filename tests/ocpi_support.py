@@ -22,8 +22,9 @@ from aiohttp import ClientResponse
 
 from chargehook.plumbing.broker import EVENTS_EXCHANGE
 from chargehook.plumbing.database import Pool
-from chargehook.providers.store import add_provider, issue_token
+from chargehook.providers.store import issue_token
 from chargehook.schemas import OcpiPush
+from lab.cpos import registered_cpo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ocpi"
 SESSIONS = "/ocpi/2.2.1/sessions"
@@ -58,18 +59,8 @@ async def make_cpo(pool: Pool) -> Cpo:
     name = f"cpo{uuid.uuid4().hex[:10]}"
     country_code = "".join(secrets.choice(CODE_CHARACTERS) for _ in range(2))
     party_id = "".join(secrets.choice(CODE_CHARACTERS) for _ in range(3))
-    token = await add_provider(pool, name, use="ocpi")
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO ocpi_cpos (name, state, registered_at) VALUES ($1, 'registered', now())",
-            name,
-        )
-        await conn.execute(
-            "INSERT INTO ocpi_parties (country_code, party_id, cpo) VALUES ($1, $2, $3)",
-            country_code,
-            party_id,
-            name,
-        )
+    token = await registered_cpo(pool, name, country_code, party_id)
+    async with pool.acquire() as conn:
         token_a = await issue_token(conn, name, "ocpi_registration")
     return Cpo(name, token, token_a, country_code, party_id)
 
