@@ -123,6 +123,18 @@ def check_not_negative(**numbers: Decimal | None) -> None:
             raise InvalidField(name, f"Expected a number >= 0, got {value}")
 
 
+def check_session(kwh: object, total_cost: object, start: object, end: object) -> None:
+    """A Session's or a PATCH's figures, where it has them: `kwh` and `total_cost` keep
+    docs/api.md#bounds (they become the page's `charged_kwh` and price), and the order of its
+    times."""
+    if isinstance(kwh, Decimal):
+        check_finite(kwh=kwh)
+        check_amounts(kwh=kwh)
+    if isinstance(total_cost, Price):
+        check_amounts(excl_vat=total_cost.excl_vat, incl_vat=total_cost.incl_vat)
+    check_order(start, end)
+
+
 def check_order(start: object, end: object) -> None:
     """A Session ends no earlier than it starts (the page's `finished` >= `started`). A PATCH
     with only one of them is checked once merged: ocpi.merging keeps a merge that breaks it
@@ -317,11 +329,7 @@ class Session(Ocpi, kw_only=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_finite(kwh=self.kwh)
-        check_amounts(kwh=self.kwh)
-        if self.total_cost is not None:
-            check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
-        check_order(self.start_date_time, self.end_date_time)
+        check_session(self.kwh, self.total_cost, self.start_date_time, self.end_date_time)
 
 
 class SessionPatch(Ocpi, kw_only=True):
@@ -351,12 +359,7 @@ class SessionPatch(Ocpi, kw_only=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.kwh, Decimal):
-            check_finite(kwh=self.kwh)
-            check_amounts(kwh=self.kwh)
-        if isinstance(self.total_cost, Price):
-            check_amounts(excl_vat=self.total_cost.excl_vat, incl_vat=self.total_cost.incl_vat)
-        check_order(self.start_date_time, self.end_date_time)
+        check_session(self.kwh, self.total_cost, self.start_date_time, self.end_date_time)
 
 
 class Cdr(Ocpi, kw_only=True):

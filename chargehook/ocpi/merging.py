@@ -74,8 +74,8 @@ async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[M
     """Store the batch and merge every Session it touches: six statements, whatever its size
     (a seventh when a CDR's id was taken)."""
     sessions = _first_of_each(p for p in batch if p.kind in METHODS)
-    cdrs = _first_of_each(p for p in batch if p.kind == "cdr")
-    keys = sorted({_session_key(p) for p in sessions} | {k for p in cdrs if (k := _cdr_key(p))})
+    cdrs = [(p, _cdr_session(p)) for p in _first_of_each(p for p in batch if p.kind == "cdr")]
+    keys = sorted({_address(p) for p in sessions} | {k for _, k in cdrs if k})
     await conn.execute(store.LOCK_SESSIONS, [store.lock_key(k) for k in keys])
     if sessions:
         await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
@@ -84,13 +84,16 @@ async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[M
     return await _merge(conn, keys) if keys else []
 
 
-async def _store_cdrs(conn: Connection, cdrs: list[OcpiPush]) -> None:
+async def _store_cdrs(
+    conn: Connection, cdrs: list[tuple[OcpiPush, store.SessionKey | None]]
+) -> None:
     """The first body stored under a CDR's id is the CDR. Another body (posted in the moment
     before the first was stored, or while ingest could not check) is dropped and noted on
     the CPO: it was answered 201, so operators must be able to see it."""
-    inserted = await conn.fetch(store.INSERT_CDRS, *columns(map(_cdr_row, cdrs)))
+    rows = [_cdr_row(push, session) for push, session in cdrs]
+    inserted = await conn.fetch(store.INSERT_CDRS, *columns(rows))
     new = {tuple(row) for row in inserted}
-    taken = [p for p in cdrs if (p.country_code, p.party_id, p.object_id) not in new]
+    taken = [p for p, _ in cdrs if _address(p) not in new]
     if not taken:
         return
     stored = await conn.fetch(store.CDR_PUSH_IDS, *columns(_row_key(p) for p in taken))
@@ -168,16 +171,17 @@ def _first_of_each(pushes: Iterable[OcpiPush]) -> list[OcpiPush]:
 
 
 def _row_key(push: OcpiPush) -> tuple[str, ...]:
-    if push.kind == "cdr":
-        return (push.country_code, push.party_id, push.object_id)
-    return (push.country_code, push.party_id, push.object_id, push.push_id)
+    """A CDR is stored once per address, a Session push once per push."""
+    return _address(push) if push.kind == "cdr" else (*_address(push), push.push_id)
 
 
-def _session_key(push: OcpiPush) -> store.SessionKey:
+def _address(push: OcpiPush) -> store.SessionKey:
+    """The pushed object's (country_code, party_id, id): a Session's, or a CDR's."""
     return (push.country_code, push.party_id, push.object_id)
 
 
-def _cdr_key(push: OcpiPush) -> store.SessionKey | None:
+def _cdr_session(push: OcpiPush) -> store.SessionKey | None:
+    """The address of the Session a CDR names, if it names one."""
     session_id = cdr_session_decoder.decode(push.body).session_id
     return None if session_id is None else (push.country_code, push.party_id, session_id)
 
@@ -189,8 +193,7 @@ def _push_row(p: OcpiPush) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _cdr_row(p: OcpiPush) -> tuple[object, ...]:
-    session = _cdr_key(p)
+def _cdr_row(p: OcpiPush, session: store.SessionKey | None) -> tuple[object, ...]:
     return (
         p.country_code, p.party_id, p.object_id, p.cpo, session and session[2], p.push_id,
         p.last_updated, p.received_at, bytes(p.body).decode(),
