@@ -15,11 +15,11 @@ from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
 from chargehook.ingest.ocpi import credentials, versions
 from chargehook.ingest.ocpi import sessions as ocpi_sessions
 from chargehook.ingest.ocpi.pushes import path_schemas
-from chargehook.ingest.operators import dead_letters, sessions, subscriptions
+from chargehook.ingest.operators import bills, dead_letters, sessions, subscriptions
 from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
-from chargehook.schemas import DELIVERY_STATUSES
+from chargehook.schemas import DELIVERY_STATUSES, PROVIDER_NAME_PATTERN
 from chargehook.schemas.contract import ref
 
 __all__ = ["ROUTES"]
@@ -41,6 +41,22 @@ LOG_FILTERS = (
     },
 )
 ADMIN_ERRORS = (401, 403, 404, 500, 503)  # 503: the database did not answer
+RECONCILE = (
+    {
+        "name": "day",
+        "in": "query",
+        "required": True,
+        "description": "The UTC day of the bills' billed_at, as YYYY-MM-DD",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "provider",
+        "in": "query",
+        "required": False,
+        "description": "One provider (or CPO); every provider with a final or a credit if left out",
+        "schema": {"type": "string", "pattern": PROVIDER_NAME_PATTERN},
+    },
+)
 REPLAYED = Answer("Deliveries queued again", ref("Replayed"), 202)
 SUBSCRIPTION = "/v1/subscriptions/{id}"
 
@@ -105,6 +121,30 @@ ROUTES = (
             {"type": "array", "items": {"type": "object"}},
         ),
         ADMIN_ERRORS,
+        bearer=True,
+    ),
+    Route(
+        "GET",
+        "/v1/sessions/{provider}/{id}/bills",
+        "listSessionBills",
+        bills.get_session_bills,
+        "A session's bill chain: every bill in id order, each with what it refers to, and its "
+        "billed total (its finals and credits)",
+        Answer("The bill chain", ref("BillChain")),
+        ADMIN_ERRORS,
+        bearer=True,
+        error_notes=((404, "The session has no bill"),),
+    ),
+    Route(
+        "GET",
+        "/v1/reconciliation",
+        "getReconciliation",
+        bills.get_reconciliation,
+        "A UTC day's finals and credits per provider: counts, sums, the provider's own figures "
+        "beside ours, and every figure more than 0.01 from ours",
+        Answer("The day's books, by provider", ref("Reconciliation")),
+        (401, 403, 500, 503),
+        parameters=RECONCILE,
         bearer=True,
     ),
     Route(
