@@ -3,6 +3,7 @@
 import argparse
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,6 +11,7 @@ import msgspec
 import uvloop
 
 from chargehook import commands, root
+from chargehook.billing.books import parse_day
 from chargehook.ingest.openapi import openapi
 from chargehook.ocpi.parties import Party, parse_party
 from chargehook.plumbing.errors import ConfigError
@@ -69,6 +71,13 @@ def party(text: str) -> Party:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def day(text: str) -> date:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def grace(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--grace",
@@ -105,6 +114,22 @@ def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
     grace(actions.choices["rotate"])
 
 
+def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
+    """`chargehook bills ...`: the bills ledger (docs/billing.md#reconciliation)."""
+    bills = commands.add_parser("bills", help="the bills ledger: reconcile a day")
+    actions = bills.add_subparsers(dest="action", required=True)
+    reconcile = actions.add_parser(
+        "reconcile",
+        parents=[flags],
+        help="a UTC day's finals and credits per provider, beside the providers' own figures",
+    )
+    reconcile.add_argument(
+        "--day", type=day, required=True, metavar="YYYY-MM-DD", help="the UTC day of billed_at"
+    )
+    reconcile.add_argument("--provider", help="one provider or CPO; default every provider")
+    reconcile.add_argument("--format", choices=("table", "json"), default="table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     flags = settings_flags()
     parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
@@ -129,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("name", help="a registered provider")
     grace(rotate)
     ocpi_parser(commands, flags)
+    bills_parser(commands, flags)
     subscription = commands.add_parser("subscription", help="manage subscriptions")
     subscription_commands = subscription.add_subparsers(dest="action", required=True)
     subscribe = subscription_commands.add_parser("add", parents=[flags], help="subscribe a URL")
@@ -192,6 +218,8 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
             return change(settings, args.name, args.commission_rate, args.tax_rate)
         case "ocpi":
             return ocpi_command(args, settings)
+        case "bills":
+            return bills_command(args, settings)
         case "status":
             root.require_services(settings, "status")
             return commands.run_status(settings)
@@ -229,6 +257,12 @@ def ocpi_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any,
         case "revoke":
             return commands.run_ocpi_revoke(settings, args.name)
     return commands.run_ocpi_token_a(settings, args.name)
+
+
+def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    if args.provider is not None and not PROVIDER_NAME.fullmatch(args.provider):
+        raise ConfigError(f"provider name {args.provider!r}: use a-z, 0-9, '-' and '_'")
+    return commands.run_bills_reconcile(settings, args.day, args.provider, args.format == "json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
