@@ -20,7 +20,7 @@ from chargehook.billing.rules import MISMATCH_TOLERANCE, minor_unit
 
 BillKind = Literal["estimate", "final", "credit", "zero", "incomplete"]
 IN_THE_BOOKS = ("final", "credit")
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fromisoformat takes more (20260301)
 
 
 @dataclass(frozen=True)
@@ -196,11 +196,11 @@ def parse_day(text: str | None) -> date:
     """A UTC day as YYYY-MM-DD, strictly; ValueError saying what is wrong."""
     if not text:
         raise ValueError("Expected a date as YYYY-MM-DD (the UTC day of billed_at)")
-    try:
-        if DAY.fullmatch(text):
+    if DAY.fullmatch(text):
+        try:
             return date.fromisoformat(text)
-    except ValueError:
-        pass
+        except ValueError:
+            pass  # the shape of a date, but none (2026-02-30)
     raise ValueError(f"Expected a date as YYYY-MM-DD, got {text!r}")
 
 
