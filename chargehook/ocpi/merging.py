@@ -22,7 +22,7 @@ from chargehook.ocpi.cpos import note_error
 from chargehook.ocpi.mapping import derived_event_id, page_session
 from chargehook.ocpi.merge import Push, merge
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
-from chargehook.plumbing.database import Connection, Pool, Record, columns
+from chargehook.plumbing.database import Connection, Pool, Record, columns, lock_keys
 from chargehook.plumbing.errors import RejectMessage
 from chargehook.schemas import Envelope, OcpiPush
 from chargehook.sessions.events import event_headers, routing_key, session_decoder
@@ -76,7 +76,7 @@ async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[M
     sessions = _first_of_each(p for p in batch if p.kind in METHODS)
     cdrs = [(p, _cdr_session(p)) for p in _first_of_each(p for p in batch if p.kind == "cdr")]
     keys = sorted({_address(p) for p in sessions} | {k for _, k in cdrs if k})
-    await conn.execute(store.LOCK_SESSIONS, [store.lock_key(k) for k in keys])
+    await lock_keys(conn, map(store.lock_key, keys))
     if sessions:
         await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
     if cdrs:
@@ -145,6 +145,7 @@ def _merge_one(
             provider=latest["cpo"],
             received_at=max(r["received_at"] for r in [*pushes, *cdrs]),
             session=msgspec.Raw(page),
+            origin="ocpi",
         )
         return row, Merged(envelope, session_decoder.decode(page).status)
     except (msgspec.MsgspecError, ValueError) as exc:
