@@ -28,7 +28,10 @@ COLUMNS = """
 SESSION_BILLS = f"SELECT {COLUMNS} FROM bills WHERE provider = $1 AND session_id = $2"
 # Each session's head: its uncredited final, else its latest credit (docs/billing.md#the-ledger).
 HEADS = f"""
-SELECT DISTINCT ON (b.provider, b.session_id) {COLUMNS}, provider, session_id FROM bills b
+SELECT DISTINCT ON (b.provider, b.session_id) {COLUMNS}, provider, session_id,
+    (SELECT l.updated_at FROM billing_latest_finished l
+     WHERE l.provider = b.provider AND l.session_id = b.session_id) AS seen_until
+FROM bills b
 WHERE b.kind IN ('final', 'credit')
   AND (b.provider, b.session_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ORDER BY b.provider, b.session_id,
@@ -40,8 +43,14 @@ ORDER BY b.provider, b.session_id,
 KNOWN = f"""
 (SELECT *, true AS head FROM ({HEADS}) AS heads)
 UNION ALL
-SELECT {COLUMNS}, provider, session_id, false AS head FROM bills
+SELECT {COLUMNS}, provider, session_id, NULL, false AS head FROM bills
 WHERE kind <> 'credit' AND (provider, event_id) IN (SELECT * FROM unnest($1::text[], $3::text[]))
+"""
+SEEN_UNTIL = """
+INSERT INTO billing_latest_finished (provider, session_id, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (provider, session_id) DO UPDATE
+SET updated_at = greatest(billing_latest_finished.updated_at, excluded.updated_at)
 """
 # Ids are taken first, so that a credit and a final can name a bill made in the same statement.
 NEW_IDS = "SELECT nextval(pg_get_serial_sequence('bills', 'id')) FROM generate_series(1, $1)"
@@ -136,7 +145,7 @@ async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> Known
 
 
 def head_from_row(row: asyncpg.Record) -> Head:
-    return Head(billing_from_row(row), row["updated_at"], row["inputs"])
+    return Head(billing_from_row(row), row["updated_at"], row["inputs"], row["seen_until"])
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,10 @@ async def bill_batch(
     await lock_sessions(conn, {(e.provider, e.session.id) for e in events})
     known = await known_bills(conn, events)
     events, clashing = without_clashes(events, known.owners)
-    carried = plan(events, known.heads, known.own, rates)
+    planned = plan(events, known.heads, known.own, rates)
+    carried = planned.carried
+    if planned.seen_until:
+        await conn.execute(SEEN_UNTIL, *columns((*s, t) for s, t in planned.seen_until.items()))
     made = list({id(m): m for m in carried if isinstance(m, Made)}.values())
     ids, rows = await _rows(conn, made)
     stored = await insert_bills(conn, rows)
