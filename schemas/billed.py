@@ -26,16 +26,25 @@ billed_decoder = msgspec.json.Decoder(BilledEnvelope)
 session_decoder = msgspec.json.Decoder(Session)
 
 
+CORRECTION = "correction"  # the extension field of a corrected session (docs/delivery.md)
+
+
 def encode_billed(accepted: Envelope, billing: Billing) -> bytes:
-    """The accepted event with its bill; the item's money fields carry our figures, null when
-    the bill is incomplete."""
+    """The accepted event with its bill; the item's money fields carry the session's billed
+    total after that bill (a credit leaves nothing: 0), null when the bill is incomplete. A bill
+    that credits or replaces a final says so in the item's `correction` field."""
     item = item_decoder.decode(accepted.session)
     for name, value in (
         ("amount", billing.amount),
         ("commision_price", billing.commission),
         ("tax_price", billing.tax),
     ):
-        item[name] = msgspec.Raw(encoder.encode(value))
+        total = value - value if value is not None and billing.kind == "credit" else value
+        item[name] = msgspec.Raw(encoder.encode(total))
+    if billing.refers_to is not None:
+        named = "credits" if billing.kind == "credit" else "replaces"
+        correction = {"bill_id": billing.bill_id, named: billing.refers_to}
+        item[CORRECTION] = msgspec.Raw(encoder.encode(correction))
     billed = BilledEnvelope(
         event_id=accepted.event_id,
         provider=accepted.provider,

@@ -11,13 +11,18 @@ from chargehook.schemas.session import Status
 SCHEMA_VERSION = "1"
 
 
-class Envelope(msgspec.Struct, kw_only=True):
-    """One accepted event on `chargehook.events`; `session` is the provider's item verbatim."""
+class Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One accepted event on `chargehook.events`; `session` is the provider's item verbatim.
+
+    `origin` is "ocpi" for a Session merged by the ocpi worker, which billing prices by OCPI's
+    rules (docs/billing.md#ocpi-sessions-and-cdrs); a provider's callback cannot set it.
+    """
 
     event_id: str
     provider: str
     received_at: datetime
     session: msgspec.Raw
+    origin: Literal["callback", "ocpi"] = "callback"
 
 
 PushKind = Literal["session_put", "session_patch", "cdr"]
@@ -46,14 +51,19 @@ class ProviderFigures(msgspec.Struct, kw_only=True):
     tax_price: Decimal | None = None
 
 
-class Billing(msgspec.Struct, kw_only=True):
-    """A bill: final (once per session), a running estimate, zero, or incomplete with the reason.
+BillKind = Literal["final", "estimate", "credit", "zero", "incomplete"]
 
-    Money has exactly the currency's minor-unit digits; the lines add up to `amount`.
+
+class Billing(msgspec.Struct, kw_only=True):
+    """A bill of the ledger (docs/billing.md#the-ledger): a final, the credit of one, a running
+    estimate, zero, or incomplete with the reason.
+
+    Money has exactly the currency's minor-unit digits; the lines add up to `amount`. A credit
+    and a final that replaces another name the final they credit or replace in `refers_to`.
     """
 
-    kind: Literal["final", "estimate", "zero", "incomplete"]
-    event_id: str
+    kind: BillKind
+    event_id: str | None  # None for a bill made from an OCPI CDR, named by `cdr_id`
     currency: str
     price_unit: str | None
     quantity: Decimal | None
@@ -68,6 +78,9 @@ class Billing(msgspec.Struct, kw_only=True):
     reason: str | None = None
     provider_figures: ProviderFigures | None = None
     mismatch: bool = False
+    bill_id: int | None = None
+    refers_to: int | None = None
+    cdr_id: str | None = None
 
 
 class ErrorBody(msgspec.Struct):

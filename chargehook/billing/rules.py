@@ -4,11 +4,13 @@ Decimal only, ROUND_HALF_UP to the currency's minor unit, every line of the form
 invented: a bill whose inputs are missing is incomplete, with the reason.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from typing import Literal, TypeVar
+from typing import Any, Literal
+
+import msgspec
 
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Session
@@ -28,7 +30,7 @@ ZERO_STATUSES = frozenset(
 )
 ERROR_STATUSES = frozenset({"INTERNAL_ERROR", "PROVIDER_ERROR"})
 
-Kind = Literal["final", "estimate", "zero", "incomplete"]
+Kind = Literal["final", "estimate", "credit", "zero", "incomplete"]
 
 
 @dataclass(frozen=True)
@@ -146,17 +148,39 @@ def with_fees(
 
 
 def cdr_lines(excl_vat: Decimal, currency: str, rates: Rates) -> Lines:
-    """A CDR's final (docs/billing.md#ocpi-sessions): B = q(total_cost.excl_vat), A = 0 (the
-    CPO's total holds its fees), then the formula. Not applied yet: the rule, ahead of its
-    wiring."""
+    """A CDR's final (docs/billing.md#ocpi-sessions-and-cdrs): B = q(total_cost.excl_vat),
+    A = 0 (the CPO's total holds its fees), then the formula."""
     unit = minor_unit(currency)
     return with_fees(Decimal(1), q(excl_vat, unit), q(Decimal(0), unit), rates, unit)
 
 
 def credit_of(final: Lines) -> Lines:
     """The exact negation of a final, line by line (a zero stays 0.00): a correction credits
-    the old final and makes a new one. Not applied yet: the rule, ahead of its wiring."""
-    return Lines(*(-line for line in astuple(final)))
+    the old final and makes a new one."""
+    return Lines(*(_negated(line) for line in astuple(final)))
+
+
+def _negated(line: Decimal) -> Decimal:
+    return -line if line else abs(line)  # never -0.00
+
+
+def inputs_of(session: Session) -> str:
+    """What a page-shaped final is computed from, as one text: P, u, E, D, A0 and the currency
+    (docs/billing.md#corrections). Numbers are normalised, so 0.45 and 0.450 are the same."""
+    end = session.updatedAt if session.status == "IN_PROGRESS" else session.finished
+    seconds = None
+    if session.started is not None and end is not None:
+        elapsed = end - session.started
+        seconds = elapsed.days * 86_400 + elapsed.seconds
+    values = (
+        _number(session.plug_price), session.price_unit, _number(session.charged_kwh),
+        seconds, _number(access_price(session)), (session.currency or "").upper(),
+    )  # fmt: skip
+    return msgspec.json.encode(values).decode()
+
+
+def _number(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.normalize())
 
 
 def zero_lines(unit: Decimal) -> Lines:
@@ -205,15 +229,14 @@ def differing_figures(session: Session, lines: Lines) -> dict[str, tuple[Decimal
     }
 
 
-B = TypeVar("B")
-
-
 def bill_to_show(
-    bills: Sequence[B], kind: Callable[[B], str], key: Callable[[B], OrderKey]
-) -> B | None:
-    """A session's bill as the admin API shows it: its final bill; before there is one, the
-    bill of its latest event by the session order."""
-    finals = [b for b in bills if kind(b) == "final"]
-    if finals:
-        return finals[-1]
+    bills: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], OrderKey]
+) -> Mapping[str, Any] | None:
+    """A session's bill as the admin API shows it: its head (the uncredited final, else the
+    latest credit); before it has one, the bill of its latest event by the session order."""
+    credited = {b["refers_to"] for b in bills if b["kind"] == "credit"}
+    finals = [b for b in bills if b["kind"] == "final" and b["id"] not in credited]
+    credits = [b for b in bills if b["kind"] == "credit"]
+    if finals or credits:
+        return max(finals or credits, key=lambda b: int(b["id"]))
     return max(bills, key=key, default=None)

@@ -37,12 +37,6 @@ async def session_cdrs(pool: Pool, provider: str, page_id: str) -> list[bytes]:
 
 SessionKey = tuple[str, str, str]  # (country_code, party_id, session_id)
 
-# One transaction-scoped lock per Session, taken in one order: a merge sees every push stored
-# before it, so two workers never each merge without the other's push.
-LOCK_SESSIONS = """
-SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
-FROM (SELECT DISTINCT key FROM unnest($1::text[]) AS key ORDER BY key) AS sorted
-"""
 INSERT_PUSHES = """
 INSERT INTO ocpi_session_pushes
     (country_code, party_id, session_id, push_id, cpo, method, last_updated, received_at, body)

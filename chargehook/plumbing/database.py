@@ -31,6 +31,18 @@ def columns(rows: Iterable[Sequence[object]]) -> list[list[object]]:
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 
+# Transaction-scoped locks, taken in one order so that two transactions never deadlock.
+LOCK_KEYS = """
+SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
+FROM (SELECT DISTINCT key FROM unnest($1::text[]) AS key ORDER BY key) AS sorted
+"""
+
+
+async def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
+    """Hold a lock on each key until the transaction ends (one statement for all)."""
+    await conn.execute(LOCK_KEYS, list(keys))
+
+
 @asynccontextmanager
 async def open_pool(url: str, max_size: int = 10) -> AsyncIterator[Pool]:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)

@@ -123,6 +123,50 @@ async def test_a_finished_callback_twice_and_a_late_in_progress_make_one_final_b
     assert [row["kind"] for row in rows] == ["final"]
 
 
+async def test_a_later_finished_with_corrected_energy_credits_the_final_and_bills_again(
+    client: Client,
+    provider: Provider,
+    pool: Pool,
+    downstream: Downstream,
+    persist_worker: Any,
+    billing_worker: Any,
+) -> None:
+    """docs/billing.md#corrections: example 1 corrected to E = 25.000 at the same rates."""
+    await post(client, provider, KWH.body("s-fix"))
+    assert (await downstream.next())[0]["session"]["amount"] == Decimal("14.06")
+    corrected = KWH.item("s-fix", updatedAt="2026-03-01T14:00:00+00:00")
+    corrected["charged_kwh"] = number("25.000")
+    await post(client, provider, msgspec.json.encode(corrected))
+    billed, _ = await downstream.next()
+    # a repeat of the correction and the original again change nothing
+    await post(client, provider, msgspec.json.encode(corrected))
+    await post(client, provider, KWH.body("s-fix"))
+    again = [(await downstream.next())[0]["session"]["amount"] for _ in range(2)]
+
+    rows = await pool.fetch(
+        "SELECT id, kind, refers_to, base, commission, tax, amount FROM bills"
+        " WHERE provider = $1 AND session_id = 's-fix' ORDER BY id",
+        provider.name,
+    )
+    first, credit, final = rows
+    assert [r["kind"] for r in rows] == ["final", "credit", "final"]
+    assert [str(credit[k]) for k in ("base", "commission", "tax", "amount")] == [
+        "-10.56", "-1.06", "-2.44", "-14.06",
+    ]  # fmt: skip
+    assert [str(final[k]) for k in ("base", "commission", "tax", "amount")] == [
+        "11.25", "1.13", "2.60", "14.98",
+    ]  # fmt: skip
+    assert credit["refers_to"] == final["refers_to"] == first["id"]
+    assert sum(r["amount"] for r in rows) == Decimal("14.98")
+    session = billed["session"]
+    assert (session["amount"], session["commision_price"], session["tax_price"]) == (
+        Decimal("14.98"), Decimal("1.13"), Decimal("2.60"),
+    )  # fmt: skip
+    assert session["correction"] == {"bill_id": final["id"], "replaces": first["id"]}
+    assert billed["billing"]["refers_to"] == first["id"]
+    assert again == [Decimal("14.98"), Decimal("14.98")]
+
+
 async def test_a_session_missing_what_its_unit_needs_is_incomplete_and_the_worker_goes_on(
     client: Client,
     provider: Provider,
