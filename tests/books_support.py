@@ -5,8 +5,9 @@ them (issue 18), for the tests of the books: reconciliation and a session's bill
 then corrected (its credit and a new final in one transaction, as migration 0011's deferred
 check asks); s-off sent an amount 0.03 from ours and a tax 0.01 from ours; s-zero sent the
 page example's 0 placeholders, at the day's last microsecond. acme-cpo is an OCPI CPO:
-ES-ABC-s1 billed from a CDR, credited by a credit CDR, billed again from a third CDR; ES-ABC-s2's
-base is 0.10 above the CPO's total_cost.excl_vat. emt bills in JPY. Around them: an estimate, a
+ES-ABC-s1 billed from a CDR, credited by a credit CDR, billed again from a third CDR; ES-ABC-s2
+billed from a CDR, then credited by a credit CDR whose total_cost.excl_vat is 0.10 short of the
+final's. emt bills in JPY. Around them: an estimate, a
 zero and an incomplete bill, and finals a microsecond either side of the day.
 """
 
@@ -197,7 +198,8 @@ async def a_mismatch_and_placeholders(books: Books) -> None:
 
 
 async def an_ocpi_session(books: Books) -> None:
-    """ES-ABC-s1 from a CDR, credited by a credit CDR and billed again; ES-ABC-s2 off by 0.10."""
+    """ES-ABC-s1 from a CDR, credited by a credit CDR and billed again; ES-ABC-s2 from a CDR,
+    credited by a credit CDR of -2.00 excl. VAT where the final's base is 2.10."""
     pool, ids = books.pool, books.ids
     first = {
         **cdr_bill("ES-ABC-s1", "ES-ABC-cdr1", at(14)),
@@ -214,9 +216,15 @@ async def an_ocpi_session(books: Books) -> None:
         **cpo("4.50", "5.45"),
     }
     ids["cdr credit"], ids["cdr again"] = await correct(pool, credit, again)
-    off = cdr_bill("ES-ABC-s2", "ES-ABC-cdr4", at(16))
-    ids["cdr off"] = await insert(pool, {**off, **lines("2.10", "0.21", "0.49", "2.80"),
-                                         **cpo("2.00", "2.42")})  # fmt: skip
+    other = {
+        **cdr_bill("ES-ABC-s2", "ES-ABC-cdr4", at(16)),
+        **lines("2.10", "0.21", "0.49", "2.80"),
+        **cpo("2.10", "2.54"),
+    }
+    ids["cdr other"] = await insert(pool, other)
+    short = credit_of(other, cdr_id="ES-ABC-cdr5", billed_at=at(16.5), **cpo("-2.00", "-2.42"),
+                      refers_to=ids["cdr other"])  # fmt: skip
+    ids["cdr credit off"] = await insert(pool, short)
 
 
 async def not_in_the_books(books: Books) -> None:

@@ -145,7 +145,7 @@ async def a_days_books_show_sums_figures_and_mismatches(
     await expect(page).to_have_url(re.compile(r"#/reconciliation\?day=2026-03-01$"))
     headings = page.locator("section.panel h2")
     await expect(headings).to_have_text([
-        "acme-cpo: 3 finals, 1 credit, 1 mismatch",
+        "acme-cpo: 3 finals, 2 credits, 1 mismatch",
         "emt: 1 final, 0 credits, 0 mismatches",
         "repsol: 4 finals, 1 credit, 1 mismatch",
     ])  # fmt: skip
@@ -153,18 +153,18 @@ async def a_days_books_show_sums_figures_and_mismatches(
     books = acme.get_by_role("table", name="acme-cpo's books in EUR")
     await expect(books.locator("tbody tr")).to_have_text([
         re.compile(r"^Finals\s*3\s*14.11 EUR\s*1.06 EUR\s*2.45 EUR$"),
-        re.compile(r"^Credits\s*1\s*-5.32 EUR\s*-0.40 EUR\s*-0.92 EUR$"),
-        re.compile(r"^Net\s*4\s*8.79 EUR\s*0.66 EUR\s*1.53 EUR$"),
+        re.compile(r"^Credits\s*2\s*-8.12 EUR\s*-0.61 EUR\s*-1.41 EUR$"),
+        re.compile(r"^Net\s*5\s*5.99 EUR\s*0.45 EUR\s*1.04 EUR$"),
     ])  # fmt: skip
     await expect(books.locator(".negative")).to_have_count(3)  # the credits' three lines
     figures = acme.get_by_role("table", name=re.compile("acme-cpo's own figures in EUR"))
     await expect(figures.locator("tbody tr")).to_have_text(
-        re.compile(r"^total_cost.excl_vat\s*4\s*6.50 EUR\s*6.60 EUR\s*-0.10 EUR$")
+        re.compile(r"^total_cost.excl_vat\s*5\s*4.60 EUR\s*4.50 EUR\s*0.10 EUR$")
     )
     mismatch = acme.get_by_role("table", name="Mismatches of acme-cpo").locator("tbody tr")
     await expect(mismatch).to_have_text(re.compile(
-        rf"^#{day['cdr off']}\s*ES-ABC-s2\s*final\s*total_cost.excl_vat\s*2.00 EUR\s*2.10 EUR"
-        r"\s*-0.10 EUR$"
+        rf"^#{day['cdr credit off']}\s*ES-ABC-s2\s*credit\s*total_cost.excl_vat\s*-2.00 EUR"
+        r"\s*-2.10 EUR\s*0.10 EUR$"
     ))  # fmt: skip
     link = mismatch.get_by_role("link", name="ES-ABC-s2")
     await expect(link).to_have_attribute("href", "#/sessions?provider=acme-cpo&id=ES-ABC-s2")

@@ -15,8 +15,8 @@ reconciliation = msgspec.json.Decoder(Reconciliation)
 BOOKS = """\
 provider  currency  kind     bills  amount  commission    tax
 acme-cpo  EUR       finals       3   14.11        1.06   2.45
-acme-cpo  EUR       credits      1   -5.32       -0.40  -0.92
-acme-cpo  EUR       net          4    8.79        0.66   1.53
+acme-cpo  EUR       credits      2   -8.12       -0.61  -1.41
+acme-cpo  EUR       net          5    5.99        0.45   1.04
 emt       JPY       finals       1    1664         125    289
 emt       JPY       credits      0       0           0      0
 emt       JPY       net          1    1664         125    289
@@ -27,7 +27,7 @@ repsol    EUR       net          5   19.31        1.46   3.35
 FIGURES = """\
 the providers' own figures, over the bills that sent each
 provider  currency  figure               bills  theirs   ours  difference
-acme-cpo  EUR       total_cost.excl_vat      4    6.50   6.60       -0.10
+acme-cpo  EUR       total_cost.excl_vat      5    4.60   4.50        0.10
 emt       JPY       amount                   1    1664   1664           0
 repsol    EUR       amount                   4   16.68  16.65        0.03
 repsol    EUR       commision_price          4    1.26   1.26        0.00
@@ -35,9 +35,9 @@ repsol    EUR       tax_price                4    2.90   2.89        0.01
 """
 MISMATCHES = """\
 mismatches: a figure more than 0.01 from ours
-provider  bill  session    kind   currency  figure               theirs  ours  difference
-acme-cpo  {cdr:>4}  ES-ABC-s2  final  EUR       total_cost.excl_vat    2.00  2.10       -0.10
-repsol    {off:>4}  s-off      final  EUR       amount                 1.70  1.67        0.03
+provider  bill  session    kind    currency  figure               theirs   ours  difference
+acme-cpo  {cdr:>4}  ES-ABC-s2  credit  EUR       total_cost.excl_vat   -2.00  -2.10        0.10
+repsol    {off:>4}  s-off      final   EUR       amount                 1.70   1.67        0.03
 """
 
 
@@ -56,7 +56,7 @@ async def test_an_operator_reconciles_a_day_from_the_command_line() -> None:
             "reconciliation of 2026-03-01 (UTC, by billed_at), every provider: finals and credits"
             " of 3 provider(s), 2 mismatch(es)\n\n"
         )
-        mismatches = MISMATCHES.format(cdr=ids["cdr off"], off=ids["off"])
+        mismatches = MISMATCHES.format(cdr=ids["cdr credit off"], off=ids["off"])
         assert table.split("\n", 2)[2] == f"{BOOKS}\n{FIGURES}\n{mismatches}"
 
         printed = await chargehook("--day", "2026-03-01", "--provider", "emt", "--format", "json")

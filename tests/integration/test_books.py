@@ -54,22 +54,23 @@ def figure(name: str, bills: int, theirs: str, ours: str, difference: str) -> di
 
 
 def acme_cpo(ids: dict[str, int]) -> dict[str, Any]:
-    """A CDR final, its credit CDR and a new final; another final's base 0.10 off the CPO's."""
+    """A CDR final, its credit CDR and a new final; another CDR final, credited by a credit
+    CDR 0.10 short of it: what is billed is the new final, 5.99."""
     return {
         "provider": "acme-cpo",
         "finals": 3,
-        "credits": 1,
+        "credits": 2,
         "currencies": [{
-            "currency": "EUR", "finals": 3, "credits": 1,
+            "currency": "EUR", "finals": 3, "credits": 2,
             "finals_sum": sums("14.11", "1.06", "2.45"),
-            "credits_sum": sums("-5.32", "-0.40", "-0.92"),
-            "net": sums("8.79", "0.66", "1.53"),
-            "provider_figures": [figure("total_cost.excl_vat", 4, "6.50", "6.60", "-0.10")],
+            "credits_sum": sums("-8.12", "-0.61", "-1.41"),
+            "net": sums("5.99", "0.45", "1.04"),
+            "provider_figures": [figure("total_cost.excl_vat", 5, "4.60", "4.50", "0.10")],
         }],
         "mismatches": [{
-            "bill_id": ids["cdr off"], "session_id": "ES-ABC-s2", "kind": "final",
-            "currency": "EUR", "figure": "total_cost.excl_vat", "theirs": "2.00", "ours": "2.10",
-            "difference": "-0.10",
+            "bill_id": ids["cdr credit off"], "session_id": "ES-ABC-s2", "kind": "credit",
+            "currency": "EUR", "figure": "total_cost.excl_vat", "theirs": "-2.00",
+            "ours": "-2.10", "difference": "0.10",
         }],
     }  # fmt: skip
 
@@ -147,9 +148,9 @@ async def test_the_use_case_answers_as_the_api(books: Books) -> None:
     report = await reconcile(books.pool, DAY, "acme-cpo")
     [acme] = report.providers
     [eur] = acme.currencies
-    assert (str(eur.net.amount), str(eur.credits_sum.tax)) == ("8.79", "-0.92")
-    assert [(m.bill_id, m.figure) for m in acme.mismatches] == [
-        (books.ids["cdr off"], "total_cost.excl_vat")
+    assert (str(eur.net.amount), str(eur.credits_sum.tax)) == ("5.99", "-1.41")
+    assert [(m.bill_id, m.kind, m.figure) for m in acme.mismatches] == [
+        (books.ids["cdr credit off"], "credit", "total_cost.excl_vat")
     ]
 
 
