@@ -115,7 +115,8 @@ def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
 
 
 def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
-    """`chargehook bills ...`: the bills ledger (docs/billing.md#reconciliation)."""
+    """`chargehook bills ...`: the bills ledger, one action per sub-command (each added here
+    and run by `bills_command`)."""
     bills = commands.add_parser("bills", help="the bills ledger: reconcile a day")
     actions = bills.add_subparsers(dest="action", required=True)
     reconcile = actions.add_parser(
@@ -262,7 +263,11 @@ def ocpi_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any,
 def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
     if args.provider is not None and not PROVIDER_NAME.fullmatch(args.provider):
         raise ConfigError(f"provider name {args.provider!r}: use a-z, 0-9, '-' and '_'")
-    return commands.run_bills_reconcile(settings, args.day, args.provider, args.format == "json")
+    match args.action:
+        case "reconcile":
+            as_json = args.format == "json"
+            return commands.run_bills_reconcile(settings, args.day, args.provider, as_json)
+    raise ConfigError(f"unknown command bills {args.action}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

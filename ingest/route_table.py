@@ -15,7 +15,7 @@ from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
 from chargehook.ingest.ocpi import credentials, versions
 from chargehook.ingest.ocpi import sessions as ocpi_sessions
 from chargehook.ingest.ocpi.pushes import path_schemas
-from chargehook.ingest.operators import bills, dead_letters, sessions, subscriptions
+from chargehook.ingest.operators import books, dead_letters, sessions, subscriptions
 from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
@@ -127,7 +127,7 @@ ROUTES = (
         "GET",
         "/v1/sessions/{provider}/{id}/bills",
         "listSessionBills",
-        bills.get_session_bills,
+        books.get_session_bills,
         "A session's bill chain: every bill in id order, each with what it refers to, and its "
         "billed total (its finals and credits)",
         Answer("The bill chain", ref("BillChain")),
@@ -139,7 +139,7 @@ ROUTES = (
         "GET",
         "/v1/reconciliation",
         "getReconciliation",
-        bills.get_reconciliation,
+        books.get_reconciliation,
         "A UTC day's finals and credits per provider: counts, sums, the provider's own figures "
         "beside ours, and every figure more than 0.01 from ours",
         Answer("The day's books, by provider", ref("Reconciliation")),
