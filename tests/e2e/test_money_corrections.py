@@ -18,10 +18,11 @@ from tests.ocpi_cpo import simulated_cpo
 from tests.ocpi_cpo import token_header as token
 from tests.ocpi_pipeline import at, fixture, ocpi, onboard, pipeline, register_cpo, subscribe
 from tests.receiver import Receiver, receiving
-from tests.support import eventually
+from tests.support import ADMIN_TOKEN, eventually
 
 pytestmark = pytest.mark.services
 KWH = WORKED_EXAMPLES[0]  # 14.06
+exact = msgspec.json.Decoder(float_hook=Decimal)
 
 
 async def add_provider(database_url: str, name: str) -> dict[str, str]:
@@ -47,6 +48,31 @@ async def delivered(hook: Receiver, session_id: str, amount: str) -> list[tuple[
     seen = await eventually(arrived, within=60, interval=0.3)
     assert seen is not None
     return seen
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def books_of(http: aiohttp.ClientSession, base: str, provider: str, day: str) -> Any:
+    """The day's reconciliation of `provider`: its one currency's counts and net."""
+    url = f"{base}/v1/reconciliation?day={day}&provider={provider}"
+    async with http.get(url, headers=ADMIN) as answered:
+        assert answered.status == 200, await answered.text()
+        (books,) = exact.decode(await answered.read())["providers"]
+    (currency,) = books["currencies"]
+    return currency["finals"], currency["credits"], currency["net"]["amount"]
+
+
+async def chain_of(http: aiohttp.ClientSession, base: str, provider: str, session_id: str) -> Any:
+    """The session's bill chain (each bill's kind, amount and the position of the bill it
+    refers to), and the day its last bill was made."""
+    url = f"{base}/v1/sessions/{provider}/{session_id}/bills"
+    async with http.get(url, headers=ADMIN) as answered:
+        assert answered.status == 200, await answered.text()
+        bills = exact.decode(await answered.read())["bills"]
+    position = {bill["id"]: n for n, bill in enumerate(bills)}
+    chain = [(b["kind"], b["amount"], position.get(b["refers_to"])) for b in bills]
+    return chain, bills[-1]["billed_at"][:10]
 
 
 async def post_cdr(http: aiohttp.ClientSession, base: str, token_c: str, cdr: Any) -> None:
@@ -110,6 +136,11 @@ async def test_a_page_correction_and_an_ocpi_cdr_credit_and_new_cdr_reach_the_su
                      total_cost={"excl_vat": 4.50, "incl_vat": 4.95})  # fmt: skip
         await post_cdr(http, base, token_c, again)
         ocpi_totals = await delivered(hook, ocpi_id, "5.99")
+        chains = {
+            who: await chain_of(http, base, who, sid)
+            for who, sid in ((provider, page_id), (name, ocpi_id))
+        }
+        books = {who: await books_of(http, base, who, day) for who, (_, day) in chains.items()}
 
     final, replacing = page_totals[0][1], page_totals[-1][1]
     assert [amount for amount, _ in page_totals] == [Decimal("14.06"), Decimal("14.98")]
@@ -122,3 +153,19 @@ async def test_a_page_correction_and_an_ocpi_cdr_credit_and_new_cdr_reach_the_su
     credit_of, new_final = corrections[0], corrections[-1]
     assert set(credit_of) == {"bill_id", "credits"}
     assert new_final["replaces"] == credit_of["credits"]  # the new CDR replaces the credited
+
+    # the books show the chain: two finals and a credit each, netting to the latest total
+    assert books == {
+        provider: (2, 1, Decimal("14.98")),
+        name: (2, 1, Decimal("5.99")),
+    }
+    assert chains[provider][0] == [
+        ("final", Decimal("14.06"), None),
+        ("credit", Decimal("-14.06"), 0),
+        ("final", Decimal("14.98"), 0),
+    ]
+    assert [bill for bill in chains[name][0] if bill[0] != "estimate"] == [
+        ("final", Decimal("5.32"), None),
+        ("credit", Decimal("-5.32"), 1),
+        ("final", Decimal("5.99"), 1),
+    ]
