@@ -17,6 +17,7 @@ from decimal import Decimal
 from chargehook.billing.rules import MISMATCH_TOLERANCE, Lines, cdr_lines, credit_of
 from chargehook.billing.store import HEADS, BillRow, insert_bills, lock_sessions, new_ids
 from chargehook.plumbing.database import Connection, Pool, Record, columns
+from chargehook.plumbing.errors import RetryLater
 from chargehook.providers.rules import Rates
 from chargehook.sessions.order import SessionRef
 
@@ -27,6 +28,12 @@ SELECT b.id, b.provider, b.session_id, b.cdr_id, b.kind, b.currency, b.quantity,
     EXISTS (SELECT 1 FROM bills c WHERE c.kind = 'credit' AND c.refers_to = b.id) AS credited
 FROM bills b
 WHERE (b.provider, b.cdr_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
+
+
+CREDITED_SESSIONS = """
+SELECT DISTINCT provider, session_id FROM bills
+WHERE (provider, cdr_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
 
@@ -179,17 +186,26 @@ def _billed(row: Record) -> Billed:
 async def bill_cdrs(
     conn: Connection, charges: Sequence[CdrCharge], rates: Mapping[str, Rates]
 ) -> list[tuple[CdrCharge, str]]:
-    """Bill the CDRs in the transaction that stores them: four statements, whatever the
-    batch's size. The refused back, each with why: the caller stores those nowhere."""
+    """Bill the CDRs in the transaction that stores them: five statements, whatever the
+    batch's size (four without credits). The refused back, each with why: the caller stores
+    those nowhere."""
     if not charges:
         return []
-    await lock_sessions(conn, {(c.provider, c.session_id) for c in charges})
+    # a credit bills the session of the final it credits, whichever its own CDR names
+    credited = [(c.provider, c.credits) for c in charges if c.credits]
+    others = await conn.fetch(CREDITED_SESSIONS, *columns(credited)) if credited else []
+    sessions = {(c.provider, c.session_id) for c in charges}
+    await lock_sessions(conn, sessions | {(r["provider"], r["session_id"]) for r in others})
     ledger = await read_ledger(conn, charges)
     planned = plan_cdrs(charges, ledger, await new_ids(conn, len(charges)), rates)
-    await insert_bills(conn, planned.rows)
+    if len(await insert_bills(conn, planned.rows)) != len(planned.rows):
+        # billed by another transaction in the meantime: roll back; the retry refuses it
+        raise RetryLater("a CDR's bill was taken by another transaction")
     return planned.refused
 
 
-async def cdr_refusal(pool: Pool, charge: CdrCharge) -> str | None:
-    """Why a CDR would be refused if it came now (ingest asks before it accepts one)."""
-    return refusal(charge, await read_ledger(pool, [charge]))
+async def credit_refusal(pool: Pool, charge: CdrCharge) -> str | None:
+    """Why a credit CDR would be refused if it came now: ingest asks before it accepts one.
+    A CDR that is no credit is not asked about: the credit before it may be on its way (posted
+    and answered, not billed yet), and the ocpi worker bills them in the order they came."""
+    return None if charge.credits is None else refusal(charge, await read_ledger(pool, [charge]))

@@ -14,6 +14,7 @@ import asyncpg
 from chargehook.billing.plan import EventRef, Head, Made, plan, without_clashes
 from chargehook.billing.rules import Lines, bill_to_show, credit_of
 from chargehook.plumbing.database import Connection, Pool, columns, lock_keys
+from chargehook.plumbing.errors import RetryLater
 from chargehook.providers.rules import Rates
 from chargehook.schemas import Billing, ProviderFigures
 from chargehook.sessions.events import SessionEvent
@@ -183,6 +184,9 @@ async def bill_batch(
     # another session's event took an id in the moment after it was read: left out, as a
     # clash seen first; its sessions' events are billed again with the retried batch
     lost = [m.event for m in made if m.ref not in stored]
+    if any(m.replaces for m in made if m.ref not in stored):
+        # its credit is stored, its final is not: roll back, and the retry sees the clash
+        raise RetryLater("a correcting event's id was taken by another session's event")
     raced = without_clashes(lost, (await known_bills(conn, lost)).owners)[1] if lost else []
     if len(raced) != len(lost):
         raise RuntimeError(

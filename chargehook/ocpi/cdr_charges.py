@@ -26,12 +26,14 @@ class CdrFields(msgspec.Struct):
 
 
 cdr_fields_decoder = msgspec.json.Decoder(CdrFields)
+# A CDR naming no Session bills one of its own, named apart from any pushed Session's.
+OWN_SESSION = "cdr:"
 
 
 def cdr_charge(push: OcpiPush) -> CdrCharge:
     """What billing needs of a CDR push; a CDR naming no Session bills one of its own."""
     fields = cdr_fields_decoder.decode(push.body)
-    named = fields.session_id or push.object_id
+    named = fields.session_id or OWN_SESSION + push.object_id
     country_code, party_id = push.country_code, push.party_id
     credits = fields.credit_reference_id if fields.credit else None
     return CdrCharge(

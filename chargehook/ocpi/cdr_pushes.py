@@ -13,7 +13,7 @@ import asyncio
 
 import structlog
 
-from chargehook.billing.cdr_bills import cdr_refusal
+from chargehook.billing.cdr_bills import credit_refusal
 from chargehook.ocpi.cdr_charges import cdr_charge
 from chargehook.ocpi.pushing import accept_push
 from chargehook.ocpi.store import stored_cdr
@@ -38,7 +38,7 @@ class CdrRefused(Exception):
 async def accept_cdr(accepting: Accepting, push: OcpiPush) -> bool:
     """Publish the CDR's push, confirmed (raising as `accept_push` does), unless the same CDR
     is stored already: True then, and nothing is published. CdrChanged for another body,
-    CdrRefused for a CDR that cannot be billed."""
+    CdrRefused for a credit CDR that cannot credit."""
     if await refuse_a_changed_cdr(accepting.pool, push):
         return True
     await refuse_an_unbillable_cdr(accepting.pool, push)
@@ -47,11 +47,11 @@ async def accept_cdr(accepting: Accepting, push: OcpiPush) -> bool:
 
 
 async def refuse_an_unbillable_cdr(pool: Pool, push: OcpiPush) -> None:
-    """CdrRefused for a credit of a CDR not billed here or credited already, or a CDR for a
-    session whose CDR is not credited. The ocpi worker checks again as it bills, so a check
-    skipped because the database did not answer in time refuses nothing it would take."""
+    """CdrRefused for a credit of a CDR not billed here or credited already. The ocpi worker
+    checks every CDR again as it bills, so a check skipped because the database did not
+    answer in time refuses nothing it would take."""
     try:
-        reason = await asyncio.wait_for(cdr_refusal(pool, cdr_charge(push)), KEY_CHECK_TIMEOUT)
+        reason = await asyncio.wait_for(credit_refusal(pool, cdr_charge(push)), KEY_CHECK_TIMEOUT)
     except Exception as exc:
         if not is_infrastructure(exc):
             raise

@@ -17,7 +17,7 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from chargehook.billing.cdr_bills import bill_cdrs
+from chargehook.billing.cdr_bills import CdrCharge, bill_cdrs
 from chargehook.ocpi import store
 from chargehook.ocpi.cdr_charges import cdr_charge, cdr_fields_decoder
 from chargehook.ocpi.cpos import note_error
@@ -73,9 +73,11 @@ async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[M
     await lock_keys(conn, map(store.lock_key, keys))
     if sessions:
         await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
-    billed = await _billed(conn, cdrs) if cdrs else []
+    billed, refused = await _billed(conn, cdrs) if cdrs else ([], [])
     if billed:
         await _store_cdrs(conn, billed)
+    for charge, reason in refused:  # after the inserts: the CPO's row is the last taken
+        await note_error(conn, charge.provider, f"CDR {charge.cdr_id} not billed: {reason}")
     return await _merge(conn, keys) if keys else []
 
 
@@ -104,17 +106,17 @@ async def _store_cdrs(
 
 async def _billed(
     conn: Connection, cdrs: list[tuple[OcpiPush, store.SessionKey | None]]
-) -> list[tuple[OcpiPush, store.SessionKey | None]]:
-    """Bill the CDRs (docs/billing.md#ocpi-sessions-and-cdrs); those that cannot be billed
-    are stored nowhere and noted on the CPO, as ingest refuses them when it can tell."""
+) -> tuple[list[tuple[OcpiPush, store.SessionKey | None]], list[tuple[CdrCharge, str]]]:
+    """Bill the CDRs (docs/billing.md#ocpi-sessions-and-cdrs): those to store, and those that
+    cannot be billed, with why: stored nowhere, and noted on the CPO."""
     charges = [cdr_charge(push) for push, _ in cdrs]
     rates = await rates_of(conn, {charge.provider for charge in charges})
     refused = await bill_cdrs(conn, charges, rates)
     for charge, reason in refused:
         log.warning("ocpi cdr refused", cpo=charge.provider, cdr_id=charge.cdr_id, reason=reason)
-        await note_error(conn, charge.provider, f"CDR {charge.cdr_id} not billed: {reason}")
     dropped = {charge for charge, _ in refused}
-    return [cdr for cdr, charge in zip(cdrs, charges, strict=True) if charge not in dropped]
+    kept = [cdr for cdr, charge in zip(cdrs, charges, strict=True) if charge not in dropped]
+    return kept, refused
 
 
 async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]:

@@ -307,7 +307,7 @@ async def test_a_cdr_of_no_known_session_is_billed_on_its_own(
     await take_in(pool, broker, [cdr_of(cpo, "cdr-o", 1.25, 41, session_id=None)])
     assert await ledger(pool, cpo) == [
         f"final 5.32 of {p}-cdr-n for {p}-never-pushed (cpo 4.0)",
-        f"final 1.67 of {p}-cdr-o for {p}-cdr-o (cpo 1.25)",
+        f"final 1.67 of {p}-cdr-o for {p}-cdr:cdr-o (cpo 1.25)",
     ]
 
 
@@ -327,3 +327,33 @@ async def test_a_cdr_that_cannot_be_billed_is_stored_nowhere_and_noted(
     error = await last_error(pool, cpo)
     assert error is not None and "cdr-b not billed" in error and "not credited" in error
     assert [line.split(" of ")[0] for line in await ledger(pool, cpo)] == ["final 5.32"]
+
+
+async def test_two_credits_of_one_cdr_at_once_credit_it_once_and_the_other_is_refused(
+    pool: Pool, cpo: Cpo
+) -> None:
+    """Credits that name no Session lock the session of the final they credit."""
+    await registered(pool, cpo)
+    async with pool.acquire() as conn, conn.transaction():
+        await store_and_merge(conn, [cdr_of(cpo, "cdr-d", 4.00, 41, session_id="s11")])
+    credits = [
+        cdr_of(cpo, f"cdr-d-c{n}", -4.00, 42 + n, credit=True, credit_reference_id="cdr-d")
+        for n in range(2)
+    ]
+    async with pool.acquire() as one, pool.acquire() as other:
+        first, second = one.transaction(), other.transaction()
+        await first.start()
+        await second.start()
+        await store_and_merge(one, [credits[0]])
+        racing = asyncio.create_task(store_and_merge(other, [credits[1]]))
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # it waits for the session's lock
+        await first.commit()
+        await racing
+        await second.commit()
+    assert [line.split(" of ")[0] for line in await ledger(pool, cpo)] == [
+        "final 5.32", "credit -5.32"
+    ]  # fmt: skip
+    assert await stored_cdr(pool, "ES", cpo.party, "cdr-d-c1") is None
+    error = await last_error(pool, cpo)
+    assert error is not None and "cdr-d-c1 not billed" in error and "credited already" in error
