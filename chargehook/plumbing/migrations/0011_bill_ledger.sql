@@ -14,7 +14,7 @@ ALTER TABLE bills
     -- P, u, E, D, A0 and the currency as billed (billing.rules.inputs_of): a later event whose
     -- inputs differ corrects the final; NULL for bills made before this migration
     ADD COLUMN inputs text,
-    -- the CPO's own total_cost of a CDR (or of a Session, for an estimate), kept beside ours
+    -- the CPO's own total_cost of a CDR, kept beside ours
     ADD COLUMN cpo_excl_vat numeric,
     ADD COLUMN cpo_incl_vat numeric,
     ADD CONSTRAINT bills_came_from CHECK (event_id IS NOT NULL OR cdr_id IS NOT NULL),
