@@ -82,11 +82,19 @@ async def add_bill(
 
 
 async def correct(
-    pool: Pool, final: int, minute: float, credited: Lines = EXAMPLE_1, lines: Lines = EXAMPLE_5
+    pool: Pool,
+    final: int,
+    minute: float,
+    *,
+    credited: Lines = EXAMPLE_1,
+    lines: Lines = EXAMPLE_5,
+    provider: str = "repsol",
+    session: str = "s-1",
 ) -> list[int]:
     """The credit of `final` and the final that replaces it, in one transaction; their ids."""
     async with pool.acquire() as conn, conn.transaction():
         credit = await add_bill(conn, minute, kind="credit", lines=credited.negated(),
-                                refers_to=final)  # fmt: skip
-        replacement = await add_bill(conn, minute, lines=lines, refers_to=final)
+                                provider=provider, session=session, refers_to=final)  # fmt: skip
+        replacement = await add_bill(conn, minute, lines=lines, provider=provider,
+                                     session=session, refers_to=final)  # fmt: skip
     return [credit, replacement]
