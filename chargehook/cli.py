@@ -10,6 +10,7 @@ import msgspec
 import uvloop
 
 from chargehook import commands, root
+from chargehook.billing.export_format import FORMATS, BadParameter, bill_filter
 from chargehook.ingest.openapi import openapi
 from chargehook.ocpi.parties import Party, parse_party
 from chargehook.plumbing.errors import ConfigError
@@ -18,6 +19,7 @@ from chargehook.plumbing.logs import configure_logging
 from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
 from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas import STATUSES, NewSubscription
+from chargehook.schemas.bills import BILL_KINDS
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.schemas.subscriptions import BatchSize
 from chargehook.workers import WORKERS
@@ -105,6 +107,41 @@ def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
     grace(actions.choices["rotate"])
 
 
+def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
+    """`chargehook bills ...`: the bills ledger, one action per sub-command (each added here
+    and run by `bills_command`)."""
+    bills = commands.add_parser("bills", help="the bills ledger: export")
+    actions = bills.add_subparsers(dest="action", required=True)
+    export = actions.add_parser(
+        "export", parents=[flags], help="every bill of a period to stdout, as CSV or JSON lines"
+    )
+    period(export)
+    export.add_argument("--provider", help="only this provider's bills")
+    export.add_argument("--kind", choices=BILL_KINDS, help="only bills of this kind")
+    export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
+
+
+def period(command: argparse.ArgumentParser) -> None:
+    """--since and --until: the bills billed in [since, until)."""
+    moment = "ISO 8601: a date-time with an offset (2026-03-01T00:00:00+01:00) or a date, "
+    moment += "its midnight UTC (2026-03-01)"
+    command.add_argument(
+        "--since", required=True, metavar="T", help="billed at or after; " + moment
+    )
+    command.add_argument("--until", required=True, metavar="T", help="billed before; " + moment)
+
+
+def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    try:
+        chosen = bill_filter(args.since, args.until, args.provider, args.kind)
+    except BadParameter as exc:
+        raise ConfigError(f"--{exc.name}: {exc.reason}") from None
+    match args.action:
+        case "export":
+            return commands.run_bills_export(settings, chosen, args.format)
+    raise ConfigError(f"unknown command bills {args.action}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     flags = settings_flags()
     parser = argparse.ArgumentParser(prog="chargehook", description=__doc__)
@@ -129,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("name", help="a registered provider")
     grace(rotate)
     ocpi_parser(commands, flags)
+    bills_parser(commands, flags)
     subscription = commands.add_parser("subscription", help="manage subscriptions")
     subscription_commands = subscription.add_subparsers(dest="action", required=True)
     subscribe = subscription_commands.add_parser("add", parents=[flags], help="subscribe a URL")
@@ -192,6 +230,8 @@ def command_for(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, 
             return change(settings, args.name, args.commission_rate, args.tax_rate)
         case "ocpi":
             return ocpi_command(args, settings)
+        case "bills":
+            return bills_command(args, settings)
         case "status":
             root.require_services(settings, "status")
             return commands.run_status(settings)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from chargehook.plumbing.database import Connection, Pool, migrate, open_pool
 from tests.support import fresh_database
@@ -47,12 +48,17 @@ def at(minutes: float) -> datetime:
     return START + timedelta(minutes=minutes)
 
 
+class Ledger(NamedTuple):
+    url: str
+    pool: Pool
+
+
 @asynccontextmanager
-async def fresh_ledger() -> AsyncIterator[Pool]:
+async def fresh_ledger() -> AsyncIterator[Ledger]:
     """A database of the test's own, migrated: no other test's bills in its periods."""
     async with fresh_database("chargehook_export") as url, open_pool(url) as pool:
         await migrate(pool)
-        yield pool
+        yield Ledger(url, pool)
 
 
 async def add_bill(

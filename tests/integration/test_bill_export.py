@@ -22,7 +22,7 @@ MARCH = BillFilter(at(0), at(60))
 
 @pytest.fixture
 async def ledger() -> AsyncIterator[Pool]:
-    async with fresh_ledger() as pool:
+    async with fresh_ledger() as (_, pool):
         yield pool
 
 

@@ -25,7 +25,7 @@ decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 @pytest.fixture
 async def ledger() -> AsyncIterator[Pool]:
-    async with fresh_ledger() as pool:
+    async with fresh_ledger() as (_, pool):
         yield pool
 
 
