@@ -57,7 +57,7 @@ async def export_bills(
             cursor = await conn.cursor(EXPORT, *arguments(chosen))
             while found := await cursor.fetch(page):
                 rows += len(found)
-                yield lines(fmt, [stored_bill(row) for row in found])
+                yield lines(fmt, found)
     period = {"since": iso(chosen.since), "until": iso(chosen.until)}
     log.info("bills exported", rows=rows, format=fmt, **period)
 

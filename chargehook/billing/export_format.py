@@ -143,8 +143,11 @@ def stored_bill(row: Iterable[Any]) -> StoredBill:
 
 
 def iso(at: datetime) -> str:
-    """ISO 8601 in UTC, as the JSON lines have it: 2026-03-01T12:00:00.250000Z."""
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC, as the JSON lines have it (2026-03-01T12:00:00.250000Z), written by
+    the same encoder: a tenth of `isoformat`'s time, three times a bill."""
+    if at.utcoffset():
+        at = at.astimezone(UTC)
+    return encoder.encode(at)[1:-1].decode()
 
 
 def csv_text(text: str) -> str:
@@ -173,13 +176,11 @@ def csv_header() -> str:
     return ",".join(COLUMNS) + CSV_END
 
 
-def csv_lines(bills: Iterable[StoredBill]) -> str:
-    """One line per bill; an empty cell is a null (or an empty currency)."""
+def csv_lines(rows: Iterable[Iterable[Any]]) -> str:
+    """One line per bill, from its values in COLUMNS order (a database row, or a StoredBill's
+    `astuple`); an empty cell is a null (or an empty currency)."""
     cells = CSV_CELLS
-    return "".join(
-        ",".join([cells[type(value)](value) for value in msgspec.structs.astuple(bill)]) + CSV_END
-        for bill in bills
-    )
+    return "".join(",".join([cells[type(value)](value) for value in row]) + CSV_END for row in rows)
 
 
 def jsonl_lines(bills: Sequence[StoredBill]) -> bytes:
@@ -187,8 +188,11 @@ def jsonl_lines(bills: Sequence[StoredBill]) -> bytes:
     return encoder.encode_lines(bills)
 
 
-def lines(fmt: ExportFormat, bills: Sequence[StoredBill]) -> bytes:
-    return jsonl_lines(bills) if fmt == "jsonl" else csv_lines(bills).encode()
+def lines(fmt: ExportFormat, rows: Sequence[Iterable[Any]]) -> bytes:
+    """Rows of the COLUMNS as lines of the format."""
+    if fmt == "jsonl":
+        return jsonl_lines([stored_bill(row) for row in rows])
+    return csv_lines(rows).encode()
 
 
 def preamble(fmt: ExportFormat) -> bytes:
