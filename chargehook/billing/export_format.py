@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Literal, get_args
 
 import msgspec
+import msgspec.inspect
 
 from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas.bills import BILL_KINDS, StoredBill
@@ -137,9 +138,28 @@ def stored_digits(value: Any) -> Any:
     return value
 
 
+def is_number(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(is_number(member) for member in kind.types)
+    return isinstance(kind, msgspec.inspect.DecimalType)
+
+
+def number_columns() -> tuple[int, ...]:
+    """Where in COLUMNS the numerics are: a row's other values need no look."""
+    info = msgspec.inspect.type_info(StoredBill)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple(column for column, found in enumerate(info.fields) if is_number(found.type))
+
+
+NUMBERS = number_columns()
+
+
 def stored_bill(row: Iterable[Any]) -> StoredBill:
-    """A row of the columns COLUMNS as a bill."""
-    return StoredBill(*(stored_digits(value) for value in row))
+    """A row of the columns COLUMNS as a bill, its numbers with the digits stored."""
+    values = list(row)
+    for column in NUMBERS:
+        values[column] = stored_digits(values[column])
+    return StoredBill(*values)
 
 
 def iso(at: datetime) -> str:

@@ -15,6 +15,7 @@ from chargehook.billing.export_format import (
     DEFAULT_LIMIT,
     EARLIEST,
     LATEST,
+    NUMBERS,
     BadParameter,
     BillFilter,
     PageAsked,
@@ -70,6 +71,7 @@ FINAL_CSV = (
     "2026-03-01T10:00:02.250000Z\r\n"
 )
 MONEY = ("base", "access_fee", "subtotal", "commission", "tax", "amount")
+MONEY_LIKE = (*MONEY, "quantity", "_rate", "provider_commission", "provider_tax", "_vat")
 
 
 def bill(**changes: Any) -> StoredBill:
@@ -179,6 +181,14 @@ def test_a_row_becomes_a_bill_with_the_stored_digits() -> None:
     values[COLUMNS.index("amount")] = Decimal("1E+1")
     made = stored_bill(values)
     assert str(made.amount) == "10" and made.id == 7 and made.billed_at == FINAL["billed_at"]
+
+
+def test_every_number_of_a_row_keeps_its_digits_in_json() -> None:
+    numbers = {name for name, value in FINAL.items() if name.endswith(MONEY_LIKE)}
+    assert {COLUMNS[column] for column in NUMBERS} == numbers
+    values = [Decimal("1E+4") if n in NUMBERS else v for n, v in enumerate(FINAL.values())]
+    written = lines("jsonl", [values])
+    assert b"E+" not in written and written.count(b":10000,") == len(numbers)
 
 
 MIDNIGHT = datetime(2026, 3, 1, tzinfo=UTC)
