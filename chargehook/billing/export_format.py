@@ -69,7 +69,12 @@ def moment(name: str, text: str) -> datetime:
         raise BadParameter(name, f"{expected}, got {text!r}") from None
     if at.tzinfo is None:
         raise BadParameter(name, f"{expected}: {text!r} has no offset")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise BadParameter(
+            name, f"Expected a time from year 1 to 9999 in UTC, got {text!r}"
+        ) from None
 
 
 def bill_filter(

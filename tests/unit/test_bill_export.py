@@ -226,6 +226,14 @@ def test_a_moment_that_cannot_be_read_is_refused_by_name(text: str, says: str) -
     assert refused.value.name == "until"
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_past_the_calendar_in_utc_is_refused_by_name(text: str) -> None:
+    with pytest.raises(BadParameter) as refused:
+        moment("since", text)
+    expected = f"since: Expected a time from year 1 to 9999 in UTC, got {text!r}"
+    assert str(refused.value) == expected
+
+
 def test_a_filter_left_open_takes_every_bill() -> None:
     assert bill_filter(None, None, None, None) == BillFilter(EARLIEST, LATEST, None, None)
     chosen = bill_filter("2026-03-01", "2026-04-01", "acme-cpo", "credit")
