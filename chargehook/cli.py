@@ -3,6 +3,7 @@
 import argparse
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,7 +11,8 @@ import msgspec
 import uvloop
 
 from chargehook import commands, root
-from chargehook.billing.export_format import FORMATS, BadParameter, bill_filter
+from chargehook.billing.books import parse_day
+from chargehook.billing.export_format import FORMATS, BadParameter, BillFilter, bill_filter
 from chargehook.ingest.openapi import openapi
 from chargehook.ocpi.parties import Party, parse_party
 from chargehook.plumbing.errors import ConfigError
@@ -71,6 +73,13 @@ def party(text: str) -> Party:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def day(text: str) -> date:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def grace(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--grace",
@@ -110,8 +119,18 @@ def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
 def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
     """`chargehook bills ...`: the bills ledger, one action per sub-command (each added here
     and run by `bills_command`)."""
-    bills = commands.add_parser("bills", help="the bills ledger: export")
+    bills = commands.add_parser("bills", help="the bills ledger: reconcile a day, export")
     actions = bills.add_subparsers(dest="action", required=True)
+    reconcile = actions.add_parser(
+        "reconcile",
+        parents=[flags],
+        help="a UTC day's finals and credits per provider, beside the providers' own figures",
+    )
+    reconcile.add_argument(
+        "--day", type=day, required=True, metavar="YYYY-MM-DD", help="the UTC day of billed_at"
+    )
+    reconcile.add_argument("--provider", help="one provider or CPO; default every provider")
+    reconcile.add_argument("--format", choices=("table", "json"), default="table")
     export = actions.add_parser(
         "export", parents=[flags], help="every bill of a period to stdout, as CSV or JSON lines"
     )
@@ -129,17 +148,6 @@ def period(command: argparse.ArgumentParser) -> None:
         "--since", required=True, metavar="T", help="billed at or after; " + moment
     )
     command.add_argument("--until", required=True, metavar="T", help="billed before; " + moment)
-
-
-def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
-    try:
-        chosen = bill_filter(args.since, args.until, args.provider, args.kind)
-    except BadParameter as exc:
-        raise ConfigError(f"--{exc.name}: {exc.reason}") from None
-    match args.action:
-        case "export":
-            return commands.run_bills_export(settings, chosen, args.format)
-    raise ConfigError(f"unknown command bills {args.action}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,6 +277,25 @@ def ocpi_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any,
         case "revoke":
             return commands.run_ocpi_revoke(settings, args.name)
     return commands.run_ocpi_token_a(settings, args.name)
+
+
+def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    if args.provider is not None and not PROVIDER_NAME.fullmatch(args.provider):
+        raise ConfigError(f"provider name {args.provider!r}: use a-z, 0-9, '-' and '_'")
+    match args.action:
+        case "reconcile":
+            as_json = args.format == "json"
+            return commands.run_bills_reconcile(settings, args.day, args.provider, as_json)
+        case "export":
+            return commands.run_bills_export(settings, export_filter(args), args.format)
+    raise ConfigError(f"unknown command bills {args.action}")
+
+
+def export_filter(args: argparse.Namespace) -> BillFilter:
+    try:
+        return bill_filter(args.since, args.until, args.provider, args.kind)
+    except BadParameter as exc:
+        raise ConfigError(f"--{exc.name}: {exc.reason}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

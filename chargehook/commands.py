@@ -1,14 +1,18 @@
 """The operator's one-shot commands: providers and their tokens, subscriptions, dead letters,
-the bills export. Each opens what it needs (chargehook.root's openers), does one thing and
-prints what it did."""
+the bills' reconciliation and export. Each opens what it needs (chargehook.root's openers), does
+one thing and prints what it did."""
 
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
+
+from chargehook.billing import reconciling
+from chargehook.billing.books import Reconciliation
 from chargehook.billing.export import export_bills
 from chargehook.billing.export_format import BillFilter, ExportFormat
 from chargehook.dead_letters import actions as dead_letters
@@ -228,6 +232,91 @@ def countdown(disables_at: datetime | None, now: datetime) -> str:
         return "-"
     left = disables_at - now
     return str(left).split(".")[0] if left > timedelta() else "due"
+
+
+async def run_bills_reconcile(
+    settings: Settings, day: date, provider: str | None, as_json: bool
+) -> None:
+    """A UTC day's finals and credits per provider (docs/billing.md#reconciliation)."""
+    async with open_database(settings) as pool:
+        report = await reconciling.reconcile(pool, day, provider)
+    if as_json:
+        print(msgspec.json.format(JSON.encode(report).decode()))
+    else:
+        print_reconciliation(report)
+
+
+JSON = msgspec.json.Encoder(decimal_format="number")  # as the API answers it
+Row = Sequence[object]
+
+
+def print_reconciliation(report: Reconciliation) -> None:
+    mismatches = sum(len(p.mismatches) for p in report.providers)
+    who = f"provider {report.provider}" if report.provider else "every provider"
+    print(f"reconciliation of {report.day} (UTC, by billed_at), {who}: finals and credits of "
+          f"{len(report.providers)} provider(s), {mismatches} mismatch(es)")  # fmt: skip
+    if not report.providers:
+        print("no final nor credit was billed that day")
+        return
+    print_table("", BOOKS, books_rows(report))
+    print_table("the providers' own figures, over the bills that sent each", FIGURES,
+                figure_rows(report))  # fmt: skip
+    print_table("mismatches: a figure more than 0.01 from ours", MISMATCHES,
+                mismatch_rows(report))  # fmt: skip
+
+
+BOOKS = ("provider", "currency", "kind", "bills", "amount", "commission", "tax")
+FIGURES = ("provider", "currency", "figure", "bills", "theirs", "ours", "difference")
+MISMATCHES = ("provider", "bill", "session", "kind", "currency", "figure", "theirs", "ours",
+              "difference")  # fmt: skip
+
+
+def books_rows(report: Reconciliation) -> list[Row]:
+    """Each provider's finals, credits and net, per currency."""
+    return [
+        (p.provider, c.currency, kind, bills, sums.amount, sums.commission, sums.tax)
+        for p in report.providers
+        for c in p.currencies
+        for kind, bills, sums in (
+            ("finals", c.finals, c.finals_sum),
+            ("credits", c.credits, c.credits_sum),
+            ("net", c.finals + c.credits, c.net),
+        )
+    ]
+
+
+def figure_rows(report: Reconciliation) -> list[Row]:
+    return [
+        (p.provider, c.currency, f.figure, f.bills, f.theirs, f.ours, f.difference)
+        for p in report.providers
+        for c in p.currencies
+        for f in c.provider_figures
+    ]
+
+
+def mismatch_rows(report: Reconciliation) -> list[Row]:
+    return [
+        (p.provider, m.bill_id, m.session_id, m.kind, m.currency, m.figure, m.theirs, m.ours,
+         m.difference)
+        for p in report.providers
+        for m in p.mismatches
+    ]  # fmt: skip
+
+
+def print_table(title: str, headings: Row, rows: Sequence[Row]) -> None:
+    """Columns as wide as their widest cell; numbers to the right."""
+    print(f"\n{title}" if title else "")
+    if not rows:
+        print("none")
+        return
+    cells = [[str(h) for h in headings], *([str(v) for v in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headings))]
+    right = [isinstance(value, int | Decimal) for value in rows[0]]
+    for row in cells:
+        aligned = (
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
+        )
+        print("  ".join(aligned).rstrip())
 
 
 async def run_bills_export(settings: Settings, chosen: BillFilter, fmt: ExportFormat) -> None:

@@ -1,13 +1,18 @@
 """The OpenAPI 3.1 document of the HTTP API, built from the route table (`route_table.ROUTES`):
-the schemas are those of the Structs' `components()` and `ocpi_components()` the paths use."""
+the schemas are those of the Structs' `components()`, `ocpi_components()` and the books'
+(`billing.books`) the paths use."""
 
 from collections.abc import Iterable
 
+import msgspec
+
+from chargehook.billing.books import LEDGER_TYPES
 from chargehook.ingest.route import BEARER, OCPI_TOKEN, Route, paths, referenced
 from chargehook.ingest.route_table import ROUTES
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import SCHEMA_VERSION
 from chargehook.schemas.contract import Document, components, ocpi_components
+from chargehook.schemas.contract import _decimals_as_numbers as decimals_as_numbers
 
 __all__ = ["openapi"]
 
@@ -16,7 +21,7 @@ def openapi(routes: Iterable[Route] = ROUTES) -> Document:
     """OpenAPI 3.1 for the HTTP API of docs/api.md, generated from the route table."""
     documented = paths(routes)
     template = "#/components/schemas/{name}"
-    schemas = {**components(template), **ocpi_components(template)}
+    schemas = {**components(template), **ocpi_components(template), **ledger(template)}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -33,6 +38,13 @@ def openapi(routes: Iterable[Route] = ROUTES) -> Document:
             "securitySchemes": {"bearer": BEARER, "ocpiToken": OCPI_TOKEN},
         },
     }
+
+
+def ledger(ref_template: str) -> Document:
+    """The books' answers (billing.books: a bill chain, a day's reconciliation), whose money
+    may be below zero (a credit), unlike the page's."""
+    _, found = msgspec.json.schema_components(LEDGER_TYPES, ref_template=ref_template)
+    return {name: decimals_as_numbers(schema, {}) for name, schema in found.items()}
 
 
 def default_server() -> Document:

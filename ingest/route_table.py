@@ -16,7 +16,7 @@ from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
 from chargehook.ingest.ocpi import credentials, versions
 from chargehook.ingest.ocpi import sessions as ocpi_sessions
 from chargehook.ingest.ocpi.pushes import path_schemas
-from chargehook.ingest.operators import bills, dead_letters, sessions, subscriptions
+from chargehook.ingest.operators import bills, books, dead_letters, sessions, subscriptions
 from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
@@ -80,6 +80,22 @@ BAD_BILL_QUERY = (
     "A parameter that cannot be used, named: a time that is not ISO 8601 or has no offset, "
     "`until` not after `since`, an unknown kind or parameter, one given twice, `limit` out of "
     "range, or an `after` that names no bill"
+)
+RECONCILE = (
+    {
+        "name": "day",
+        "in": "query",
+        "required": True,
+        "description": "The UTC day of the bills' billed_at, as YYYY-MM-DD",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "provider",
+        "in": "query",
+        "required": False,
+        "description": "One provider (or CPO); every provider with a final or a credit if left out",
+        "schema": {"type": "string", "pattern": PROVIDER_NAME_PATTERN},
+    },
 )
 REPLAYED = Answer("Deliveries queued again", ref("Replayed"), 202)
 SUBSCRIPTION = "/v1/subscriptions/{id}"
@@ -159,6 +175,30 @@ ROUTES = (
         parameters=BILL_FILTERS,
         bearer=True,
         error_notes=((400, BAD_BILL_QUERY),),
+    ),
+    Route(
+        "GET",
+        "/v1/sessions/{provider}/{id}/bills",
+        "listSessionBills",
+        books.get_session_bills,
+        "A session's bill chain: every bill in id order, each with what it refers to, and its "
+        "billed total (its finals and credits)",
+        Answer("The bill chain", ref("BillChain")),
+        ADMIN_ERRORS,
+        bearer=True,
+        error_notes=((404, "The session has no bill"),),
+    ),
+    Route(
+        "GET",
+        "/v1/reconciliation",
+        "getReconciliation",
+        books.get_reconciliation,
+        "A UTC day's finals and credits per provider: counts, sums, the provider's own figures "
+        "beside ours, and every figure more than 0.01 from ours",
+        Answer("The day's books, by provider", ref("Reconciliation")),
+        (401, 403, 500, 503),
+        parameters=RECONCILE,
+        bearer=True,
     ),
     Route(
         "GET",

@@ -35,6 +35,7 @@ DESKTOP = ViewportSize(width=1200, height=900)
 class Stage:
     base: str  # the running chargehook, http://127.0.0.1:port
     amqp_url: str
+    database_url: str
     provider: str
     provider_token: str
     receiver: Receiver
@@ -91,7 +92,7 @@ async def staged(shots: Path) -> AsyncIterator[Stage]:
                 base = f"http://127.0.0.1:{port}"
                 assert f"operators' portal: {base}/ui/" in banner, banner
                 token = added.stdout.split()[-1]
-                yield Stage(base, amqp_url, "repsol", token, receiver, http, shots)
+                yield Stage(base, amqp_url, database_url, "repsol", token, receiver, http, shots)
 
 
 @asynccontextmanager

@@ -31,6 +31,13 @@ class Head:
     billing: Billing
     updated_at: datetime  # of the event the bill was made for
     inputs: str | None  # None for a final made before corrections were (migration 0011)
+    # the latest complete final event seen of the session, when later than the head's own
+    seen_until: datetime | None = None
+
+    @property
+    def since(self) -> datetime:
+        """Only a later event corrects the head."""
+        return max(self.updated_at, self.seen_until or self.updated_at)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,15 +60,26 @@ class Made:
         return self.event.session.updatedAt or self.event.received_at
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Each event's bill, and the sessions whose latest complete final event moved on without
+    a new final (a later event with the same inputs): a later mark for each."""
+
+    carried: list[Billing | Made]
+    seen_until: dict[SessionRef, datetime]
+
+
 def plan(
     events: Sequence[SessionEvent],
     heads: Mapping[SessionRef, Head],
     own: Mapping[EventRef, Billing],
     rates: Mapping[str, Rates],
-) -> list[Billing | Made]:
+) -> Plan:
     """For each event, in order: the stored bill it carries, or the new bill it carries."""
     made: dict[EventRef, Made] = {}
     current: dict[SessionRef, Head | Made] = dict(heads)
+    since = {session: head.since for session, head in heads.items()}
+    marks: dict[SessionRef, datetime] = {}
     carried: list[Billing | Made] = []
     for event in events:
         session, ref = (event.provider, event.session.id), (event.provider, event.event_id)
@@ -70,38 +88,49 @@ def plan(
         if known is not None:  # billed before: a repeat makes nothing new
             carried.append(_item(head) if head else known)
             continue
-        item = _bill_for(event, head, rates[event.provider])
+        item, candidate = _bill_for(event, head, rates[event.provider], since.get(session))
         if isinstance(item, Made) and item.event is event:
             made[ref] = item
             if item.bill.kind == "final":
-                current[session] = item
+                current[session], since[session] = item, item.updated_at
+                marks.pop(session, None)
+        elif candidate is not None and candidate.updated_at > since[session]:
+            since[session] = marks[session] = candidate.updated_at
         carried.append(item)
-    return carried
+    return Plan(carried, marks)
 
 
 def _item(head: Head | Made) -> Billing | Made:
     return head.billing if isinstance(head, Head) else head
 
 
-def _bill_for(event: SessionEvent, head: Head | Made | None, rates: Rates) -> Billing | Made:
-    """The new bill `event` makes, or its session's head, which it carries."""
+def _bill_for(
+    event: SessionEvent, head: Head | Made | None, rates: Rates, since: datetime | None
+) -> tuple[Billing | Made, Made | None]:
+    """The new bill `event` makes, or its session's head, which it carries; and the final it
+    would make in the head's place, if it is a complete final."""
     if head is None:
-        return (
-            _ocpi_estimate(event, rates) if event.envelope.origin == "ocpi" else _make(event, rates)
-        )
+        if event.envelope.origin == "ocpi":
+            return _ocpi_estimate(event, rates), None
+        return _make(event, rates), None
     if event.envelope.origin == "ocpi" or kind_of(head) != "final":
-        return _item(head)  # after a credit, only a new final (a CDR) makes something new
-    correction = _make(event, rates_of(head))
-    return replace(correction, replaces=head) if corrects(correction, head) else _item(head)
+        return _item(head), None  # after a credit, only a new final (a CDR) makes something new
+    candidate = _make(event, rates_of(head))
+    if candidate.bill.kind != "final":
+        return _item(head), None
+    if since is not None and corrects(candidate, head, since):
+        return replace(candidate, replaces=head), candidate
+    return _item(head), candidate
 
 
-def corrects(candidate: Made, head: Head | Made) -> bool:
-    """docs/billing.md#corrections: a complete final of a later event whose inputs differ."""
+def corrects(candidate: Made, head: Head | Made, since: datetime) -> bool:
+    """docs/billing.md#corrections: a complete final of an event later than every complete
+    final seen of the session, whose inputs differ from the head's."""
     return (
         candidate.bill.kind == "final"
         and head.inputs is not None
         and candidate.inputs != head.inputs
-        and candidate.updated_at > head.updated_at
+        and candidate.updated_at > since
     )
 
 

@@ -28,7 +28,10 @@ COLUMNS = """
 SESSION_BILLS = f"SELECT {COLUMNS} FROM bills WHERE provider = $1 AND session_id = $2"
 # Each session's head: its uncredited final, else its latest credit (docs/billing.md#the-ledger).
 HEADS = f"""
-SELECT DISTINCT ON (b.provider, b.session_id) {COLUMNS}, provider, session_id FROM bills b
+SELECT DISTINCT ON (b.provider, b.session_id) {COLUMNS}, provider, session_id,
+    (SELECT l.updated_at FROM billing_latest_finished l
+     WHERE l.provider = b.provider AND l.session_id = b.session_id) AS seen_until
+FROM bills b
 WHERE b.kind IN ('final', 'credit')
   AND (b.provider, b.session_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ORDER BY b.provider, b.session_id,
@@ -40,22 +43,35 @@ ORDER BY b.provider, b.session_id,
 KNOWN = f"""
 (SELECT *, true AS head FROM ({HEADS}) AS heads)
 UNION ALL
-SELECT {COLUMNS}, provider, session_id, false AS head FROM bills
+SELECT {COLUMNS}, provider, session_id, NULL, false AS head FROM bills
 WHERE kind <> 'credit' AND (provider, event_id) IN (SELECT * FROM unnest($1::text[], $3::text[]))
+"""
+SEEN_UNTIL = """
+INSERT INTO billing_latest_finished (provider, session_id, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (provider, session_id) DO UPDATE
+SET updated_at = greatest(billing_latest_finished.updated_at, excluded.updated_at)
 """
 # Ids are taken first, so that a credit and a final can name a bill made in the same statement.
 NEW_IDS = "SELECT nextval(pg_get_serial_sequence('bills', 'id')) FROM generate_series(1, $1)"
+WRITTEN = (
+    "provider", "session_id", "event_id", "cdr_id", "status", "kind", "refers_to", "reason",
+    "currency", "price_unit", "quantity", "base", "access_fee", "subtotal", "commission", "tax",
+    "amount", "commission_rate", "tax_rate", "provider_amount", "provider_commission",
+    "provider_tax", "cpo_excl_vat", "cpo_incl_vat", "mismatch", "inputs", "updated_at",
+    "received_at",
+)  # fmt: skip
+TYPES = (
+    "bigint", *("text",) * 6, "bigint", "text", "text", "text", *("numeric",) * 14, "bool",
+    "text", "timestamptz", "timestamptz",
+)  # fmt: skip
+# A row without an id takes the next one: ids are taken first only where a bill of the batch
+# names another bill of the batch.
 INSERT = f"""
-INSERT INTO bills (id, provider, session_id, event_id, cdr_id, status, kind, refers_to, reason,
-    currency, price_unit, quantity, base, access_fee, subtotal, commission, tax, amount,
-    commission_rate, tax_rate, provider_amount, provider_commission, provider_tax,
-    cpo_excl_vat, cpo_incl_vat, mismatch, inputs, updated_at, received_at)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::numeric[],
-    $13::numeric[], $14::numeric[], $15::numeric[], $16::numeric[], $17::numeric[],
-    $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[],
-    $23::numeric[], $24::numeric[], $25::numeric[], $26::bool[], $27::text[],
-    $28::timestamptz[], $29::timestamptz[])
+INSERT INTO bills (id, {", ".join(WRITTEN)})
+SELECT coalesce(id, nextval(pg_get_serial_sequence('bills', 'id'))), {", ".join(WRITTEN)}
+FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(TYPES, 1))})
+    AS written (id, {", ".join(WRITTEN)})
 ON CONFLICT DO NOTHING
 RETURNING {COLUMNS}, provider
 """
@@ -65,7 +81,7 @@ RETURNING {COLUMNS}, provider
 class BillRow:
     """One row of the ledger as it is written, once."""
 
-    id: int
+    id: int | None  # None: the next id
     provider: str
     session_id: str
     event_id: str | None
@@ -99,14 +115,14 @@ async def new_ids(conn: Connection, count: int) -> list[int]:
     return [] if count == 0 else [row[0] for row in await conn.fetch(NEW_IDS, count)]
 
 
-async def insert_bills(conn: Connection, rows: Sequence[BillRow]) -> dict[int, Billing]:
-    """The rows stored, by id; a row whose event already has a bill is not."""
+async def insert_bills(conn: Connection, rows: Sequence[BillRow]) -> list[tuple[str, Billing]]:
+    """The rows stored, each with its provider; a row whose event already has a bill is not."""
     if not rows:
-        return {}
+        return []
     # in one order (their events'), so batches billed side by side never deadlock
-    ordered = sorted(rows, key=lambda r: (r.provider, r.event_id or "", r.cdr_id or "", r.id))
+    ordered = sorted(rows, key=lambda r: (r.provider, r.event_id or "", r.cdr_id or "", r.kind))
     stored = await conn.fetch(INSERT, *columns(r.values() for r in ordered))
-    return {r["id"]: billing_from_row(r) for r in stored}
+    return [(r["provider"], billing_from_row(r)) for r in stored]
 
 
 async def lock_sessions(conn: Connection, sessions: Iterable[SessionRef]) -> None:
@@ -136,7 +152,7 @@ async def known_bills(conn: Connection, events: Sequence[SessionEvent]) -> Known
 
 
 def head_from_row(row: asyncpg.Record) -> Head:
-    return Head(billing_from_row(row), row["updated_at"], row["inputs"])
+    return Head(billing_from_row(row), row["updated_at"], row["inputs"], row["seen_until"])
 
 
 @dataclass(frozen=True)
@@ -157,20 +173,23 @@ async def bill_batch(
     await lock_sessions(conn, {(e.provider, e.session.id) for e in events})
     known = await known_bills(conn, events)
     events, clashing = without_clashes(events, known.owners)
-    carried = plan(events, known.heads, known.own, rates)
+    planned = plan(events, known.heads, known.own, rates)
+    carried = planned.carried
+    if planned.seen_until:
+        await conn.execute(SEEN_UNTIL, *columns((*s, t) for s, t in planned.seen_until.items()))
     made = list({id(m): m for m in carried if isinstance(m, Made)}.values())
-    ids, rows = await _rows(conn, made)
-    stored = await insert_bills(conn, rows)
+    inserted = await insert_bills(conn, await _rows(conn, made))
+    stored = {(p, b.event_id): b for p, b in inserted if b.kind != "credit"}
     # another session's event took an id in the moment after it was read: left out, as a
     # clash seen first; its sessions' events are billed again with the retried batch
-    lost = [m.event for m in made if ids[id(m)] not in stored]
+    lost = [m.event for m in made if m.ref not in stored]
     raced = without_clashes(lost, (await known_bills(conn, lost)).owners)[1] if lost else []
     if len(raced) != len(lost):
         raise RuntimeError(
             f"bills of {len(lost) - len(raced)} events were neither stored nor found"
         )
     figures = [
-        (e, item if isinstance(item, Billing) else stored[ids[id(item)]])
+        (e, item if isinstance(item, Billing) else stored[item.ref])
         for e, item in zip(events, carried, strict=True)
         if e not in raced
     ]
@@ -178,10 +197,13 @@ async def bill_batch(
     return Billed(figures, new, clashing + raced)
 
 
-async def _rows(conn: Connection, made: Sequence[Made]) -> tuple[dict[int, int], list[BillRow]]:
-    """Each new bill's row with its id, and a credit's before each correction's final."""
-    fresh = iter(await new_ids(conn, sum(2 if m.replaces else 1 for m in made)))
-    ids: dict[int, int] = {}
+async def _rows(conn: Connection, made: Sequence[Made]) -> list[BillRow]:
+    """Each new bill's row, and a credit's before each correction's final; with their ids
+    taken first when the batch corrects (a correction names the bill it replaces)."""
+    count = sum(2 if m.replaces else 1 for m in made)
+    corrects = any(m.replaces for m in made)
+    fresh = iter(await new_ids(conn, count) if corrects else [None] * count)
+    ids: dict[int, int | None] = {}
     rows: list[BillRow] = []
     for m in made:
         replaced = None
@@ -190,17 +212,19 @@ async def _rows(conn: Connection, made: Sequence[Made]) -> tuple[dict[int, int],
             rows.append(credit_row(next(fresh), m, replaced))
         ids[id(m)] = next(fresh)
         rows.append(bill_row(ids[id(m)], m, replaced))
-    return ids, rows
+    return rows
 
 
-def _id_of(head: Head | Made, ids: Mapping[int, int]) -> int:
+def _id_of(head: Head | Made, ids: Mapping[int, int | None]) -> int:
     if isinstance(head, Made):
-        return ids[id(head)]
+        taken = ids[id(head)]
+        assert taken is not None  # ids are taken first when the batch corrects
+        return taken
     assert head.billing.bill_id is not None  # a stored head has its id
     return head.billing.bill_id
 
 
-def bill_row(bill_id: int, made: Made, replaced: int | None) -> BillRow:
+def bill_row(bill_id: int | None, made: Made, replaced: int | None) -> BillRow:
     e, s, computed = made.event.envelope, made.event.session, made.bill
     return BillRow(
         bill_id, e.provider, s.id, e.event_id, None, s.status, computed.kind, replaced,
@@ -210,7 +234,7 @@ def bill_row(bill_id: int, made: Made, replaced: int | None) -> BillRow:
     )  # fmt: skip
 
 
-def credit_row(bill_id: int, made: Made, replaced: int) -> BillRow:
+def credit_row(bill_id: int | None, made: Made, replaced: int) -> BillRow:
     """The credit of the final `made` replaces: its exact negation, at its rates, the
     provider's figures negated too (docs/billing.md#corrections)."""
     e, old = made.event.envelope, made.replaces

@@ -13,6 +13,8 @@ import asyncio
 
 import structlog
 
+from chargehook.billing.cdr_bills import cdr_refusal
+from chargehook.ocpi.cdr_charges import cdr_charge
 from chargehook.ocpi.pushing import accept_push
 from chargehook.ocpi.store import stored_cdr
 from chargehook.plumbing.database import Pool
@@ -28,13 +30,35 @@ class CdrChanged(Exception):
     """Another body is already stored under this CDR's id: refuse, do not retry."""
 
 
+class CdrRefused(Exception):
+    """The CDR cannot be billed (docs/billing.md#ocpi-sessions-and-cdrs): refuse it, store it
+    nowhere."""
+
+
 async def accept_cdr(accepting: Accepting, push: OcpiPush) -> bool:
     """Publish the CDR's push, confirmed (raising as `accept_push` does), unless the same CDR
-    is stored already: True then, and nothing is published. CdrChanged for another body."""
+    is stored already: True then, and nothing is published. CdrChanged for another body,
+    CdrRefused for a CDR that cannot be billed."""
     if await refuse_a_changed_cdr(accepting.pool, push):
         return True
+    await refuse_an_unbillable_cdr(accepting.pool, push)
     await accept_push(accepting, push)
     return False
+
+
+async def refuse_an_unbillable_cdr(pool: Pool, push: OcpiPush) -> None:
+    """CdrRefused for a credit of a CDR not billed here or credited already, or a CDR for a
+    session whose CDR is not credited. The ocpi worker checks again as it bills, so a check
+    skipped because the database did not answer in time refuses nothing it would take."""
+    try:
+        reason = await asyncio.wait_for(cdr_refusal(pool, cdr_charge(push)), KEY_CHECK_TIMEOUT)
+    except Exception as exc:
+        if not is_infrastructure(exc):
+            raise
+        log.warning("cdr billing check skipped", cpo=push.cpo, error=repr(exc))
+        return
+    if reason is not None:
+        raise CdrRefused(reason)
 
 
 async def refuse_a_changed_cdr(pool: Pool, push: OcpiPush) -> bool:

@@ -4,7 +4,7 @@ The page's fields get what OCPI has for them; the rest of the Session, and the i
 travel verbatim under the one extension field `ocpi`, which the page Session skips on decoding.
 The price is the CPO's: `price_unit` "session" with `plug_price` the Session's
 `total_cost.excl_vat`, so billing adds the commission and tax on top of it as
-docs/billing.md#ocpi-sessions says; without `total_cost` there is no price, and the bill is
+docs/billing.md#ocpi-sessions-and-cdrs says; without `total_cost` there is no price, and the bill is
 incomplete with the reason (an absent total_cost is not free). The CPO's own total stays in
 the extension, not in the page's `amount`: chargehook's bill fills that.
 """

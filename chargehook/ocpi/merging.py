@@ -17,13 +17,16 @@ from datetime import datetime
 import msgspec
 import structlog
 
+from chargehook.billing.cdr_bills import bill_cdrs
 from chargehook.ocpi import store
+from chargehook.ocpi.cdr_charges import cdr_charge, cdr_fields_decoder
 from chargehook.ocpi.cpos import note_error
 from chargehook.ocpi.mapping import derived_event_id, page_session
 from chargehook.ocpi.merge import Push, merge
 from chargehook.plumbing.broker import EVENTS_EXCHANGE, Broker, OutboundMessage
 from chargehook.plumbing.database import Connection, Pool, Record, columns, lock_keys
 from chargehook.plumbing.errors import RejectMessage
+from chargehook.providers.store import rates_of
 from chargehook.schemas import Envelope, OcpiPush
 from chargehook.sessions.events import event_headers, routing_key, session_decoder
 from chargehook.sessions.intake import envelope_encoder
@@ -33,21 +36,12 @@ push_decoder = msgspec.json.Decoder(OcpiPush)
 METHODS = {"session_put": "PUT", "session_patch": "PATCH"}
 
 
-class CdrSession(msgspec.Struct):
-    """The one field of a CDR the merge needs: the Session it names, if any."""
-
-    session_id: str | None = None
-
-
-cdr_session_decoder = msgspec.json.Decoder(CdrSession)
-
-
 def read_push(body: bytes) -> OcpiPush:
     """Decode a message of `chargehook.ocpi`; RejectMessage if it can never be processed."""
     try:
         push = push_decoder.decode(body)
         if push.kind == "cdr":
-            cdr_session_decoder.decode(push.body)
+            cdr_fields_decoder.decode(push.body)
     except msgspec.MsgspecError as exc:
         raise RejectMessage(f"not a valid OCPI push: {exc}") from None
     return push
@@ -71,16 +65,17 @@ async def take_in(pool: Pool, broker: Broker, batch: Sequence[OcpiPush]) -> None
 
 
 async def store_and_merge(conn: Connection, batch: Sequence[OcpiPush]) -> list[Merged]:
-    """Store the batch and merge every Session it touches: six statements, whatever its size
-    (a seventh when a CDR's id was taken)."""
+    """Store the batch, bill its CDRs and merge every Session it touches: six statements,
+    whatever its size, five more with CDRs (and one when a CDR's id was taken)."""
     sessions = _first_of_each(p for p in batch if p.kind in METHODS)
     cdrs = [(p, _cdr_session(p)) for p in _first_of_each(p for p in batch if p.kind == "cdr")]
     keys = sorted({_address(p) for p in sessions} | {k for _, k in cdrs if k})
     await lock_keys(conn, map(store.lock_key, keys))
     if sessions:
         await conn.execute(store.INSERT_PUSHES, *columns(map(_push_row, sessions)))
-    if cdrs:
-        await _store_cdrs(conn, cdrs)
+    billed = await _billed(conn, cdrs) if cdrs else []
+    if billed:
+        await _store_cdrs(conn, billed)
     return await _merge(conn, keys) if keys else []
 
 
@@ -105,6 +100,21 @@ async def _store_cdrs(
             message = f"CDR {'/'.join(_row_key(push))}: another body is stored; this one dropped"
             log.warning("ocpi cdr dropped", cpo=push.cpo, cdr_id=push.object_id)
             await note_error(conn, push.cpo, message)
+
+
+async def _billed(
+    conn: Connection, cdrs: list[tuple[OcpiPush, store.SessionKey | None]]
+) -> list[tuple[OcpiPush, store.SessionKey | None]]:
+    """Bill the CDRs (docs/billing.md#ocpi-sessions-and-cdrs); those that cannot be billed
+    are stored nowhere and noted on the CPO, as ingest refuses them when it can tell."""
+    charges = [cdr_charge(push) for push, _ in cdrs]
+    rates = await rates_of(conn, {charge.provider for charge in charges})
+    refused = await bill_cdrs(conn, charges, rates)
+    for charge, reason in refused:
+        log.warning("ocpi cdr refused", cpo=charge.provider, cdr_id=charge.cdr_id, reason=reason)
+        await note_error(conn, charge.provider, f"CDR {charge.cdr_id} not billed: {reason}")
+    dropped = {charge for charge, _ in refused}
+    return [cdr for cdr, charge in zip(cdrs, charges, strict=True) if charge not in dropped]
 
 
 async def _merge(conn: Connection, keys: list[store.SessionKey]) -> list[Merged]:
@@ -183,7 +193,7 @@ def _address(push: OcpiPush) -> store.SessionKey:
 
 def _cdr_session(push: OcpiPush) -> store.SessionKey | None:
     """The address of the Session a CDR names, if it names one."""
-    session_id = cdr_session_decoder.decode(push.body).session_id
+    session_id = cdr_fields_decoder.decode(push.body).session_id
     return None if session_id is None else (push.country_code, push.party_id, session_id)
 
 

@@ -21,7 +21,7 @@ from chargehook.ingest.errors import ApiError
 from chargehook.ingest.ocpi.auth import REGISTERED, Caller, require_cpo
 from chargehook.ingest.ocpi.envelope import OcpiError, ocpi_response
 from chargehook.ocpi import cpos
-from chargehook.ocpi.cdr_pushes import CdrChanged
+from chargehook.ocpi.cdr_pushes import CdrChanged, CdrRefused
 from chargehook.schemas.contract import Document
 from chargehook.schemas.ocpi import CI_PRINTABLE, CountryCode, PartyId, ci_string
 from chargehook.schemas.ocpi_transport import CLIENT_ERROR, INVALID_PARAMETERS, SERVER_ERROR
@@ -134,6 +134,8 @@ def _in_ocpi_terms(exc: Exception) -> Exception:
         return OcpiError(503, SERVER_ERROR, message, {"Retry-After": RETRY_AFTER_SECONDS})
     if isinstance(exc, CdrChanged):
         return OcpiError(409, CLIENT_ERROR, str(exc))
+    if isinstance(exc, CdrRefused):
+        return OcpiError(400, INVALID_PARAMETERS, str(exc))
     if isinstance(exc, BadInput):  # naming a push: JSON too deep, a number too long
         return OcpiError(400, INVALID_PARAMETERS, str(exc))
     return exc

@@ -24,7 +24,9 @@ from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
-from tests.bill_support import add_bill, correct
+from tests.bill_support import add_bill
+from tests.bill_support import correct as correct_bill
+from tests.books_support import correct, credit_of, insert, lines, page_bill
 from tests.ocpi_cpo import new_name, new_party, simulated_cpo
 from tests.ocpi_support import document, encode, headers, make_cpo, ocpi_pushes, of
 from tests.support import Provider, event, eventually
@@ -175,6 +177,7 @@ async def test_every_route_answers_as_documented(
     await call("GET", SESSION, 404, {**session, "id": "nothing"}, headers=admin)
     await call("GET", SESSION, 403, session, headers=provider.auth)
     assert await call("GET", SESSION + "/cdrs", 200, session, headers=admin) == []
+    await books_answer_as_documented(call, pool, provider, admin)
     new_cpo: dict[str, Any] = {"name": new_name(), "parties": [new_party()]}
     added = await call("POST", "/v1/ocpi/cpos", 201, json=new_cpo, headers=admin)
     assert added["token_a"].startswith("chp_")
@@ -218,7 +221,7 @@ async def test_every_route_answers_as_documented(
     await call("POST", "/v1/dead-letters/{queue}/drop", 200, dead, json=none, headers=admin)
     await call("GET", "/v1/dead-letters/{queue}", 404, {"queue": "nothing"}, headers=admin)
     final = await add_bill(pool, 0, provider=provider.name)
-    await correct(pool, final, 1, provider=provider.name)  # a credit: money below 0
+    await correct_bill(pool, final, 1, provider=provider.name)  # a credit: money below 0
     ours = {"provider": provider.name, "limit": "2"}
     ledger = await call("GET", "/v1/bills", 200, params=ours, headers=admin)
     assert [bill["kind"] for bill in ledger["bills"]] == ["final", "credit"] and ledger["next"]
@@ -230,6 +233,27 @@ async def test_every_route_answers_as_documented(
     assert {
         (route.method, route.path, route.answer.status) for route in page_routes
     } <= call.answered
+
+
+async def books_answer_as_documented(
+    call: Documented, pool: Pool, provider: Provider, admin: dict[str, str]
+) -> None:
+    """The session's chain (a final, its credit and the new final) and today's books."""
+    final = {**page_bill("string", "e-contract-1", NOW), **lines("1.25", "0.13", "0.29", "1.67")}
+    final["provider"] = provider.name
+    first = await insert(pool, final)
+    again = {**final, "event_id": "e-contract-2", "refers_to": first}
+    await correct(
+        pool, credit_of(final, event_id="e-contract-2", refers_to=first, billed_at=NOW), again
+    )
+    session = {"provider": provider.name, "id": "string"}
+    chain = await call("GET", SESSION + "/bills", 200, session, headers=admin)
+    assert [bill["kind"] for bill in chain["bills"]] == ["final", "credit", "final"]
+    await call("GET", SESSION + "/bills", 404, {**session, "id": "nothing"}, headers=admin)
+    today = {"day": NOW.date().isoformat(), "provider": provider.name}
+    books = await call("GET", "/v1/reconciliation", 200, params=today, headers=admin)
+    assert [(p["finals"], p["credits"]) for p in books["providers"]] == [(2, 1)]
+    await call("GET", "/v1/reconciliation", 400, params={"day": "soon"}, headers=admin)
 
 
 OCPI_SESSION = "/ocpi/2.2.1/sessions/{country_code}/{party_id}/{session_id}"

@@ -113,3 +113,55 @@ async def test_get_answers_the_stored_cdr_verbatim_or_404(
     too_long = await face.get(f"{CDRS}/{cpo.country_code}/{cpo.party_id}/{'c' * 40}",
                               headers=headers(cpo.token))  # fmt: skip
     assert (await enveloped(too_long, 400, 2001))["status_message"].startswith("URL cdr_id")
+
+
+async def bill_a_cdr(pool: Pool, cpo: Cpo, cdr_id: str, *, credited: bool) -> None:
+    """The final of a CDR as the ocpi worker makes it, and its credit if `credited`."""
+    address = f"{cpo.country_code}-{cpo.party_id}-"
+    insert = (
+        "INSERT INTO bills (id, provider, session_id, cdr_id, status, kind, refers_to, currency,"
+        " amount, commission_rate, tax_rate, updated_at, received_at)"
+        " VALUES ($1, $2, $3, $4, 'FINISHED', $5, $6, 'EUR', $7, 0.10, 0.21, now(), now())"
+    )
+    final_id = await pool.fetchval("SELECT nextval('bills_id_seq')")
+    async with pool.acquire() as conn, conn.transaction():
+        args = (cpo.name, address + "s1", address + cdr_id)
+        await conn.execute(insert, final_id, *args, "final", None, 5)
+        if credited:
+            credit = (cpo.name, address + "s1", address + cdr_id + "-c")
+            await conn.execute(insert, final_id + 1_000_000, *credit, "credit", final_id, -5)
+
+
+@pytest.mark.parametrize(
+    ("billed", "reason"),
+    [
+        (None, "no CDR of this CPO is billed under it"),
+        ("credited", "is credited already"),
+    ],
+    ids=["of-an-unknown-cdr", "of-a-credited-cdr"],
+)
+async def test_a_credit_cdr_that_cannot_credit_is_refused_and_stored_nowhere(
+    face: Client, cpo: Cpo, pool: Pool, pushes: Pushes, billed: str | None, reason: str
+) -> None:
+    if billed is not None:
+        await bill_a_cdr(pool, cpo, "cdr-x", credited=True)
+    credit = of(cpo, CDR, id="cdr-x-c2", credit=True, credit_reference_id="cdr-x")
+    credit["total_cost"] = {"excl_vat": -4.00, "incl_vat": -4.40}
+    response = await face.post(CDRS, data=encode(credit), headers=headers(cpo.token))
+    answer = await enveloped(response, 400, 2001)
+    assert reason in answer["status_message"], answer
+    assert "Location" not in response.headers
+    assert await pushes.none()
+    stored = await pool.fetchval("SELECT count(*) FROM ocpi_cdrs WHERE cpo = $1", cpo.name)
+    assert stored == 0
+
+
+async def test_a_second_cdr_of_a_session_billed_by_an_uncredited_cdr_is_refused(
+    face: Client, cpo: Cpo, pool: Pool, pushes: Pushes
+) -> None:
+    await bill_a_cdr(pool, cpo, "cdr-y", credited=False)
+    second = of(cpo, CDR, id="cdr-y2", session_id="s1")
+    response = await face.post(CDRS, data=encode(second), headers=headers(cpo.token))
+    answer = await enveloped(response, 400, 2001)
+    assert "a correction is a credit CDR first" in answer["status_message"], answer
+    assert await pushes.none()

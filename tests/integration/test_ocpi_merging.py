@@ -253,3 +253,77 @@ async def test_another_cdr_body_under_a_stored_id_is_dropped_and_noted(
     assert error is not None and "cdr-7" in error and "dropped" in error
     stored = await stored_cdr(pool, "ES", cpo.party, "cdr-7")
     assert stored is not None and "remark" not in msgspec.json.decode(stored)
+
+
+def cdr_of(cpo: Cpo, cdr_id: str, excl: float, minutes: int, **fields: Any) -> OcpiPush:
+    cdr = fixture("cdr_time_tariff")
+    cdr.update(party_id=cpo.party, id=cdr_id, last_updated=stamp(minutes), **fields)
+    cdr["total_cost"] = {"excl_vat": excl, "incl_vat": round(excl * 1.1, 2)}
+    return cpo.push("cdr", cdr, cdr_id)
+
+
+async def ledger(pool: Pool, cpo: Cpo) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT id, session_id, cdr_id, kind, amount, refers_to, cpo_excl_vat FROM bills"
+        " WHERE provider = $1 ORDER BY id",
+        cpo.name,
+    )
+    first = rows[0]["id"] if rows else 0
+    return [
+        f"{r['kind']} {r['amount']} of {r['cdr_id']} for {r['session_id']}"
+        f" (cpo {r['cpo_excl_vat']})"
+        + ("" if r["refers_to"] is None else f" refers {r['refers_to'] - first}")
+        for r in rows
+    ]
+
+
+async def test_a_cdr_its_credit_and_a_new_cdr_make_a_final_its_credit_and_a_new_final(
+    pool: Pool, broker: AmqpBroker, cpo: Cpo
+) -> None:
+    """docs/billing.md#ocpi-sessions-and-cdrs, in the ocpi worker's transaction."""
+    await registered(pool, cpo)
+    p = f"ES-{cpo.party}"
+    await take_in(pool, broker, [cpo.put("s9", 0, status="COMPLETED")])
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-9", 4.00, 41, session_id="s9")])
+    credit = cdr_of(cpo, "cdr-9-c", -4.00, 42, session_id="s9", credit=True,
+                    credit_reference_id="cdr-9")  # fmt: skip
+    await take_in(pool, broker, [credit])
+    await take_in(pool, broker, [credit])  # a redelivery bills nothing and refuses nothing
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-9b", 4.50, 43, session_id="s9")])
+    assert await last_error(pool, cpo) is None
+    assert await ledger(pool, cpo) == [
+        f"final 5.32 of {p}-cdr-9 for {p}-s9 (cpo 4.0)",
+        f"credit -5.32 of {p}-cdr-9-c for {p}-s9 (cpo -4.0) refers 0",
+        f"final 5.99 of {p}-cdr-9b for {p}-s9 (cpo 4.5) refers 0",
+    ]
+
+
+async def test_a_cdr_of_no_known_session_is_billed_on_its_own(
+    pool: Pool, broker: AmqpBroker, cpo: Cpo
+) -> None:
+    await registered(pool, cpo)
+    p = f"ES-{cpo.party}"
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-n", 4.00, 41, session_id="never-pushed")])
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-o", 1.25, 41, session_id=None)])
+    assert await ledger(pool, cpo) == [
+        f"final 5.32 of {p}-cdr-n for {p}-never-pushed (cpo 4.0)",
+        f"final 1.67 of {p}-cdr-o for {p}-cdr-o (cpo 1.25)",
+    ]
+
+
+async def test_a_cdr_that_cannot_be_billed_is_stored_nowhere_and_noted(
+    pool: Pool, broker: AmqpBroker, cpo: Cpo
+) -> None:
+    """What ingest refuses when it can tell; the worker checks again as it bills."""
+    await registered(pool, cpo)
+    unknown = cdr_of(cpo, "cdr-u-c", -4.00, 42, credit=True, credit_reference_id="cdr-u")
+    await take_in(pool, broker, [unknown])
+    assert await stored_cdr(pool, "ES", cpo.party, "cdr-u-c") is None
+    error = await last_error(pool, cpo)
+    assert error is not None and "cdr-u-c not billed" in error and "no CDR" in error
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-a", 4.00, 41, session_id="s10")])
+    await take_in(pool, broker, [cdr_of(cpo, "cdr-b", 4.50, 42, session_id="s10")])
+    assert await stored_cdr(pool, "ES", cpo.party, "cdr-b") is None
+    error = await last_error(pool, cpo)
+    assert error is not None and "cdr-b not billed" in error and "not credited" in error
+    assert [line.split(" of ")[0] for line in await ledger(pool, cpo)] == ["final 5.32"]

@@ -28,6 +28,7 @@ PURE = (
     "chargehook.sessions.order",
     "chargehook.billing.rules",
     "chargehook.billing.export_format",
+    "chargehook.billing.books",
     "chargehook.providers.rules",
     "chargehook.webhooks.delivery_states",
     "chargehook.webhooks.retries",

@@ -180,7 +180,7 @@ def test_a_batch_is_billed_as_one_by_one(
     own: dict[tuple[str, str], Billing],
     expected: list[str],
 ) -> None:
-    assert [carried_by(item) for item in plan(batch, heads, own, RATES)] == expected
+    assert [carried_by(item) for item in plan(batch, heads, own, RATES).carried] == expected
 
 
 def test_a_correction_keeps_the_rates_of_the_final_it_replaces() -> None:
@@ -189,13 +189,13 @@ def test_a_correction_keeps_the_rates_of_the_final_it_replaces() -> None:
         datetime(2026, 3, 1, 10, 30, tzinfo=UTC),
         inputs_of(event("e2", "FINISHED").session),
     )
-    (made,) = plan([event("e5", "FINISHED", price="3", at="10:40")], {S1: old}, {}, RATES)
+    (made,) = plan([event("e5", "FINISHED", price="3", at="10:40")], {S1: old}, {}, RATES).carried
     assert isinstance(made, Made)
     assert made.bill.rates == Rates(Decimal("0.05"), Rates().tax)
 
 
 def test_a_new_bill_is_made_once_however_often_it_is_carried() -> None:
-    carried = plan([event("e2", "FINISHED"), event("e3", "IN_PROGRESS")], {}, {}, RATES)
+    carried = plan([event("e2", "FINISHED"), event("e3", "IN_PROGRESS")], {}, {}, RATES).carried
     assert carried[0] is carried[1]
 
 
@@ -222,3 +222,23 @@ def test_an_event_id_taken_by_another_session_is_left_out(
     left, out = without_clashes(batch, owners)
     assert [f"{e.event_id}/{e.session.id}" for e in left] == kept
     assert [f"{e.event_id}/{e.session.id}" for e in out] == clashing
+
+
+def test_a_later_final_with_the_same_inputs_moves_the_mark_so_an_older_one_corrects_nothing() -> (
+    None
+):
+    """e3 (10:50) says again what the final says; e2 (10:40) comes late with another price."""
+    batch = [event("e3", "FINISHED", at="10:50"), event("e2", "FINISHED", price="3", at="10:40")]
+    planned = plan(batch, {S1: head("final", "e1")}, {}, RATES)
+    assert [carried_by(item) for item in planned.carried] == ["stored final of e1"] * 2
+    assert planned.seen_until == {S1: datetime(2026, 3, 1, 10, 50, tzinfo=UTC)}
+    marked = Head(stored("final", "e1"), head("final", "e1").updated_at,
+                  head("final", "e1").inputs, planned.seen_until[S1])  # fmt: skip
+    late = plan([event("e2", "FINISHED", price="3", at="10:40")], {S1: marked}, {}, RATES)
+    assert [carried_by(item) for item in late.carried] == ["stored final of e1"]
+    assert late.seen_until == {}
+    later = plan([event("e4", "FINISHED", price="3", at="11:00")], {S1: marked}, {}, RATES)
+    assert [carried_by(item) for item in later.carried] == [
+        "new final of e4 replacing stored final of e1"
+    ]
+    assert later.seen_until == {}  # the new final is its own mark

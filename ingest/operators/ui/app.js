@@ -5,6 +5,7 @@ import { cpoView, cposView } from "./cpos.js";
 import { deadLettersView } from "./dead_letters.js";
 import { deliveriesView } from "./deliveries.js";
 import { h, navigated, notify } from "./dom.js";
+import { reconciliationView } from "./reconciliation.js";
 import { sessionsView } from "./sessions.js";
 import { subscriptionView } from "./subscription.js";
 import { subscriptionsView } from "./subscriptions.js";
@@ -14,6 +15,7 @@ const VIEWS = [
   [/^#\/subscriptions\/([^/]+)$/, subscriptionView],
   [/^#\/subscriptions$/, subscriptionsView],
   [/^#\/sessions$/, sessionsView],
+  [/^#\/reconciliation$/, reconciliationView],
   [/^#\/dead-letters$/, deadLettersView],
   [/^#\/cpos\/([^/]+)$/, cpoView],
   [/^#\/cpos$/, cposView],

@@ -49,6 +49,13 @@ export function field(label, input, hint) {
   return h("p", { class: "field" }, h("label", { for: id }, label), input, hint && h("small", { id: hintId }, hint));
 }
 
+// An amount as the server sent it, with its currency; below zero (a credit) it is marked so.
+export function money(value, currency) {
+  if (value === null || value === undefined) return "-";
+  const text = `${value} ${currency}`;
+  return String(value).startsWith("-") ? h("span", { class: "negative" }, text) : text;
+}
+
 export function when(iso) {
   return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC") : "never";
 }

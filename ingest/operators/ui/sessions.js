@@ -1,8 +1,8 @@
-// A session looked up by provider and id: its state, its bill line by line, its history; an OCPI
-// Session's charging periods and CDRs too.
+// A session looked up by provider and id: its state, its bill line by line, its bill chain with
+// its billed total, its history; an OCPI Session's charging periods and CDRs too.
 
 import { ApiError, api, part } from "./api.js";
-import { facts, field, h, table, when } from "./dom.js";
+import { facts, field, h, money, table, when } from "./dom.js";
 
 export async function sessionsView(_, query, refresh) {
   const provider = query.get("provider") ?? "";
@@ -27,9 +27,9 @@ function lookupForm(provider, id, refresh) {
 
 async function lookUp(provider, id) {
   const path = `/v1/sessions/${part(provider)}/${part(id)}`;
-  let state, events;
+  let state, events, chain;
   try {
-    [state, events] = await Promise.all([api("GET", path), api("GET", `${path}/events`)]);
+    [state, events, chain] = await Promise.all([api("GET", path), api("GET", `${path}/events`), billsOf(path)]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return h("p", { role: "alert" }, error.message);
     throw error;
@@ -45,6 +45,7 @@ async function lookUp(provider, id) {
       ["Events stored", state.events],
     ]),
     bill(state.billing),
+    billChain(chain),
     table("History, oldest first", ["Received", "Status", "Updated", "Event"], events.map((event) => [
       when(event.received_at),
       event.status,
@@ -78,23 +79,70 @@ function ocpiSession(ocpi, cdrs) {
 
 function bill(billing) {
   if (!billing) return h("p", {}, "Not billed yet.");
-  const money = (value) => (value === null || value === undefined ? "-" : `${value} ${billing.currency}`);
+  const shown = (value) => money(value, billing.currency);
   const lines = [
     ["Kind", billing.kind],
     ["Priced per", billing.price_unit ?? "-"],
     ["Quantity", billing.quantity ?? "-"],
-    ["Base", money(billing.base)],
-    ["Access fee", money(billing.access_fee)],
-    ["Subtotal", money(billing.subtotal)],
-    [`Commission at ${billing.commission_rate}`, money(billing.commission)],
-    [`Tax at ${billing.tax_rate}`, money(billing.tax)],
-    ["Amount", money(billing.amount)],
+    ["Base", shown(billing.base)],
+    ["Access fee", shown(billing.access_fee)],
+    ["Subtotal", shown(billing.subtotal)],
+    [`Commission at ${billing.commission_rate}`, shown(billing.commission)],
+    [`Tax at ${billing.tax_rate}`, shown(billing.tax)],
+    ["Amount", shown(billing.amount)],
   ];
   if (billing.reason) lines.push(["Why incomplete", billing.reason]);
   const sent = billing.provider_figures;
   if (sent) {
-    lines.push(["Provider's amount", money(sent.amount)], ["Provider's commission", money(sent.commision_price)], ["Provider's tax", money(sent.tax_price)]);
+    lines.push(["Provider's amount", shown(sent.amount)], ["Provider's commission", shown(sent.commision_price)], ["Provider's tax", shown(sent.tax_price)]);
   }
   if (billing.mismatch) lines.push(["Mismatch", "the provider's figures differ from this bill"]);
   return [h("h3", {}, "Bill"), table(`Bill of event ${billing.event_id}`, ["Line", "Value"], lines, { pairs: true })];
+}
+
+// The session's chain (docs/api.md#the-books), or null before its first bill.
+async function billsOf(path) {
+  try {
+    return await api("GET", `${path}/bills`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+// Every bill in id order, each with what it refers to; a credit's lines are negative, and so
+// shown. The billed total is the finals and the credits: what the session is billed.
+function billChain(chain) {
+  if (!chain) return [];
+  const rows = chain.bills.map((b) => [
+    `#${b.id}`,
+    h("span", { class: `badge ${b.kind}` }, b.kind),
+    refersTo(b),
+    b.cdr_id ? ["CDR ", h("code", {}, b.cdr_id)] : h("code", {}, b.event_id ?? "-"),
+    when(b.billed_at),
+    money(b.base, b.currency),
+    money(b.commission, b.currency),
+    money(b.tax, b.currency),
+    money(b.amount, b.currency),
+    theirs(b),
+  ]);
+  const totals = chain.billed_total.map((t) => [`Billed total in ${t.currency}`, [money(t.amount, t.currency), ` (commission ${t.commission}, tax ${t.tax})`]]);
+  return [
+    h("h3", {}, "Bill chain"),
+    table("Bills, in id order", ["Bill", "Kind", "Refers to", "From", "Billed", "Base", "Commission", "Tax", "Amount", "Provider's figures"], rows),
+    facts(totals.length ? totals : [["Billed total", "nothing yet: no final"]]),
+  ];
+}
+
+function refersTo(b) {
+  if (b.refers_to === null) return "-";
+  return b.kind === "credit" ? `credits #${b.refers_to}` : `replaces #${b.refers_to}`;
+}
+
+// What the provider sent with the bill: a page-shaped provider's three figures, or an OCPI
+// CPO's total_cost of the CDR.
+function theirs(b) {
+  if (b.cpo_excl_vat !== null) return `total_cost ${b.cpo_excl_vat} excl. VAT, ${b.cpo_incl_vat ?? "-"} incl.`;
+  const sent = [["amount", b.provider_amount], ["commission", b.provider_commission], ["tax", b.provider_tax]].filter(([, value]) => value !== null);
+  return sent.length ? sent.map(([name, value]) => `${name} ${value}`).join(", ") : "-";
 }
