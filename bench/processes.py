@@ -35,6 +35,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident memory of a process since its exec (VmHWM), in MB; None once it is gone.
+    wait4's ru_maxrss is no substitute for a child's own: Linux counts in it the parent's
+    resident pages at the fork, kept until the exec."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time a process used so far (user + system); pid 0: the whole machine's busy time."""
     try:

@@ -12,6 +12,7 @@ import uvloop
 
 from chargehook import commands, root
 from chargehook.billing.books import parse_day
+from chargehook.billing.export_format import FORMATS, BadParameter, BillFilter, bill_filter
 from chargehook.ingest.openapi import openapi
 from chargehook.ocpi.parties import Party, parse_party
 from chargehook.plumbing.errors import ConfigError
@@ -20,6 +21,7 @@ from chargehook.plumbing.logs import configure_logging
 from chargehook.plumbing.settings import Settings, env_name, load_settings, setting_names
 from chargehook.providers.rules import PROVIDER_NAME
 from chargehook.schemas import STATUSES, NewSubscription
+from chargehook.schemas.bills import BILL_KINDS
 from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.schemas.subscriptions import BatchSize
 from chargehook.workers import WORKERS
@@ -117,7 +119,7 @@ def ocpi_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
 def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
     """`chargehook bills ...`: the bills ledger, one action per sub-command (each added here
     and run by `bills_command`)."""
-    bills = commands.add_parser("bills", help="the bills ledger: reconcile a day")
+    bills = commands.add_parser("bills", help="the bills ledger: reconcile a day, export")
     actions = bills.add_subparsers(dest="action", required=True)
     reconcile = actions.add_parser(
         "reconcile",
@@ -129,6 +131,23 @@ def bills_parser(commands: Any, flags: argparse.ArgumentParser) -> None:
     )
     reconcile.add_argument("--provider", help="one provider or CPO; default every provider")
     reconcile.add_argument("--format", choices=("table", "json"), default="table")
+    export = actions.add_parser(
+        "export", parents=[flags], help="every bill of a period to stdout, as CSV or JSON lines"
+    )
+    period(export)
+    export.add_argument("--provider", help="only this provider's bills")
+    export.add_argument("--kind", choices=BILL_KINDS, help="only bills of this kind")
+    export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
+
+
+def period(command: argparse.ArgumentParser) -> None:
+    """--since and --until: the bills billed in [since, until)."""
+    moment = "ISO 8601: a date-time with an offset (2026-03-01T00:00:00+01:00) or a date, "
+    moment += "its midnight UTC (2026-03-01)"
+    command.add_argument(
+        "--since", required=True, metavar="T", help="billed at or after; " + moment
+    )
+    command.add_argument("--until", required=True, metavar="T", help="billed before; " + moment)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +286,16 @@ def bills_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any
         case "reconcile":
             as_json = args.format == "json"
             return commands.run_bills_reconcile(settings, args.day, args.provider, as_json)
+        case "export":
+            return commands.run_bills_export(settings, export_filter(args), args.format)
     raise ConfigError(f"unknown command bills {args.action}")
+
+
+def export_filter(args: argparse.Namespace) -> BillFilter:
+    try:
+        return bill_filter(args.since, args.until, args.provider, args.kind)
+    except BadParameter as exc:
+        raise ConfigError(f"--{exc.name}: {exc.reason}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """The operator's one-shot commands: providers and their tokens, subscriptions, dead letters,
-the bills' reconciliation. Each opens what it needs (chargehook.root's openers), does one thing
-and prints what it did."""
+the bills' reconciliation and export. Each opens what it needs (chargehook.root's openers), does
+one thing and prints what it did."""
 
+import os
+import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +13,8 @@ import msgspec
 
 from chargehook.billing import reconciling
 from chargehook.billing.books import Reconciliation
+from chargehook.billing.export import export_bills
+from chargehook.billing.export_format import BillFilter, ExportFormat
 from chargehook.dead_letters import actions as dead_letters
 from chargehook.ocpi import cpos, registering
 from chargehook.ocpi.parties import Party
@@ -313,3 +317,21 @@ def print_table(title: str, headings: Row, rows: Sequence[Row]) -> None:
             c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
         )
         print("  ".join(aligned).rstrip())
+
+
+async def run_bills_export(settings: Settings, chosen: BillFilter, fmt: ExportFormat) -> None:
+    """The bills on stdout as they are read, a page at a time; logs go to stderr."""
+    out = sys.stdout.buffer
+    try:
+        async with (
+            open_database(settings) as pool,
+            aclosing(export_bills(pool, chosen, fmt)) as lines,
+        ):
+            async for chunk in lines:
+                out.write(chunk)
+        out.flush()
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): stop as Unix tools do, without a traceback, and
+        # without another failing flush of stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None

@@ -10,16 +10,18 @@ One job: the table, entry by entry; one tuple of every face's routes is what kee
 served and the routes documented the same.
 """
 
+from chargehook.billing.export_format import DEFAULT_LIMIT, MAX_LIMIT
 from chargehook.ingest import probes
 from chargehook.ingest.ocpi import cdrs as ocpi_cdrs
 from chargehook.ingest.ocpi import credentials, versions
 from chargehook.ingest.ocpi import sessions as ocpi_sessions
 from chargehook.ingest.ocpi.pushes import path_schemas
-from chargehook.ingest.operators import books, dead_letters, sessions, subscriptions
+from chargehook.ingest.operators import bills, books, dead_letters, sessions, subscriptions
 from chargehook.ingest.operators import ocpi as cpos
 from chargehook.ingest.providers import sessions as callbacks
 from chargehook.ingest.route import UNPARSABLE, Answer, Route, array
 from chargehook.schemas import DELIVERY_STATUSES, PROVIDER_NAME_PATTERN
+from chargehook.schemas.bills import BILL_KINDS
 from chargehook.schemas.contract import ref
 
 __all__ = ["ROUTES"]
@@ -41,6 +43,44 @@ LOG_FILTERS = (
     },
 )
 ADMIN_ERRORS = (401, 403, 404, 500, 503)  # 503: the database did not answer
+MOMENT = "an ISO 8601 date-time with an offset (Z, +01:00; + written %2B in a URL), or a date: "
+MOMENT += "its midnight UTC"
+BILL_FILTERS = (
+    {
+        "name": "since",
+        "in": "query",
+        "description": "Billed at or after: " + MOMENT,
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "until",
+        "in": "query",
+        "description": "Billed before: " + MOMENT,
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "provider",
+        "in": "query",
+        "schema": {"type": "string", "pattern": PROVIDER_NAME_PATTERN},
+    },
+    {"name": "kind", "in": "query", "schema": {"enum": list(BILL_KINDS)}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    {
+        "name": "after",
+        "in": "query",
+        "description": "The `next` of the page before",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+)
+BAD_BILL_QUERY = (
+    "A parameter that cannot be used, named: a time that is not ISO 8601 or has no offset, "
+    "`until` not after `since`, an unknown kind or parameter, one given twice, `limit` out of "
+    "range, or an `after` that names no bill"
+)
 RECONCILE = (
     {
         "name": "day",
@@ -122,6 +162,19 @@ ROUTES = (
         ),
         ADMIN_ERRORS,
         bearer=True,
+    ),
+    Route(
+        "GET",
+        "/v1/bills",
+        "listBills",
+        bills.list_bills,
+        "The bills ledger by (billed_at, id), a page at a time, filtered by period, provider and "
+        "kind",
+        Answer("Up to `limit` bills, and the `after` of the next page", ref("BillsPage")),
+        (401, 403, 500, 503),
+        parameters=BILL_FILTERS,
+        bearer=True,
+        error_notes=((400, BAD_BILL_QUERY),),
     ),
     Route(
         "GET",

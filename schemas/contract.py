@@ -8,6 +8,7 @@ import msgspec
 
 from chargehook.schemas import ocpi, ocpi_transport
 from chargehook.schemas.billed import BilledEnvelope
+from chargehook.schemas.bills import BillsPage
 from chargehook.schemas.messages import (
     SCHEMA_VERSION,
     Accepted,
@@ -66,7 +67,10 @@ TYPES = (
     CpoCreated,
     CpoEndpoint,
     Cpo,
+    BillsPage,
 )
+# The ledger's bills, whose money a credit makes negative; every other amount is from 0 up.
+SIGNED = ("StoredBill",)
 
 # OCPI's objects as a receiver takes them and the envelope of its answers (`Response` is
 # documented as `OcpiResponse`); prefixed, since the page has a Session of its own.
@@ -86,7 +90,10 @@ def components(ref_template: str) -> Document:
     _, found = msgspec.json.schema_components(TYPES, ref_template=ref_template)
     for name in CARRIES_SESSION:
         found[name]["properties"]["session"] = {"$ref": ref_template.format(name="Session")}
-    return {name: _decimals_as_numbers(schema, {"minimum": 0}) for name, schema in found.items()}
+    return {
+        name: _decimals_as_numbers(schema, {} if name in SIGNED else {"minimum": 0})
+        for name, schema in found.items()
+    }
 
 
 def ocpi_components(ref_template: str) -> Document:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -20,6 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from chargehook.plumbing.database import Pool
 from lab.services import free_port
 from tests import processes
+from tests.bill_support import add_bill, correct, fresh_ledger
 from tests.receiver import Receiver, exact, receiving
 from tests.support import eventually
 
@@ -51,6 +53,16 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
             ["ingest", "--log-level", "loud"],
             "chargehook: CHARGEHOOK_LOG_LEVEL: Invalid enum value 'loud'",
         ),
+        (
+            {},
+            ["bills", "export", "--since", "2026-03-01T00:00", "--until", "2026-03-02"],
+            "chargehook: --since: Expected a date (its UTC midnight) or a date-time with an offset",
+        ),
+        (
+            {},
+            ["bills", "export", "--since", "2026-03-02", "--until", "2026-03-01"],
+            "chargehook: --until: Expected a time after since, 2026-03-02T00:00:00Z",
+        ),
     ],
     ids=[
         "not a number",
@@ -59,6 +71,8 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "page-example.json"
         "worker needs services",
         "bad name",
         "bad flag",
+        "a time without an offset",
+        "an empty period",
     ],
 )
 async def test_bad_settings_stop_with_one_clear_line(
@@ -316,3 +330,28 @@ async def test_a_worker_serves_its_own_metrics_when_asked(amqp_url: str, databas
 
             text = await eventually(scraped, within=30)
     assert text is not None and "# TYPE chargehook_worker_messages_total counter" in text
+
+
+@pytest.mark.services
+async def test_bills_export_writes_a_period_to_stdout_and_logs_to_stderr() -> None:
+    async with fresh_ledger() as (url, pool):
+        final = await add_bill(pool, 10)
+        credit, replacement = await correct(pool, final, 20)
+        await add_bill(pool, 24 * 60, session="the next day")
+        env = processes.chargehook_env(database_url=url)
+        period = ["--since", "2026-03-01", "--until", "2026-03-01T23:59:59.999999Z"]
+        csv_export = await processes.run(["bills", "export", *period], env)
+        jsonl = await processes.run(["bills", "export", *period, "--format", "jsonl"], env)
+        credits = await processes.run(["bills", "export", *period, "--kind", "credit"], env)
+    assert csv_export.returncode == jsonl.returncode == credits.returncode == 0, csv_export.stderr
+    header, *lines = csv_export.stdout.splitlines()
+    assert header.startswith("id,provider,session_id,event_id,cdr_id,status,kind,refers_to,")
+    assert [line.split(",")[0] for line in lines] == [str(final), str(credit), str(replacement)]
+    assert ",credit," in lines[1] and ",-14.06," in lines[1]
+    decoded = [msgspec.json.decode(line) for line in jsonl.stdout.splitlines()]
+    assert [bill["refers_to"] for bill in decoded] == [None, final, final]
+    assert '"amount":-14.06,' in jsonl.stdout
+    assert credits.stdout.splitlines()[1:] == [lines[1]]
+    [logged] = [msgspec.json.decode(line) for line in csv_export.stderr.splitlines()
+                if "bills exported" in line]  # fmt: skip
+    assert logged["rows"] == 3 and logged["since"] == "2026-03-01T00:00:00Z"

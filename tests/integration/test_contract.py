@@ -24,6 +24,8 @@ from chargehook.schemas.contract import asyncapi, event_json_schema
 from chargehook.webhooks import deliveries
 from chargehook.webhooks.deliveries import NewDelivery
 from tests import processes
+from tests.bill_support import add_bill
+from tests.bill_support import correct as correct_bill
 from tests.books_support import correct, credit_of, insert, lines, page_bill
 from tests.ocpi_cpo import new_name, new_party, simulated_cpo
 from tests.ocpi_support import document, encode, headers, make_cpo, ocpi_pushes, of
@@ -218,6 +220,12 @@ async def test_every_route_answers_as_documented(
     await call("POST", "/v1/dead-letters/{queue}/replay", 200, dead, json=none, headers=admin)
     await call("POST", "/v1/dead-letters/{queue}/drop", 200, dead, json=none, headers=admin)
     await call("GET", "/v1/dead-letters/{queue}", 404, {"queue": "nothing"}, headers=admin)
+    final = await add_bill(pool, 0, provider=provider.name)
+    await correct_bill(pool, final, 1, provider=provider.name)  # a credit: money below 0
+    ours = {"provider": provider.name, "limit": "2"}
+    ledger = await call("GET", "/v1/bills", 200, params=ours, headers=admin)
+    assert [bill["kind"] for bill in ledger["bills"]] == ["final", "credit"] and ledger["next"]
+    await call("GET", "/v1/bills", 400, params={"kind": "refund"}, headers=admin)
     await call("DELETE", SUBSCRIPTION, 204, sub, headers=admin)
     await call("GET", SUBSCRIPTION, 404, sub, headers=admin)
 

@@ -27,6 +27,7 @@ COMMAND_LINE = 4  # chargehook.cli, chargehook.root: the one place that knows ev
 PURE = (
     "chargehook.sessions.order",
     "chargehook.billing.rules",
+    "chargehook.billing.export_format",
     "chargehook.billing.books",
     "chargehook.providers.rules",
     "chargehook.webhooks.delivery_states",
