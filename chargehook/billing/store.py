@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from chargehook.billing.export_format import stored_digits
 from chargehook.billing.plan import EventRef, Head, Made, plan, without_clashes
 from chargehook.billing.rules import Lines, bill_to_show, credit_of
 from chargehook.plumbing.database import Connection, Pool, columns, lock_keys
@@ -76,6 +77,12 @@ FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(TYPES, 1))})
 ON CONFLICT DO NOTHING
 RETURNING {COLUMNS}, provider
 """
+
+
+NUMBERS = (
+    "quantity", "base", "access_fee", "subtotal", "commission", "tax", "amount",
+    "commission_rate", "tax_rate", "provider_amount", "provider_commission", "provider_tax",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -276,7 +283,9 @@ def _negation(
 
 
 def billing_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Billing:
-    sent = (row["provider_amount"], row["provider_commission"], row["provider_tax"])
+    # asyncpg reads a round numeric (10000) as Decimal('1E+4'): put back the stored digits
+    n = {key: stored_digits(row[key]) for key in NUMBERS}
+    sent = (n["provider_amount"], n["provider_commission"], n["provider_tax"])
     figures = None
     if any(value is not None for value in sent):
         figures = ProviderFigures(amount=sent[0], commision_price=sent[1], tax_price=sent[2])
@@ -285,15 +294,15 @@ def billing_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Billing:
         event_id=row["event_id"],
         currency=row["currency"],
         price_unit=row["price_unit"],
-        quantity=row["quantity"],
-        base=row["base"],
-        access_fee=row["access_fee"],
-        subtotal=row["subtotal"],
-        commission=row["commission"],
-        tax=row["tax"],
-        amount=row["amount"],
-        commission_rate=row["commission_rate"],
-        tax_rate=row["tax_rate"],
+        quantity=n["quantity"],
+        base=n["base"],
+        access_fee=n["access_fee"],
+        subtotal=n["subtotal"],
+        commission=n["commission"],
+        tax=n["tax"],
+        amount=n["amount"],
+        commission_rate=n["commission_rate"],
+        tax_rate=n["tax_rate"],
         reason=row["reason"],
         provider_figures=figures,
         mismatch=row["mismatch"],
