@@ -69,8 +69,9 @@ TYPES = (
     Cpo,
     BillsPage,
 )
-# The ledger's bills, whose money a credit makes negative; every other amount is from 0 up.
-SIGNED = ("StoredBill",)
+# The ledger's bills, whose money a credit makes negative (its provider's figures too); every
+# other amount is from 0 up.
+SIGNED = ("StoredBill", "Billing", "ProviderFigures")
 
 # OCPI's objects as a receiver takes them and the envelope of its answers (`Response` is
 # documented as `OcpiResponse`); prefixed, since the page has a Session of its own.

@@ -1,10 +1,12 @@
 """Correctable money through the real pipeline (docs/billing.md#the-ledger): `chargehook
 ingest` and every worker as processes on RabbitMQ and PostgreSQL. A page-shaped provider
 corrects a session; a CPO's Session gets a CDR, a credit CDR and a new CDR. The subscriber sees
-each total in order, each correction naming the bill it replaces."""
+each total in order, each correction naming the bill it replaces; the books, the bill chains
+and the accounting export show the chains."""
 
 import asyncio
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -75,6 +77,24 @@ async def chain_of(http: aiohttp.ClientSession, base: str, provider: str, sessio
     return chain, bills[-1]["billed_at"][:10]
 
 
+async def export_of(database_url: str, provider: str, day: str) -> list[Any]:
+    """`chargehook bills export` of the provider's finals and credits of the day, as JSON
+    lines: each bill's kind, amount, source and what it refers to, by position."""
+    env = processes.chargehook_env(database_url=database_url)
+    until = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    args = ["bills", "export", "--since", day, "--until", until, "--provider", provider]
+    done = await processes.run([*args, "--format", "jsonl"], env)
+    assert done.returncode == 0, done.stderr
+    bills = [exact.decode(line) for line in done.stdout.splitlines()]
+    ledger = [b for b in bills if b["kind"] in ("final", "credit")]
+    position = {bill["id"]: n for n, bill in enumerate(ledger)}
+    return [
+        (b["kind"], b["amount"], b["event_id"] is not None, b["cdr_id"] is not None,
+         position.get(b["refers_to"]))
+        for b in ledger
+    ]  # fmt: skip
+
+
 async def post_cdr(http: aiohttp.ClientSession, base: str, token_c: str, cdr: Any) -> None:
     status, answered, _ = await ocpi(http, "POST", f"{base}/ocpi/2.2.1/cdrs", token(token_c), cdr)
     assert status == 201 and answered["status_code"] == 1000, answered
@@ -141,6 +161,7 @@ async def test_a_page_correction_and_an_ocpi_cdr_credit_and_new_cdr_reach_the_su
             for who, sid in ((provider, page_id), (name, ocpi_id))
         }
         books = {who: await books_of(http, base, who, day) for who, (_, day) in chains.items()}
+    exported = {who: await export_of(database_url, who, day) for who, (_, day) in chains.items()}
 
     final, replacing = page_totals[0][1], page_totals[-1][1]
     assert [amount for amount, _ in page_totals] == [Decimal("14.06"), Decimal("14.98")]
@@ -169,3 +190,16 @@ async def test_a_page_correction_and_an_ocpi_cdr_credit_and_new_cdr_reach_the_su
         ("credit", Decimal("-5.32"), 1),
         ("final", Decimal("5.99"), 1),
     ]
+    # the accounting export has the same chains: from events, and from CDRs
+    assert exported == {
+        provider: [
+            ("final", Decimal("14.06"), True, False, None),
+            ("credit", Decimal("-14.06"), True, False, 0),
+            ("final", Decimal("14.98"), True, False, 0),
+        ],
+        name: [
+            ("final", Decimal("5.32"), False, True, None),
+            ("credit", Decimal("-5.32"), False, True, 0),
+            ("final", Decimal("5.99"), False, True, 0),
+        ],
+    }
