@@ -18,6 +18,13 @@ from chargehook.ocpi.cpos import CpoConflict
 from chargehook.ocpi.parties import party_code
 from chargehook.plumbing.amqp import amqp_broker
 from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.cluster import (
+    broker_urls,
+    management_urls,
+    placement_lines,
+    placements,
+    vhost_of,
+)
 from chargehook.plumbing.database import Pool, embedded_postgres, migrate, open_pool
 from chargehook.plumbing.errors import ConfigError
 from chargehook.plumbing.memory_broker import MemoryBroker
@@ -221,6 +228,15 @@ async def run_topology(settings: Settings) -> None:
         raise ConfigError("`chargehook topology` needs CHARGEHOOK_AMQP_URL (or --amqp-url)")
     async with open_broker(settings, "chargehook topology"):
         print("topology declared: " + ", ".join(queue.name for queue in ALL_QUEUES))
+    urls = broker_urls(settings.amqp_url)
+    names = [name for q in ALL_QUEUES for name in (q.name, q.dead_letter_queue)]
+    names += [delay.name for delay in delay_queues(settings)]
+    management = management_urls(urls, settings.management_url)
+    found = await placements(management, vhost_of(urls[0]), names)
+    if found is None:
+        print("where each queue lives: no management API answered (CHARGEHOOK_MANAGEMENT_URL)")
+        return
+    print("\n".join(placement_lines(found)))
 
 
 DEMO_CPO, DEMO_PARTY = "demo-cpo", ("ES", "DEM")

@@ -10,6 +10,8 @@ import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import (
+    AbstractChannel,
+    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
     ExchangeType,
@@ -28,12 +30,14 @@ from chargehook.plumbing.broker import (
     QueueSpec,
     dead_at,
 )
+from chargehook.plumbing.cluster import Nodes, broker_urls, connect_first, following
 from chargehook.plumbing.errors import BrokerUnavailable
 from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.amqp")
 PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 DEFAULT_EXCHANGE_NAME = "amq.default"  # how RabbitMQ names the nameless default exchange
+QUORUM_SIZE = 3  # members of each new quorum queue, where the cluster has that many nodes
 
 
 def delay_arguments(delay: DelaySpec) -> dict[str, Any]:
@@ -145,19 +149,37 @@ class AmqpBroker:
                 await channel.declare_exchange(name, ExchangeType.DIRECT, durable=True)
             dead = await channel.get_exchange(DEAD_EXCHANGE)
             for delay in delays:
-                await channel.declare_queue(
-                    delay.name, durable=True, arguments=delay_arguments(delay)
-                )
+                await self._declare_queue(channel, delay.name, delay_arguments(delay))
             for spec in queues:
-                queue = await channel.declare_queue(
-                    spec.name, durable=True, arguments=queue_arguments(spec)
-                )
+                queue = await self._declare_queue(channel, spec.name, queue_arguments(spec))
                 for key in spec.binding_keys:
                     await queue.bind(spec.exchange, key)
-                dlq = await channel.declare_queue(
-                    spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+                dlq = await self._declare_queue(
+                    channel, spec.dead_letter_queue, {"x-queue-type": "quorum"}
                 )
                 await dlq.bind(dead, spec.name)
+
+    async def _declare_queue(
+        self, channel: AbstractChannel, name: str, arguments: dict[str, Any]
+    ) -> AbstractQueue:
+        """A new queue with its replicas on QUORUM_SIZE nodes (all of a smaller cluster's); a
+        queue that exists is taken as it is: declared again with a group size it was not made
+        with, RabbitMQ would refuse it (docs/operations.md, growing a queue's members)."""
+        if await self._exists(name):
+            return await channel.declare_queue(name, passive=True)
+        sized = {**arguments, "x-quorum-initial-group-size": QUORUM_SIZE}
+        return await channel.declare_queue(name, durable=True, arguments=sized)
+
+    async def _exists(self, name: str) -> bool:
+        """On a channel of its own: a passive declare of a missing queue closes its channel."""
+        channel = await self._connection.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+            return True
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return False
+        finally:
+            await _quietly(channel.close())
 
     async def publish(
         self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
@@ -292,16 +314,18 @@ async def _quietly(closing: Awaitable[Any]) -> None:
 async def amqp_broker(
     url: str, name: str, publish_timeout: float, metrics: Metrics | None = None
 ) -> AsyncIterator[AmqpBroker]:
-    """One robust connection per process, named so `rabbitmqctl list_connections` tells who.
+    """One robust connection per process, named so `rabbitmqctl list_connections` tells who,
+    to the first node of `url` (one URL or several, comma-separated) that answers, and to the
+    next when it loses that one (chargehook.plumbing.cluster).
 
     With `metrics`, each confirmed publish is timed in chargehook_publish_confirm_seconds.
     """
-    connection = await aio_pika.connect_robust(
-        url, client_properties={"connection_name": name}, reconnect_interval=1
-    )
+    nodes = Nodes(broker_urls(url))
+    connection = await connect_first(nodes, name)
     try:
-        broker = AmqpBroker(connection, publish_timeout, metrics)
-        await broker.open()
-        yield broker
+        async with following(connection, nodes):
+            broker = AmqpBroker(connection, publish_timeout, metrics)
+            await broker.open()
+            yield broker
     finally:
         await connection.close()

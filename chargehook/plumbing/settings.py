@@ -18,8 +18,11 @@ SCHEDULE = r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$"  # seconds, comma separat
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Every knob of chargehook; no other module reads the environment."""
 
+    # one URL, or several comma-separated: one per RabbitMQ node (docs/operations.md)
     amqp_url: str | None = None
     database_url: str | None = None
+    # the RabbitMQ management API, for `chargehook topology`; default: each node's port 15672
+    management_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     # where CPOs reach ingest, the base of the OCPI URLs it hands out; default http://host:port
