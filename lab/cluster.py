@@ -26,6 +26,7 @@ import base64
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -50,6 +51,7 @@ POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 NODES = (1, 2, 3)
 PG_PORTS = (5441, 5442)
 STANDBY_NAME = "standby"
+DATABASE = "chargehook"  # made empty at a fresh start, for `chargehook` to migrate
 # rabbitmqctl listens on one of these while it runs: a range of ours, not the system's 35672+.
 CTL_DIST_PORTS = (35691, 35699)
 # guest/guest, which RabbitMQ lets in from loopback only
@@ -102,7 +104,8 @@ def amqp_urls() -> list[str]:
 
 
 def management_urls() -> list[str]:
-    return [f"http://127.0.0.1:{management_port(n)}/" for n in NODES]
+    """Without a trailing slash: chargehook puts `/api/...` after CHARGEHOOK_MANAGEMENT_URL."""
+    return [f"http://127.0.0.1:{management_port(n)}" for n in NODES]
 
 
 def database_url(dbname: str = "postgres") -> str:
@@ -604,6 +607,11 @@ async def _postgres_fresh(directory: Path) -> None:
     await _initdb_primary(directory, primary)
     await _make_standby(directory, primary, standby)
     await _synchronous(primary, STANDBY_NAME)
+    connection = await _connect(primary)  # only now: its commit waits for the standby
+    try:
+        await connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await connection.close()
 
 
 async def _timeline(directory: Path, port: int) -> int:
@@ -700,7 +708,8 @@ async def start_old_primary_as_standby(*, directory: Path = DEFAULT_DIRECTORY) -
 
 
 async def reset_postgres(*, directory: Path = DEFAULT_DIRECTORY) -> None:
-    """Back to a fresh primary on 5441 with its synchronous standby on 5442: the data goes."""
+    """Back to a fresh primary on 5441 with its synchronous standby on 5442 and an empty
+    database `chargehook`: the data goes."""
     _reachable(directory)
     _own_directory(directory)
     await _postgres_fresh(directory)
@@ -754,10 +763,15 @@ async def status(*, directory: Path = DEFAULT_DIRECTORY) -> Status:
 # The command line
 
 
-def _print_urls() -> None:
-    print("AMQP:", ",".join(amqp_urls()))
-    print("management:", " ".join(management_urls()), "(guest/guest)")
-    print("database:", database_url())
+def _print_settings() -> None:
+    """The URLs as chargehook's settings, for `eval "$(python -m lab.cluster up)"`."""
+    management = [url.replace("http://", "http://guest:guest@") for url in management_urls()]
+    for name, value in (
+        ("CHARGEHOOK_AMQP_URL", ",".join(amqp_urls())),
+        ("CHARGEHOOK_MANAGEMENT_URL", ",".join(management)),
+        ("CHARGEHOOK_DATABASE_URL", database_url(DATABASE)),
+    ):
+        print(f"export {name}={shlex.quote(value)}")
 
 
 def _print_status(found: Status) -> None:
@@ -785,7 +799,7 @@ async def _main(argv: Sequence[str]) -> int:
     try:
         if args.command == "up":
             await up(fresh=args.fresh, directory=args.dir)
-            _print_urls()
+            _print_settings()
         elif args.command == "down":
             await down(directory=args.dir)
         else:
