@@ -18,26 +18,28 @@ share them.
 
 import argparse
 import asyncio
+import itertools
 import os
 import time
 import uuid
 from asyncio.subprocess import DEVNULL
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import aio_pika
 import aiohttp
 import uvloop
 
-from bench.lab import WORK_QUEUES, Lab, open_lab
+from bench.lab import PERSIST, WORK_QUEUES, Lab, open_lab
 from bench.pipeline import Pipeline, start_pipeline, stop_pipeline
 from bench.processes import command
 from bench.report import new_run
 from bench.stages import Bench, Plan
 from chargehook.plumbing.broker import DEAD_QUEUE_SUFFIX
-from lab import bodies
+from chargehook.plumbing.cluster import vhost_of
+from lab import bodies, cluster
 
 RESULTS = Path(__file__).parent / "results"
 RETRY_SCHEDULE = "1,2,3,5,5,5,5"  # seconds: a drill waits for its retries, not for hours
@@ -47,6 +49,8 @@ RETRY_SCHEDULE = "1,2,3,5,5,5,5"  # seconds: a drill waits for its retries, not 
 class Timeline:
     started: float = field(default_factory=time.monotonic)
     faults: list[tuple[str, float, float]] = field(default_factory=list)  # name, from, to
+    notes: list[str] = field(default_factory=list)
+    ready: list[tuple[float, int]] = field(default_factory=list)  # when, work queues' ready
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -88,8 +92,26 @@ class Drill:
         await asyncio.sleep(5)
         await command(["rabbitmqctl", "-q", "start_app"])
         await command(["rabbitmqctl", "-q", "await_startup"])
-        self.lab.connection = await aio_pika.connect(self.lab.amqp_url)  # the bench's own
-        self.lab._channel = None
+        await self.lab.reconnect()  # the bench's own
+
+    async def node_down(self, n: int, seconds: float) -> None:
+        """A node of the local cluster (lab.cluster) stopped, then started after `seconds`."""
+        await cluster.stop_node(n)
+        await asyncio.sleep(seconds)
+        await cluster.start_node(n)
+
+    async def leader_down(self, queue: str, seconds: float) -> None:
+        """The node leading `queue` stopped, then started after `seconds`."""
+        leader = (
+            await cluster.queue_leader(queue, vhost_of(self.lab.amqp_url.split(",")[0]))
+        ).leader
+        self.timeline.notes.append(f"{queue}'s leader was {leader}")
+        await self.node_down(int(leader.split("@")[0].removeprefix("c")), seconds)
+
+    async def fail_over_postgres(self) -> None:
+        """The primary stopped as a crash would; the standby promoted."""
+        await cluster.stop_primary("immediate")
+        await cluster.promote_standby()
 
     async def terminate_backends(self, seconds: float, every: float = 0.4) -> None:
         """Every connection to the drill's database but this one, killed every `every`
@@ -114,9 +136,26 @@ class Drill:
             raise RuntimeError("pg_ctlcluster restart failed")
 
 
-def schedule(quick: bool) -> list[tuple[float, str, Callable[[Drill], Awaitable[None]]]]:
+Fault = tuple[float, str, Callable[[Drill], Awaitable[None]]]
+CLUSTER_LOAD_SECONDS = 75.0
+
+
+def cluster_schedule() -> list[Fault]:
+    """(seconds into the load, name, fault) on the local cluster: every process connects to
+    its first URL, c1, so c1 is the node each process is connected to."""
+    return [
+        (5.0, "RabbitMQ c1 (every process's node) stopped 10 s, started",
+         lambda d: d.node_down(1, 10.0)),
+        (30.0, "the leader of chargehook.persist stopped 10 s, started",
+         lambda d: d.leader_down(PERSIST, 10.0)),
+        (55.0, "PostgreSQL primary stopped (immediate), standby promoted",
+         lambda d: d.fail_over_postgres()),
+    ]  # fmt: skip
+
+
+def schedule(quick: bool) -> list[Fault]:
     """(seconds into the load, name, fault)."""
-    faults: list[tuple[float, str, Callable[[Drill], Awaitable[None]]]] = [
+    faults: list[Fault] = [
         (
             0.5,
             "database backends killed every 0.4 s for 2.5 s",
@@ -145,9 +184,29 @@ def schedule(quick: bool) -> list[tuple[float, str, Callable[[Drill], Awaitable[
 class Sent:
     accepted: int = 0  # events answered 200
     retries: int = 0  # answers other than 200, or no answer, each retried
+    answered: list[float] = field(default_factory=list)  # when each 200 came, drill seconds
 
 
-async def provider(url: str, token: str, tag: str, sessions: int, rate: float) -> Sent:
+def without_a_200(answered: list[float], began: float, ended: float) -> float:
+    """The longest time without a 200 at ingest that overlaps [began, ended]."""
+    times = sorted(answered)
+    gaps = [
+        (later - earlier)
+        for earlier, later in itertools.pairwise(times)
+        if later >= began and earlier <= ended
+    ]
+    return max(gaps, default=0.0)
+
+
+def drained_after(samples: list[tuple[float, int]], began: float, ended: float) -> float | None:
+    """Seconds from a fault's start until every work queue held no ready message again, after
+    the fault ended; None if that was never seen."""
+    return next((at - began for at, ready in samples if at >= ended and ready == 0), None)
+
+
+async def provider(
+    url: str, token: str, tag: str, sessions: int, rate: float, clock: Timeline
+) -> Sent:
     """Each session IN_PROGRESS then FINISHED, a session started every 1/rate s, every post
     retried with the same body until it is answered 200."""
     sent = Sent()
@@ -162,6 +221,7 @@ async def provider(url: str, token: str, tag: str, sessions: int, rate: float) -
                     async with http.post(url, data=body) as answer:
                         if answer.status == 200:
                             sent.accepted += 1
+                            sent.answered.append(clock.now())
                             return
                 except (aiohttp.ClientError, TimeoutError):
                     pass
@@ -226,7 +286,19 @@ async def settled(drill: Drill, sessions: int, bound: float) -> bool:
     return False
 
 
-async def run_drill(quick: bool, sessions: int, out: Path) -> bool:
+async def watch_queues(drill: Drill) -> None:
+    """The work queues' ready messages every 0.25 s, for how long each fault held them up."""
+    while True:
+        try:
+            ready = sum((await drill.lab.depths()).values())
+            drill.timeline.ready.append((drill.timeline.now(), ready))
+        except Exception:  # noqa: BLE001 - the bench's own node is down: another one
+            with suppress(Exception):
+                await drill.lab.reconnect()
+        await asyncio.sleep(0.25)
+
+
+async def run_drill(quick: bool, sessions: int, out: Path, on_cluster: bool = False) -> bool:
     plan = Plan(
         quick=quick, http_seconds=0, warmup_seconds=0, connections=0, persist_events=0,
         billing_events=0, notify_events=0, pipelines=[], gap=0, drain_timeout=60,
@@ -234,43 +306,72 @@ async def run_drill(quick: bool, sessions: int, out: Path) -> bool:
     )  # fmt: skip
     overrides = {"retry_schedule": RETRY_SCHEDULE, "retry_busy_delay": "0.5"}
     root = ("amqp://guest:guest@127.0.0.1:5672/", "postgresql://postgres@127.0.0.1:5432/postgres")
-    async with open_lab(*root, plan.work, overrides) as lab:
+    node = None
+    if on_cluster:
+        await cluster.up()
+        await cluster.reset_postgres()  # a primary on its first port, its standby synchronous
+        root, node = (",".join(cluster.amqp_urls()), cluster.database_url()), cluster.node_name(1)
+    async with open_lab(*root, plan.work, overrides, node) as lab:
         bench = Bench(lab, plan, new_run({"mode": "drill"}, "drill client"))
         pipeline = await start_pipeline(bench)
         name, tag = f"drill-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:8]
         await bench.receiver_reset(tag + "-")
         token = await lab.add_provider(name)
         drill = Drill(bench, pipeline, Timeline())
-        rate = sessions / (10.0 if quick else 40.0)
-        load = asyncio.create_task(provider(pipeline.url, token, tag, sessions, rate))
-        for at, label, act in schedule(quick):
+        seconds = CLUSTER_LOAD_SECONDS if on_cluster else 10.0 if quick else 40.0
+        clock = drill.timeline
+        load = asyncio.create_task(
+            provider(pipeline.url, token, tag, sessions, sessions / seconds, clock)
+        )
+        watching = asyncio.create_task(watch_queues(drill))
+        for at, label, act in cluster_schedule() if on_cluster else schedule(quick):
             await asyncio.sleep(max(0.0, at - drill.timeline.now()))
             await drill.fault(label, partial(act, drill))
         sent = await load
         print(f"  {drill.timeline.now():6.1f} s  load done; waiting for every FINISHED", flush=True)
         done = await settled(drill, sessions, 120.0 if quick else 300.0)
+        watching.cancel()
         book = await ledger(drill, name, sessions, sent)
         await stop_pipeline(bench, pipeline)
+    if on_cluster:
+        await cluster.start_old_primary_as_standby()  # what an operator does next
     ok = done and balanced(book)
+    report(drill, book, sent, ok, done)
+    return ok
+
+
+def report(drill: Drill, book: dict[str, int], sent: Sent, ok: bool, done: bool) -> None:
     width = max(map(len, book))
-    print("\n| fault | from | to |\n| --- | --- | --- |")
+    print("\n| fault | from | to | seconds without a 200 at ingest | seconds until drained |")
+    print("| --- | --- | --- | --- | --- |")
     for label, began, ended in drill.timeline.faults:
-        print(f"| {label} | {began:.1f} s | {ended:.1f} s |")
+        gap = without_a_200(sent.answered, began, ended)
+        drained = drained_after(drill.timeline.ready, began, ended)
+        until = "not seen" if drained is None else f"{drained:.1f} s"
+        print(f"| {label} | {began:.1f} s | {ended:.1f} s | {gap:.1f} s | {until} |")
+    for note in drill.timeline.notes:
+        print(f"\n{note}")
     print("\n| ledger | count |\n| --- | --- |")
     for label, value in book.items():
         print(f"| {label:<{width}} | {value:,} |")
     print(f"\n{'balanced' if ok else 'NOT balanced'}" + ("" if done else " (not settled)"))
-    return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.drills", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="workers and subscriber only")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="on the local three-node RabbitMQ cluster and PostgreSQL standby (lab.cluster):"
+        " a node stopped, a queue leader stopped, the primary failed over",
+    )
     parser.add_argument("--sessions", type=int, help="sessions posted (300 quick, 3000 full)")
     parser.add_argument("--out", default=str(RESULTS), help="folder for the processes' logs")
     args = parser.parse_args()
     sessions = args.sessions or (300 if args.quick else 3000)
-    return 0 if uvloop.run(run_drill(args.quick, sessions, Path(args.out))) else 1
+    drilled = run_drill(args.quick, sessions, Path(args.out), args.cluster)
+    return 0 if uvloop.run(drilled) else 1
 
 
 if __name__ == "__main__":

@@ -84,6 +84,13 @@ class Lab:
     async def start(self, name: str, *args: str, **settings: str) -> Child:
         return await self.children.start(name, chargehook_args(*args), self.env(**settings))
 
+    async def reconnect(self) -> None:
+        """The bench's own connection again, to a node that answers (after a fault)."""
+        with suppress(Exception):
+            await self.connection.close()
+        self.connection = await probe_connection(self.amqp_url)
+        self._channel = None
+
     async def channel(self) -> AbstractChannel:
         # A passive declare of a missing queue closes its channel: open another then.
         if self._channel is None or self._channel.is_closed:
@@ -135,23 +142,39 @@ class Lab:
         return int(value or 0)
 
 
+async def probe_connection(amqp_url: str) -> AbstractConnection:
+    """The bench's own connection, to the first node of `amqp_url` that answers. Not robust:
+    a robust channel caches a queue's first declare, depths and all."""
+    failures: list[Exception] = []
+    for url in amqp_url.split(","):
+        try:
+            return await aio_pika.connect(
+                url, client_properties={"connection_name": "chargehook bench"}
+            )
+        except Exception as exc:  # noqa: BLE001 - a node down: try the next
+            failures.append(exc)
+    raise ConnectionError(f"no broker node answered: {failures!r}")
+
+
 @asynccontextmanager
 async def open_lab(
-    amqp_root: str, database_root: str, log_dir: Path, overrides: Mapping[str, str]
+    amqp_root: str,
+    database_root: str,
+    log_dir: Path,
+    overrides: Mapping[str, str],
+    rabbitmq_node: str | None = None,
 ) -> AsyncIterator[Lab]:
     """A vhost and a database of the bench's own (lab.services), and the children it starts on
-    them, every one stopped before the vhost and the database go."""
+    them, every one stopped before the vhost and the database go. `amqp_root` may name a
+    cluster's nodes, comma-separated (`rabbitmq_node` the one rabbitmqctl asks)."""
     async with (
-        throwaway_vhost(amqp_root, "chargehook-bench") as amqp_url,
+        throwaway_vhost(amqp_root, "chargehook-bench", rabbitmq_node) as amqp_url,
         throwaway_database(database_root, "chargehook_bench") as database_url,
         asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
     ):
         children = Children(log_dir)
-        # Not robust: a robust channel caches a queue's first declare, depths and all.
-        connection = await aio_pika.connect(
-            amqp_url, client_properties={"connection_name": "chargehook bench"}
-        )
+        connection = await probe_connection(amqp_url)
         lab = Lab(amqp_url, database_url, children, connection, pool, dict(overrides), http)
         try:
             await lab.chargehook("topology")  # the exchanges and queues, declared once

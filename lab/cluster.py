@@ -446,8 +446,8 @@ def _is_standby(data: Path) -> bool:
     return (data / "standby.signal").exists()
 
 
-async def _pg(*argv: str, directory: Path) -> str:
-    return await _run("postgres", *argv, cwd=directory / "postgres")
+async def _pg(*argv: str, directory: Path, log: Path | None = None) -> str:
+    return await _run("postgres", *argv, cwd=directory / "postgres", log=log)
 
 
 async def _connect(port: int) -> asyncpg.Connection:
@@ -508,6 +508,9 @@ async def _pg_start(directory: Path, port: int) -> None:
         "-t",
         "60",
         directory=directory,
+        # pg_ctl's own output to a file, not a pipe: the server it leaves running would hold
+        # the pipe open; not the server's log, which the postgres user writes
+        log=directory / "postgres" / f"{port}.pg_ctl.log",
     )
 
 

@@ -35,10 +35,12 @@ def chargehook_env(**settings: str) -> dict[str, str]:
     return env
 
 
-async def rabbitmqctl(*args: str) -> None:
+async def rabbitmqctl(*args: str, node: str | None = None) -> None:
+    at = ["-n", node] if node else []
     process = await asyncio.create_subprocess_exec(
         "rabbitmqctl",
         "-q",
+        *at,
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -50,19 +52,30 @@ async def rabbitmqctl(*args: str) -> None:
 
 
 @asynccontextmanager
-async def throwaway_vhost(amqp_root: str, prefix: str) -> AsyncIterator[str]:
-    """A vhost of the caller's own on the broker `amqp_root` names, deleted after; its URL."""
+async def throwaway_vhost(
+    amqp_root: str, prefix: str, node: str | None = None
+) -> AsyncIterator[str]:
+    """A vhost of the caller's own on the broker `amqp_root` names (one URL, or a cluster's
+    comma-separated, `node` the one rabbitmqctl asks), deleted after; its URL, or URLs."""
     vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    user = URL(amqp_root).user or "guest"
+    roots = [root.strip() for root in amqp_root.split(",")]
+    user = URL(roots[0]).user or "guest"
     try:
-        await rabbitmqctl("add_vhost", vhost)
-        await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        await rabbitmqctl("add_vhost", vhost, node=node)
+        await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*", node=node)
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise ServiceUnavailable(f"RabbitMQ: {exc!r}") from exc
     try:
-        yield amqp_root.rstrip("/") + "/" + vhost
+        yield ",".join(root.rstrip("/") + "/" + vhost for root in roots)
     finally:
-        await rabbitmqctl("delete_vhost", vhost)
+        await rabbitmqctl("delete_vhost", vhost, node=node)
+
+
+def database_url_of(database_root: str, name: str) -> str:
+    """The URL of database `name` on the server(s) `database_root` names, its query kept
+    (a standby's `target_session_attrs=read-write`)."""
+    base, _, query = database_root.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
 
 @asynccontextmanager
@@ -79,7 +92,7 @@ async def throwaway_database(database_root: str, prefix: str) -> AsyncIterator[s
     finally:
         await admin.close()
     try:
-        yield database_root.rsplit("/", 1)[0] + "/" + name
+        yield database_url_of(database_root, name)
     finally:
         admin = await asyncpg.connect(database_root)
         try:

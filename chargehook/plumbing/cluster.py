@@ -164,7 +164,7 @@ async def placements(
 
 async def _read_placements(base: URL, vhost: str, queues: Sequence[str]) -> list[Placement]:
     auth = aiohttp.BasicAuth(base.user or "guest", base.password or "guest")
-    root = base.with_user(None)
+    root = str(base.with_user(None)).rstrip("/")
     timeout = aiohttp.ClientTimeout(total=5)
     found = []
     async with aiohttp.ClientSession(auth=auth, timeout=timeout) as http:

@@ -12,9 +12,10 @@ The rule (docs/broker.md#dead-letters): only a message proven bad is dead-letter
   on meanwhile. On its FAILURE_LIMIT-th failure it is dead-lettered.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -35,6 +36,7 @@ log = structlog.get_logger("chargehook.consume")
 FAILURE_LIMIT = 5
 # Whether the dependencies answer now; wired to `database.answering(pool)` in workers.
 Probe = Callable[[], Awaitable[bool]]
+T = TypeVar("T")
 
 
 async def nothing_to_probe() -> bool:
@@ -113,3 +115,22 @@ class Failures:
             return
         self.metrics.inc("chargehook_worker_messages_total", worker=self.worker, outcome="dead")
         self.metrics.inc("chargehook_worker_dead_letters_total", worker=self.worker, cause=cause)
+
+
+async def until_done(
+    step: Callable[[], Awaitable[T]], what: str, first_pause: float = 0.5, most: float = 10.0
+) -> T:
+    """`step`, tried again after a back-off for as long as it fails by the infrastructure's
+    fault: for work that must not be redone from the start once begun (a webhook sent must be
+    recorded, not sent again because the database failed over in between)."""
+    pause = first_pause
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            if not is_infrastructure(exc):
+                raise
+            log.warning("step failed by the infrastructure; trying it again", step=what,
+                        error=repr(exc), pause=pause)  # fmt: skip
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, most)

@@ -10,11 +10,13 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import aiohttp
 import structlog
 
 from chargehook.plumbing.broker import Broker
+from chargehook.plumbing.failures import until_done
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings
 from chargehook.schemas import DeliveryStatus, DeliveryTask, Subscription
@@ -111,7 +113,10 @@ class Deliverer:
             retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
             await tasks.queue_after(self.broker, retry, delay)
             retry_at = result.attempted_at + timedelta(milliseconds=delay)
-        attempt, status = await self.ledger.record(sent, result, retry_at)
+        # sent: recorded however long the database takes, never sent again for its failover
+        attempt, status = await until_done(
+            partial(self.ledger.record, sent, result, retry_at), "record a delivery attempt"
+        )
         await self.after_attempt(subscription, sent, result, attempt, status)
 
     def next_delay(self, task: DeliveryTask, result: AttemptResult) -> int | None:
