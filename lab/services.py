@@ -71,6 +71,20 @@ async def throwaway_vhost(
         await rabbitmqctl("delete_vhost", vhost, node=node)
 
 
+async def _until_it_answers(url: str, within: float = 10.0) -> None:
+    """A new database through a URL naming a standby first: asyncpg tries the standby, which
+    may not have replayed the CREATE DATABASE yet, and does not go on to the next host."""
+    ends = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            await (await asyncpg.connect(url)).close()
+            return
+        except asyncpg.InvalidCatalogNameError:
+            if asyncio.get_running_loop().time() > ends:
+                raise
+            await asyncio.sleep(0.2)
+
+
 def database_url_of(database_root: str, name: str) -> str:
     """The URL of database `name` on the server(s) `database_root` names, its query kept
     (a standby's `target_session_attrs=read-write`)."""
@@ -91,8 +105,10 @@ async def throwaway_database(database_root: str, prefix: str) -> AsyncIterator[s
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+    url = database_url_of(database_root, name)
+    await _until_it_answers(url)
     try:
-        yield database_url_of(database_root, name)
+        yield url
     finally:
         admin = await asyncpg.connect(database_root)
         try:
