@@ -198,10 +198,18 @@ def without_a_200(answered: list[float], began: float, ended: float) -> float:
     return max(gaps, default=0.0)
 
 
-def drained_after(samples: list[tuple[float, int]], began: float, ended: float) -> float | None:
-    """Seconds from a fault's start until every work queue held no ready message again, after
-    the fault ended; None if that was never seen."""
-    return next((at - began for at, ready in samples if at >= ended and ready == 0), None)
+def drained_after(
+    samples: list[tuple[float, int]], began: float, ended: float
+) -> tuple[float, int] | None:
+    """Seconds from a fault's start until every work queue held no ready message again after
+    the most it held during the fault (or within 30 s of its end), and that most; None if
+    they were never seen empty again."""
+    window = [(at, ready) for at, ready in samples if began <= at <= ended + 30.0]
+    if not window:
+        return None
+    peak = max(range(len(window)), key=lambda i: window[i][1])
+    empty = next((at for at, ready in window[peak:] if ready == 0), None)
+    return None if empty is None else (empty - began, window[peak][1])
 
 
 async def provider(
@@ -342,12 +350,15 @@ async def run_drill(quick: bool, sessions: int, out: Path, on_cluster: bool = Fa
 
 def report(drill: Drill, book: dict[str, int], sent: Sent, ok: bool, done: bool) -> None:
     width = max(map(len, book))
-    print("\n| fault | from | to | seconds without a 200 at ingest | seconds until drained |")
+    print(
+        "\n| fault | from | to | seconds without a 200 at ingest"
+        " | seconds until every queue drained (most ready) |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for label, began, ended in drill.timeline.faults:
         gap = without_a_200(sent.answered, began, ended)
         drained = drained_after(drill.timeline.ready, began, ended)
-        until = "not seen" if drained is None else f"{drained:.1f} s"
+        until = "not seen" if drained is None else f"{drained[0]:.1f} s ({drained[1]:,})"
         print(f"| {label} | {began:.1f} s | {ended:.1f} s | {gap:.1f} s | {until} |")
     for note in drill.timeline.notes:
         print(f"\n{note}")
