@@ -188,9 +188,11 @@ def vhost_of(amqp_url: str) -> str:
 def placement_lines(found: Sequence[Placement]) -> list[str]:
     """`chargehook topology`'s table: each queue's leader, members and how many are online."""
     width = max((len(p.queue) for p in found), default=5)
-    lines = [f"{'queue'.ljust(width)}  leader  members (online)"]
+    lead = max((len(p.leader or "-") for p in found), default=6)
+    lines = [f"{'queue'.ljust(width)}  {'leader'.ljust(lead)}  members (online)"]
     for p in found:
         online = f"{len(set(p.online) & set(p.members))} of {len(p.members)} online"
         members = ", ".join(p.members) or "-"
-        lines.append(f"{p.queue.ljust(width)}  {p.leader or '-'}  {members} ({online})")
+        leader = (p.leader or "-").ljust(lead)
+        lines.append(f"{p.queue.ljust(width)}  {leader}  {members} ({online})")
     return lines
