@@ -199,14 +199,14 @@ def without_a_200(answered: list[float], began: float, ended: float) -> float:
 
 
 def drained_after(
-    samples: list[tuple[float, int]], began: float, ended: float
+    samples: list[tuple[float, int]], began: float, ended: float, before: float
 ) -> tuple[float, int] | None:
     """Seconds from a fault's start until every work queue held no ready message again after
-    the most it held during the fault (or within 30 s of its end), and that most; None if
-    they were never seen empty again."""
-    window = [(at, ready) for at, ready in samples if began <= at <= ended + 30.0]
-    if not window:
-        return None
+    the most it held during the fault or within 30 s of its end (and before the next fault),
+    and that most; (0, 0) when none built up; None if they were never seen empty again."""
+    window = [(at, ready) for at, ready in samples if began <= at <= min(ended + 30.0, before)]
+    if not window or max(ready for _, ready in window) == 0:
+        return (0.0, 0) if window else None
     peak = max(range(len(window)), key=lambda i: window[i][1])
     empty = next((at for at, ready in window[peak:] if ready == 0), None)
     return None if empty is None else (empty - began, window[peak][1])
@@ -355,10 +355,16 @@ def report(drill: Drill, book: dict[str, int], sent: Sent, ok: bool, done: bool)
         " | seconds until every queue drained (most ready) |"
     )
     print("| --- | --- | --- | --- | --- |")
-    for label, began, ended in drill.timeline.faults:
+    faults = drill.timeline.faults
+    nexts = [began for _, began, _ in faults[1:]] + [float("inf")]
+    for (label, began, ended), before in zip(faults, nexts, strict=True):
         gap = without_a_200(sent.answered, began, ended)
-        drained = drained_after(drill.timeline.ready, began, ended)
-        until = "not seen" if drained is None else f"{drained[0]:.1f} s ({drained[1]:,})"
+        drained = drained_after(drill.timeline.ready, began, ended, before)
+        until = (
+            "not seen" if drained is None
+            else "none built up" if drained[1] == 0
+            else f"{drained[0]:.1f} s ({drained[1]:,})"
+        )  # fmt: skip
         print(f"| {label} | {began:.1f} s | {ended:.1f} s | {gap:.1f} s | {until} |")
     for note in drill.timeline.notes:
         print(f"\n{note}")

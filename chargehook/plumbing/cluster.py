@@ -21,6 +21,7 @@ from chargehook.plumbing.errors import ConfigError
 log = structlog.get_logger("chargehook.amqp")
 RECONNECT_INTERVAL = 1.0  # seconds between two attempts on one node
 NEXT_NODE_AFTER = 2.0  # seconds without a connection before the next node is tried
+CONNECT_TIMEOUT = 5.0  # seconds one connection attempt may take
 MANAGEMENT_PORT = 15672
 
 
@@ -67,6 +68,8 @@ async def connect_first(nodes: Nodes, name: str) -> AbstractRobustConnection:
                 nodes.url(),
                 client_properties={"connection_name": name},
                 reconnect_interval=RECONNECT_INTERVAL,
+                # every attempt, reconnects too: a node that drops packets is left in seconds
+                timeout=CONNECT_TIMEOUT,
             )
         except Exception as exc:  # noqa: BLE001 - every way a node can fail to answer
             failures.append(f"{shown(nodes.url())}: {exc!r}")
@@ -122,7 +125,7 @@ class QueueInfo(msgspec.Struct):
     node: str | None = None  # a classic queue's node
     leader: str | None = None  # a quorum queue's
     members: list[str] = msgspec.field(default_factory=list)
-    online: list[str] = msgspec.field(default_factory=list)
+    online: list[str] | None = None  # a quorum queue's; None for a classic queue
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ async def _read_placements(base: URL, vhost: str, queues: Sequence[str]) -> list
                 info = queue_decoder.decode(await answer.read())
             leader = info.leader or info.node
             members = info.members or ([info.node] if info.node else [])
-            found.append(Placement(name, leader, members, info.online or members))
+            online = members if info.online is None else info.online
+            found.append(Placement(name, leader, members, online))
     return found
 
 

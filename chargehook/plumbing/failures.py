@@ -118,19 +118,26 @@ class Failures:
 
 
 async def until_done(
-    step: Callable[[], Awaitable[T]], what: str, first_pause: float = 0.5, most: float = 10.0
+    step: Callable[[], Awaitable[T]],
+    what: str,
+    within: float,
+    first_pause: float = 0.5,
+    most: float = 10.0,
 ) -> T:
-    """`step`, tried again after a back-off for as long as it fails by the infrastructure's
-    fault: for work that must not be redone from the start once begun (a webhook sent must be
-    recorded, not sent again because the database failed over in between)."""
+    """`step`, tried again after a back-off while it fails by the infrastructure's fault, for
+    `within` seconds at most; then its last error is raised. For work that must not be redone
+    from the start once begun, while redoing it is still the worse choice: a webhook sent is
+    recorded, not sent again, if the database comes back before the request's lease ends."""
+    ends = asyncio.get_running_loop().time() + within
     pause = first_pause
     while True:
         try:
             return await step()
         except Exception as exc:
-            if not is_infrastructure(exc):
+            left = ends - asyncio.get_running_loop().time()
+            if not is_infrastructure(exc) or left <= 0:
                 raise
             log.warning("step failed by the infrastructure; trying it again", step=what,
                         error=repr(exc), pause=pause)  # fmt: skip
-            await asyncio.sleep(pause)
+            await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, most)

@@ -27,6 +27,9 @@ from chargehook.webhooks.ledger import DeliveryLedger
 from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.posting import http_client, post_signed
 
+# seconds a sent batch's record is tried again in place: well inside the 30 s lease its
+# request took before it was sent (webhooks.cursors.LEASE), less the request's own 15 s
+RECORD_WITHIN = 10.0
 log = structlog.get_logger("chargehook.notify")
 # One request of a batch to its subscriber, signed with these secrets: what it came to.
 Post = Callable[[Subscription, list[str], Sequence[Pending]], Awaitable[AttemptResult]]
@@ -113,9 +116,12 @@ class Deliverer:
             retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
             await tasks.queue_after(self.broker, retry, delay)
             retry_at = result.attempted_at + timedelta(milliseconds=delay)
-        # sent: recorded however long the database takes, never sent again for its failover
+        # sent: recorded in place while the database fails over, not sent again, as long as
+        # the request's lease holds its sessions (after that another request may take them)
         attempt, status = await until_done(
-            partial(self.ledger.record, sent, result, retry_at), "record a delivery attempt"
+            partial(self.ledger.record, sent, result, retry_at),
+            "record a delivery attempt",
+            within=RECORD_WITHIN,
         )
         await self.after_attempt(subscription, sent, result, attempt, status)
 

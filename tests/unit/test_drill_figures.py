@@ -10,5 +10,6 @@ def test_the_drills_figures_of_a_fault() -> None:
     answered = [1.0, 2.0, 2.5, 6.0, 6.1, 20.0]
     assert without_a_200(answered, 3.0, 5.0) == 3.5  # from 2.5 to 6.0
     samples = [(3.0, 0), (3.5, 40), (4.0, 90), (4.5, 10), (5.0, 0), (9.0, 0)]
-    assert drained_after(samples, 3.0, 8.0) == (2.0, 90)
-    assert drained_after([(3.0, 5)], 3.0, 8.0) is None
+    assert drained_after(samples, 3.0, 8.0, float("inf")) == (2.0, 90)
+    assert drained_after(samples, 3.0, 3.2, 3.2) == (0.0, 0)  # cut at the next fault: none
+    assert drained_after([(3.0, 5)], 3.0, 8.0, float("inf")) is None

@@ -15,7 +15,7 @@ async def test_a_step_failed_by_the_infrastructure_is_tried_again_until_it_is_do
             raise ConnectionResetError("the primary went away")
         return "recorded"
 
-    assert await until_done(record, "record", first_pause=0.001) == "recorded"
+    assert await until_done(record, "record", within=5, first_pause=0.001) == "recorded"
     assert len(tries) == 3
 
 
@@ -27,5 +27,17 @@ async def test_any_other_error_is_raised_at_once() -> None:
         raise ValueError("a bug")
 
     with pytest.raises(ValueError, match="a bug"):
-        await until_done(record, "record", first_pause=0.001)
+        await until_done(record, "record", within=5, first_pause=0.001)
     assert tries == [1]
+
+
+async def test_it_gives_up_once_its_time_is_over() -> None:
+    tries: list[int] = []
+
+    async def record() -> None:
+        tries.append(1)
+        raise ConnectionResetError("still failing over")
+
+    with pytest.raises(ConnectionResetError):
+        await until_done(record, "record", within=0.05, first_pause=0.01)
+    assert 2 <= len(tries) <= 6
