@@ -65,12 +65,13 @@ class AmqpInbound:
     """A message as aiormq delivered it, settled on the channel that delivered it: the `Inbound`
     of `chargehook.plumbing.broker` on RabbitMQ."""
 
-    __slots__ = ("_broker", "_message", "_queue")
+    __slots__ = ("_broker", "_message", "_queue", "_settled")
 
     def __init__(self, message: DeliveredMessage, broker: "AmqpBroker", queue: str) -> None:
         self._message = message
         self._broker = broker
         self._queue = queue
+        self._settled = False
 
     @property
     def body(self) -> bytes:
@@ -108,7 +109,12 @@ class AmqpInbound:
     async def _settle(self, settle: Callable[..., Awaitable[None]], multiple: bool) -> None:
         # The delivery tag means something only on the channel that delivered it. After a
         # reconnect that channel is gone: the broker redelivers the message and the
-        # idempotent consumer absorbs the repeat.
+        # idempotent consumer absorbs the repeat. A second settle is ignored: RabbitMQ would
+        # close the channel for an unknown tag and put back every message in hand on it.
+        if self._settled:
+            log.debug("settled already; ignored")
+            return
+        self._settled = True
         try:
             delivery = cast(aiormq.spec.Basic.Deliver, self._message.delivery)  # consumed
             await settle(delivery.delivery_tag, multiple=multiple)
