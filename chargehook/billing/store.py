@@ -250,28 +250,41 @@ def credit_row(bill_id: int | None, made: Made, replaced: int) -> BillRow:
     provider's figures negated too (docs/billing.md#corrections)."""
     e, old = made.event.envelope, made.replaces
     assert old is not None  # only a correction has a credit
-    final = bill_row(replaced, old, None) if isinstance(old, Made) else _stored(old, made)
-    assert final.lines is not None  # a final always has its lines
+    final = _credited(old)
     return BillRow(
-        bill_id, e.provider, final.session_id, e.event_id, None, made.event.session.status,
+        bill_id, e.provider, made.event.session.id, e.event_id, None, made.event.session.status,
         "credit", replaced, None, final.currency, final.price_unit, credit_of(final.lines),
         final.rates, _negation(final.provider_figures), (None, None), final.mismatch, None,
         made.updated_at, e.received_at,
     )  # fmt: skip
 
 
-def _stored(head: Head, made: Made) -> BillRow:
-    """The stored final `head` as the row it was written as, so far as a credit needs it."""
-    b = head.billing
+@dataclass(frozen=True)
+class Credited:
+    """What a credit takes of the final it credits."""
+
+    currency: str
+    price_unit: str | None
+    lines: Lines
+    rates: Rates
+    provider_figures: tuple[Decimal | None, Decimal | None, Decimal | None]
+    mismatch: bool
+
+
+def _credited(old: Head | Made) -> Credited:
+    if isinstance(old, Made):
+        s, computed = old.event.session, old.bill
+        assert computed.lines is not None  # a final always has its lines
+        sent = (s.amount, s.commision_price, s.tax_price)
+        return Credited(computed.currency, s.price_unit, computed.lines, computed.rates,
+                        sent, bool(old.differing))  # fmt: skip
+    b = old.billing
     figures = b.provider_figures or ProviderFigures()
     money = (b.quantity, b.base, b.access_fee, b.subtotal, b.commission, b.tax, b.amount)
-    lines = None if None in money else Lines(*money)  # type: ignore[arg-type]
-    return BillRow(
-        b.bill_id or 0, made.event.provider, made.event.session.id, b.event_id, b.cdr_id,
-        "FINISHED", b.kind, b.refers_to, b.reason, b.currency, b.price_unit, lines,
-        Rates(b.commission_rate, b.tax_rate),
-        (figures.amount, figures.commision_price, figures.tax_price), (None, None), b.mismatch,
-        head.inputs, head.updated_at, head.updated_at,
+    assert None not in money  # a final always has its lines
+    return Credited(
+        b.currency, b.price_unit, Lines(*money), Rates(b.commission_rate, b.tax_rate),  # type: ignore[arg-type]
+        (figures.amount, figures.commision_price, figures.tax_price), b.mismatch,
     )  # fmt: skip
 
 
