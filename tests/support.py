@@ -104,7 +104,7 @@ class Provider:
 async def consuming(broker: Broker, worker: Worker[Any], metrics: Metrics) -> AsyncIterator[None]:
     """`worker` consuming in this process until the block ends; then it drains."""
     stop = asyncio.Event()
-    task = asyncio.create_task(Consumer(broker, worker, metrics, 0.02).run(stop))
+    task = asyncio.create_task(Consumer(broker, worker, metrics).run(stop))
     try:
         yield
     finally:

@@ -31,7 +31,7 @@ class WorkerKind:
 def _persist(deps: Deps) -> Service:
     s = deps.settings
     worker = persist.PersistWorker(deps.pool, s.persist_prefetch, s.persist_batch_size)
-    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
+    return Consumer(deps.broker, worker, deps.metrics, answering(deps.pool))
 
 
 def _billing(deps: Deps) -> Service:
@@ -39,13 +39,13 @@ def _billing(deps: Deps) -> Service:
     worker = billing.BillingWorker(
         deps.pool, deps.broker, deps.metrics, s.billing_prefetch, s.billing_batch_size
     )
-    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
+    return Consumer(deps.broker, worker, deps.metrics, answering(deps.pool))
 
 
 def _ocpi(deps: Deps) -> Service:
     s = deps.settings
     worker = ocpi.OcpiWorker(deps.pool, deps.broker, s.ocpi_prefetch, s.ocpi_batch_size)
-    return Consumer(deps.broker, worker, deps.metrics, s.batch_linger, answering(deps.pool))
+    return Consumer(deps.broker, worker, deps.metrics, answering(deps.pool))
 
 
 def _notify(deps: Deps) -> Service:

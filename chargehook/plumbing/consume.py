@@ -60,19 +60,19 @@ class Consumer(Generic[Item]):
         broker: Broker,
         worker: Worker[Item],
         metrics: Metrics,
-        linger: float,
         probe: Probe = nothing_to_probe,
     ) -> None:
-        self.broker, self.worker, self.metrics, self.linger = broker, worker, metrics, linger
+        self.broker, self.worker, self.metrics = broker, worker, metrics
         self.log = log.bind(worker=worker.name)
         self.failures = Failures(broker, worker.queue, worker.name, metrics, probe)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batches in hand are finished or requeued, never lost.
 
-        Up to PIPELINE batches are worked on at once (one is handled while another awaits its
-        commit or confirms); they are settled in the order they arrived, so each can be acked
-        in one frame."""
+        A batch goes as soon as nothing else of this consumer is in flight, so at low load a
+        message waits for no one; while a batch is in flight the next one grows, so at high load
+        batches are big. Up to PIPELINE full batches are worked on at once; they are settled in
+        the order they arrived, so each can be acked in one frame."""
         inbox: asyncio.Queue[Inbound] = asyncio.Queue()
         working: set[asyncio.Task[None]] = set()
         previous: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -80,7 +80,7 @@ class Consumer(Generic[Item]):
         async with self.broker.consume(self.worker.queue, self.worker.prefetch) as incoming:
             pump = asyncio.create_task(_pump(incoming, inbox))
             try:
-                while batch := await self._collect(inbox, stop):
+                while batch := await self._collect(inbox, stop, working):
                     if len(working) >= PIPELINE:
                         await asyncio.wait(working, return_when=asyncio.FIRST_COMPLETED)
                     turn = Turn(previous, asyncio.get_running_loop().create_future())
@@ -98,24 +98,26 @@ class Consumer(Generic[Item]):
                     await inbound.requeue()
         self.log.info("consumer stopped")
 
-    async def _collect(self, inbox: asyncio.Queue[Inbound], stop: asyncio.Event) -> list[Inbound]:
+    async def _collect(
+        self, inbox: asyncio.Queue[Inbound], stop: asyncio.Event, working: set[asyncio.Task[None]]
+    ) -> list[Inbound]:
+        """The next batch: what has arrived, grown while an earlier batch is still in flight."""
         first = await _next_or_stop(inbox, stop)
         if first is None:
             return []
         batch, size = [first], self.worker.batch_size
-        deadline = asyncio.get_running_loop().time() + self.linger
-        while len(batch) < size:
-            # what is already here costs no wait (and no task): only an empty inbox lingers
+        while True:
             while len(batch) < size and not inbox.empty():
                 batch.append(inbox.get_nowait())
-            remaining = deadline - asyncio.get_running_loop().time()
-            if len(batch) == size or remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(inbox.get(), remaining))
-            except TimeoutError:
-                break
-        return batch
+            in_flight = [task for task in working if not task.done()]
+            if len(batch) >= size or not in_flight:
+                return batch
+            arrival = asyncio.ensure_future(inbox.get())
+            await asyncio.wait([arrival, *in_flight], return_when=asyncio.FIRST_COMPLETED)
+            if arrival.done():
+                batch.append(arrival.result())
+            else:
+                arrival.cancel()  # a cancelled get takes nothing off the queue
 
     async def _process(self, batch: list[Inbound], stop: asyncio.Event, turn: "Turn") -> None:
         try:

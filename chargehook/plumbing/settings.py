@@ -57,7 +57,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     )
     retry_busy_delay: Seconds = 1.0
     disable_after: Seconds = 5 * 24 * 3600.0
-    batch_linger: Seconds = 0.02
     drain_timeout: Seconds = 10.0
 
     @property

@@ -150,7 +150,7 @@ async def test_a_worker_keeps_consuming_after_the_broker_connection_comes_back(
     provider = f"reconnect{uuid.uuid4().hex[:6]}"
     async with amqp_broker(proxy.url, "reconnect test", 1) as flaky:
         worker = PersistWorker(pool, prefetch=10, batch_size=10)
-        running = asyncio.create_task(Consumer(flaky, worker, every_metric(), 0.01).run(stop))
+        running = asyncio.create_task(Consumer(flaky, worker, every_metric()).run(stop))
         try:
             await broker.publish(
                 EVENTS_EXCHANGE, *_message(provider, 0, event("r0", "IN_PROGRESS", 1))

@@ -193,7 +193,7 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
     for text in texts:
         await any_broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
     worker, metrics, stop = Picky(), every_metric(), asyncio.Event()
-    running = asyncio.create_task(Consumer(any_broker, worker, metrics, linger=0.2).run(stop))
+    running = asyncio.create_task(Consumer(any_broker, worker, metrics).run(stop))
 
     async with taking(any_broker, DEAD, count=2) as dead:
         assert sorted((d.body, d.headers[REASON_HEADER]) for d in dead) == [

@@ -111,7 +111,7 @@ def consumers(
     broker: MemoryBroker, worker: Flaky, metrics: Metrics, probe: Probe
 ) -> dict[str, Service]:
     return {
-        "batches": Consumer(broker, worker, metrics, linger=0.05, probe=probe),
+        "batches": Consumer(broker, worker, metrics, probe=probe),
         "one by one": ConcurrentConsumer(broker, worker, metrics, probe=probe),
     }
 
@@ -224,7 +224,7 @@ async def test_failures_are_counted_across_redeliveries(broker: MemoryBroker) ->
     worker, metrics = Flaky(fault), every_metric()
     earlier = {FAILURES_HEADER: str(FAILURE_LIMIT - 1)}
     await published(broker, "poison", headers=earlier)
-    async with running(Consumer(broker, worker, metrics, linger=0.01, probe=Probe())):
+    async with running(Consumer(broker, worker, metrics, probe=Probe())):
         await until(
             lambda: counted(metrics, "chargehook_worker_dead_letters_total", cause="failed") == 1
         )
@@ -238,7 +238,7 @@ async def test_an_undecodable_message_is_dead_lettered_at_once(broker: MemoryBro
 
     worker, metrics = Strict(lambda text, call: None), every_metric()
     await published(broker, "garbage")
-    async with running(Consumer(broker, worker, metrics, linger=0.01)):
+    async with running(Consumer(broker, worker, metrics)):
         await until(
             lambda: (
                 counted(metrics, "chargehook_worker_dead_letters_total", cause="undecodable") == 1

@@ -55,7 +55,7 @@ class NotifyService:
         probe = answering(self.pool)
         async with cache.kept_fresh(), deliverer.http_client():
             await asyncio.gather(
-                Consumer(self.broker, fanout, self.metrics, s.batch_linger, probe).run(stop),
+                Consumer(self.broker, fanout, self.metrics, probe).run(stop),
                 ConcurrentConsumer(
                     self.broker, DeliveryConsumer(deliverer), self.metrics, probe
                 ).run(stop),
