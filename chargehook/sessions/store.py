@@ -1,38 +1,52 @@
 """The session_events and sessions tables: the history written once, the current state by the
 order of docs/ordering.md, and the admin reads of both."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
-from chargehook.plumbing.database import Connection, Pool, columns
+from chargehook.plumbing.database import Pool, columns
 from chargehook.schemas import SessionState, StoredEvent
 from chargehook.sessions.events import SessionEvent
-from chargehook.sessions.order import latest_per_session, order_key, sql_newer
+from chargehook.sessions.order import order_key, sql_newer
 
-INSERT_EVENTS = """
-INSERT INTO session_events
-    (provider, event_id, session_id, status, received_at, updated_at, body)
-SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-    $7::json[])
-ON CONFLICT (provider, event_id) DO NOTHING
-RETURNING provider, event_id
-"""
-
-UPSERT_SESSIONS = f"""
+# Each session's state moves only to a greater key; `latest` holds at most one row a session.
+UPSERT_LATEST = f"""
 INSERT INTO sessions AS s
     (provider, session_id, event_id, status, terminal, updated_at, lifecycle_rank,
      received_at, body)
-SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[],
-    $7::int2[], $8::timestamptz[], $9::json[])
+SELECT provider, session_id, event_id, status, terminal, updated_at, lifecycle_rank,
+    received_at, body
+FROM latest
 ON CONFLICT (provider, session_id) DO UPDATE SET
     event_id = EXCLUDED.event_id, status = EXCLUDED.status, terminal = EXCLUDED.terminal,
     updated_at = EXCLUDED.updated_at, lifecycle_rank = EXCLUDED.lifecycle_rank,
     received_at = EXCLUDED.received_at, body = EXCLUDED.body
 WHERE {sql_newer("EXCLUDED", "s")}
 """
+
+# One statement, so one round trip and no transaction around it: the history rows are
+# inserted, and of the ones that were new, each session's greatest (`rank` 0 is the greatest
+# of its session in the batch, by the Python order) moves its state.
+STORE_EVENTS = f"""
+WITH batch AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+        $7::json[], $8::bool[], $9::int2[], $10::int4[])
+    AS b (provider, event_id, session_id, status, received_at, updated_at, body, terminal,
+        lifecycle_rank, rank)),
+new AS (
+    INSERT INTO session_events
+        (provider, event_id, session_id, status, received_at, updated_at, body)
+    SELECT provider, event_id, session_id, status, received_at, updated_at, body
+    FROM batch ORDER BY provider, event_id
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING provider, event_id),
+latest AS (
+    SELECT DISTINCT ON (provider, session_id) b.*
+    FROM batch b JOIN new USING (provider, event_id)
+    ORDER BY provider, session_id, rank)
+{UPSERT_LATEST}"""
 
 SESSION = """
 SELECT s.event_id, s.status, s.updated_at, s.body::text AS body,
@@ -51,37 +65,26 @@ SELECT body::text FROM session_events WHERE provider = $1 AND event_id = $2
 """
 
 Row = tuple[object, ...]
-ToRow = Callable[[SessionEvent], Row]
 
 
-async def store_events(conn: Connection, batch: Sequence[SessionEvent]) -> None:
+async def store_events(pool: Pool, batch: Sequence[SessionEvent]) -> None:
     """Every event into the history once; each session's state moves only to a greater event.
 
-    Two statements whatever the batch size; repeats and late events change nothing. Only an
+    One statement whatever the batch size; repeats and late events change nothing. Only an
     event new to the history moves its session: an event id already stored (a redelivery, or
     an Idempotency-Key reused for another item) keeps the first item it was stored with."""
-    # Rows in one order (their keys'), so batches written side by side never deadlock.
     first = {(e.provider, e.event_id): e for e in reversed(batch)}  # the first of each id
-    history = sorted(first.values(), key=lambda e: (e.provider, e.event_id))
-    inserted = await conn.fetch(INSERT_EVENTS, *columns(map(_history_row, history)))
-    new = [first[(row["provider"], row["event_id"])] for row in inserted]
-    if not new:
-        return
-    latest = latest_per_session(new, lambda e: ((e.provider, e.session.id), e.key))
-    latest.sort(key=lambda e: (e.provider, e.session.id))
-    await conn.execute(UPSERT_SESSIONS, *columns(map(_state_row, latest)))
+    # greatest first within each session: the statement takes the first of them that is new
+    ranked = sorted(first.values(), key=lambda e: ((e.provider, e.session.id), e.key))
+    ranked.reverse()
+    await pool.execute(STORE_EVENTS, *columns(_row(e, rank) for rank, e in enumerate(ranked)))
 
 
-def _history_row(e: SessionEvent) -> Row:
-    s, k = e.session, e.key
-    return (e.provider, e.event_id, s.id, s.status, e.received_at, k.updated_at, e.body)
-
-
-def _state_row(e: SessionEvent) -> Row:
+def _row(e: SessionEvent, rank: int) -> Row:
     s, k = e.session, e.key
     return (
-        e.provider, s.id, e.event_id, s.status, k.terminal, k.updated_at, k.lifecycle_rank,
-        e.received_at, e.body,
+        e.provider, e.event_id, s.id, s.status, e.received_at, k.updated_at, e.body, k.terminal,
+        k.lifecycle_rank, rank,
     )  # fmt: skip
 
 

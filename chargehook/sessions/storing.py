@@ -1,5 +1,5 @@
 """Storing a batch of accepted events: every event into the history once and each session's
-current state moved, in one transaction (docs/ordering.md)."""
+current state moved, in one statement (docs/ordering.md)."""
 
 from collections.abc import Sequence
 
@@ -13,7 +13,6 @@ log = structlog.get_logger("chargehook.persist")
 
 
 async def store_batch(pool: Pool, batch: Sequence[SessionEvent]) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await store_events(conn, batch)
+    await store_events(pool, batch)
     for event in batch:
         log.debug("event stored", status=event.session.status, **event.log_context)

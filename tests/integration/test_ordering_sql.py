@@ -10,11 +10,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chargehook.plumbing.database import Connection, Pool
-from chargehook.sessions.store import UPSERT_SESSIONS
+from chargehook.sessions.store import UPSERT_LATEST
 from tests.ordering_examples import Event, pairs
 
 pytestmark = pytest.mark.services
 PROVIDER = "ordering"
+
+
+# The rows as the persist worker's statement hands them to its upsert.
+AS_LATEST = """
+WITH latest AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
+        $6::timestamptz[], $7::int2[], $8::timestamptz[], $9::json[])
+    AS l (provider, session_id, event_id, status, terminal, updated_at, lifecycle_rank,
+        received_at, body))"""
 
 
 class RolledBack(Exception):
@@ -28,7 +37,7 @@ async def upsert(conn: Connection, events: list[Event], side: str) -> None:
          e.key.lifecycle_rank, e.received_at, f'"{side}"')
         for i, e in enumerate(events)
     ]  # fmt: skip
-    await conn.execute(UPSERT_SESSIONS, *map(list, zip(*rows, strict=True)))
+    await conn.execute(AS_LATEST + UPSERT_LATEST, *map(list, zip(*rows, strict=True)))
 
 
 async def kept(conn: Connection, count: int) -> list[str]:

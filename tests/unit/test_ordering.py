@@ -11,7 +11,7 @@ from chargehook.sessions.order import (
     order_key,
     sql_newer,
 )
-from chargehook.sessions.store import UPSERT_SESSIONS
+from chargehook.sessions.store import STORE_EVENTS, UPSERT_LATEST
 from tests.ordering_examples import Event, pairs
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -82,4 +82,5 @@ def test_the_sql_comparison_is_a_row_comparison_of_the_key_in_its_order() -> Non
 
 
 def test_the_store_keeps_a_session_by_the_sql_comparison_of_this_module() -> None:
-    assert f"WHERE {sql_newer('EXCLUDED', 's')}\n" in UPSERT_SESSIONS
+    assert f"WHERE {sql_newer('EXCLUDED', 's')}\n" in UPSERT_LATEST
+    assert STORE_EVENTS.endswith(UPSERT_LATEST)
