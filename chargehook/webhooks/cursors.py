@@ -35,12 +35,6 @@ UPDATE delivery_cursors c SET lease_delivery = $2, lease_until = now() + interva
 FROM unnest($3::text[], $4::text[], $5::text[]) AS t(provider, session_id, position)
 WHERE c.subscription_id = $1 AND c.provider = t.provider AND c.session_id = t.session_id
 """
-RELEASE = """
-UPDATE delivery_cursors c SET lease_delivery = NULL, lease_until = NULL,
-    sent_position = GREATEST(c.sent_position, t.position)
-FROM unnest($2::text[], $3::text[], $4::text[]) AS t(provider, session_id, position)
-WHERE c.subscription_id = $1 AND c.provider = t.provider AND c.session_id = t.session_id
-"""
 
 
 @dataclass
@@ -67,26 +61,18 @@ async def take_leases(conn: Connection, batch: Sequence[Pending], holder: str) -
         decision = delivery_states.decide_claim(sent, leased, delivery.position)
         getattr(claimed, decision).append(delivery)
     if claimed.go:
-        await conn.execute(LEASE_SQL, subscription, holder, *_newest(claimed.go))
+        await conn.execute(LEASE_SQL, subscription, holder, *newest(claimed.go))
     return claimed
 
 
-async def release(conn: Connection, sent: Sequence[Pending]) -> None:
-    """The leases go. The place was already advanced when they were taken; it is advanced here
-    again (a no-op then) for a lease an earlier version took, which advanced nothing."""
-    if not sent:
-        return
-    await conn.execute(RELEASE, sent[0].subscription_id, *_newest(sent))
-
-
-def _newest(batch: Sequence[Pending]) -> tuple[list[str], list[str], list[str]]:
+def newest(batch: Sequence[Pending]) -> tuple[list[str], list[str], list[str]]:
     """Each session of the batch with the newest position it carries, as three columns."""
-    newest: dict[SessionRef, str] = {}
+    greatest: dict[SessionRef, str] = {}
     for delivery in batch:
         ref = (delivery.provider, delivery.session_id)
-        newest[ref] = max(newest.get(ref, delivery.position), delivery.position)
-    refs = sorted(newest)
-    return [p for p, _ in refs], [s for _, s in refs], [newest[ref] for ref in refs]
+        greatest[ref] = max(greatest.get(ref, delivery.position), delivery.position)
+    refs = sorted(greatest)
+    return [p for p, _ in refs], [s for _, s in refs], [greatest[ref] for ref in refs]
 
 
 def _sessions(batch: Sequence[Pending]) -> tuple[list[str], list[str]]:

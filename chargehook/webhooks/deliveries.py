@@ -12,7 +12,6 @@ import asyncpg
 
 from chargehook.plumbing.database import Connection, Pool
 from chargehook.schemas import Attempt, Delivery, DeliveryStatus
-from chargehook.webhooks.delivery_states import AttemptResult
 
 
 def delivery_id(subscription_id: str, provider: str, event_id: str) -> str:
@@ -81,7 +80,7 @@ FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'
 """
 
 
-async def create(conn: Connection, new: Sequence[NewDelivery]) -> set[str]:
+async def create(conn: Pool | Connection, new: Sequence[NewDelivery]) -> set[str]:
     """Store new deliveries in one statement; the ids to queue: the new ones and any stored
     before whose task was never confirmed (a fan-out killed between its commit and its
     publishes). One already queued is not queued again (`queued`)."""
@@ -113,8 +112,7 @@ class DeliveryTable:
     pool: Pool
 
     async def create(self, new: Sequence[NewDelivery]) -> set[str]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await create(conn, new)
+        return await create(self.pool, new)  # one statement: atomic on its own
 
     async def queued(self, ids: Sequence[str]) -> None:
         await queued(self.pool, ids)

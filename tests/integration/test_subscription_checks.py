@@ -10,7 +10,7 @@ from aiohttp import web
 
 from chargehook.plumbing.database import Pool
 from chargehook.plumbing.settings import Settings
-from chargehook.webhooks import deliveries
+from chargehook.webhooks import deliveries, request_transactions
 from chargehook.webhooks.deliveries import NewDelivery
 from chargehook.webhooks.delivery_states import AttemptResult
 from tests.notify_support import ADMIN, Client, subscribe, verify
@@ -87,8 +87,8 @@ async def test_health_counts_failed_attempts_pending_deliveries_and_the_disable_
     async with pool.acquire() as conn:
         (delivery,) = await deliveries.create(conn, [made])
     failed = AttemptResult(datetime.now(UTC), 503, 7, "http_status", "busy")
-    async with pool.acquire() as conn:
-        await deliveries.record_attempt(conn, [delivery], failed, "pending", NOW)
+    [pending] = await deliveries.pending(pool, [delivery])
+    await request_transactions.record(pool, [pending], failed, NOW)
 
     healths = await (await api.get("/v1/subscription-health", headers=ADMIN)).json()
     [health] = [entry for entry in healths if entry["id"] == sub["id"]]
