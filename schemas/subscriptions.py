@@ -131,6 +131,9 @@ class DeliveryTask(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     delivery_ids: list[str] = msgspec.field(default_factory=list)
     round: int = 1
+    # whose they are, so the deliverer need not read them first; tasks of earlier versions
+    # lack it, and the deliverer then finds it on the deliveries
+    subscription_id: str | None = None
     delivery_id: str | None = None  # the one-delivery form of earlier versions, still read
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +31,9 @@ from chargehook.webhooks.posting import http_client, post_signed
 # seconds a sent batch's record is tried again in place: well inside the 30 s lease its
 # request took before it was sent (webhooks.cursors.LEASE), less the request's own 15 s
 RECORD_WITHIN = 10.0
+# A subscription's last success is written at most this often (seconds) by one process: it
+# disables a subscriber after days of failures, and a row update per request is not free.
+SUCCESS_EVERY = 1.0
 log = structlog.get_logger("chargehook.notify")
 # One request of a batch to its subscriber, signed with these secrets: what it came to.
 Post = Callable[[Subscription, list[str], Sequence[Pending]], Awaitable[AttemptResult]]
@@ -61,6 +65,7 @@ class Deliverer:
             lambda: asyncio.Semaphore(cap)
         )
         self.waiting: Counter[str] = Counter()
+        self.success_written: dict[str, float] = {}  # subscription -> monotonic time
         self.rng = random.Random()  # noqa: S311 - jitter, not a secret
 
     @asynccontextmanager
@@ -70,12 +75,12 @@ class Deliverer:
             yield
 
     async def deliver_task(self, task: DeliveryTask) -> None:
-        batch = await self.ledger.pending(task.ids)
-        if not batch:
+        subscription_id = task.subscription_id or await self.subscription_of(task)
+        if subscription_id is None:
             return  # deleted, or already finished by an earlier copy of this task
-        found = await self.ledger.subscription(batch[0].subscription_id)
+        found = await self.ledger.subscription(subscription_id)
         if found is None:
-            ids = [d.id for d in batch]
+            ids = [d.id for d in await self.ledger.pending(task.ids)]
             await self.ledger.set_status(ids, "failed", "subscription disabled")
             return
         subscription, secrets = found
@@ -95,6 +100,12 @@ class Deliverer:
         finally:
             slots.release()
 
+    async def subscription_of(self, task: DeliveryTask) -> str | None:
+        """Whose a task's deliveries are, for a task of an earlier version that does not say;
+        None when none of them is pending any more."""
+        batch = await self.ledger.pending(task.ids)
+        return batch[0].subscription_id if batch else None
+
     async def deliver(
         self, task: DeliveryTask, subscription: Subscription, secrets: list[str]
     ) -> None:
@@ -104,7 +115,11 @@ class Deliverer:
                 "chargehook_deliveries_total", len(claimed.superseded), outcome="superseded"
             )
         if claimed.busy:  # another request carries these sessions now: the same round later
-            busy = DeliveryTask(delivery_ids=[d.id for d in claimed.busy], round=task.round)
+            busy = DeliveryTask(
+                delivery_ids=[d.id for d in claimed.busy],
+                round=task.round,
+                subscription_id=subscription.id,
+            )
             await tasks.queue_after(self.broker, busy, self.busy_delay_ms)
         if not claimed.go:
             return
@@ -113,7 +128,11 @@ class Deliverer:
         delay = self.next_delay(task, result)
         retry_at = None
         if delay is not None:  # queued before it is recorded: a crash in between loses nothing
-            retry = DeliveryTask(delivery_ids=[d.id for d in sent], round=task.round + 1)
+            retry = DeliveryTask(
+                delivery_ids=[d.id for d in sent],
+                round=task.round + 1,
+                subscription_id=subscription.id,
+            )
             await tasks.queue_after(self.broker, retry, delay)
             retry_at = result.attempted_at + timedelta(milliseconds=delay)
         # sent: recorded in place while the database fails over, not sent again, as long as
@@ -173,7 +192,7 @@ class Deliverer:
             outcome=outcome,
         )
         if result.succeeded:
-            await self.ledger.record_success(subscription.id)
+            await self.record_success(subscription.id)
             return
         last = None if result.gone else await self.ledger.last_success(subscription.id)
         reason = delivery_states.disable_reason(result, last, datetime.now(UTC), self.disable_after)
@@ -181,3 +200,9 @@ class Deliverer:
             await self.ledger.disable(subscription.id, reason)
             self.metrics.inc("chargehook_subscriptions_disabled_total")
             log.warning("subscription disabled", subscription_id=subscription.id, reason=reason)
+
+    async def record_success(self, subscription_id: str) -> None:
+        now = time.monotonic()
+        if now - self.success_written.get(subscription_id, -SUCCESS_EVERY) >= SUCCESS_EVERY:
+            self.success_written[subscription_id] = now
+            await self.ledger.record_success(subscription_id)

@@ -43,7 +43,7 @@ async def fan_out(
             groups.setdefault(delivery.subscription_id, []).append(delivery.id)
     await asyncio.gather(
         *(
-            tasks.queue_now(broker, DeliveryTask(delivery_ids=chunk))
+            tasks.queue_now(broker, DeliveryTask(delivery_ids=chunk, subscription_id=subscription))
             for subscription, ids in groups.items()
             for chunk in tasks.chunks(
                 ids, delivery_batch(cache, subscription, default_delivery_batch)

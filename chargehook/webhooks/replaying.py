@@ -13,7 +13,7 @@ from chargehook.webhooks import deliveries, subscriptions, tasks
 async def replay(pool: Pool, broker: Broker, subscription_id: str, delivery_id: str) -> int:
     """How many went back: 1, or 0 when the subscription has no such delivery."""
     reopened = await deliveries.reopen(pool, subscription_id, delivery_id, None)
-    await queue(broker, reopened, 1)
+    await queue(broker, subscription_id, reopened, 1)
     return len(reopened)
 
 
@@ -26,10 +26,13 @@ async def recover(
     if subscription is None:
         return None
     reopened = await deliveries.reopen(pool, subscription_id, None, since)
-    await queue(broker, reopened, subscription.batch_size or default_batch)
+    await queue(broker, subscription_id, reopened, subscription.batch_size or default_batch)
     return len(reopened)
 
 
-async def queue(broker: Broker, delivery_ids: list[str], batch_size: int) -> None:
+async def queue(
+    broker: Broker, subscription_id: str, delivery_ids: list[str], batch_size: int
+) -> None:
     for chunk in tasks.chunks(delivery_ids, batch_size):
-        await tasks.queue_now(broker, DeliveryTask(delivery_ids=chunk), tag="replay")
+        task = DeliveryTask(delivery_ids=chunk, subscription_id=subscription_id)
+        await tasks.queue_now(broker, task, tag="replay")

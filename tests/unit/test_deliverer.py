@@ -5,7 +5,7 @@ queue, a failure's retry queued in its round's delay queue before the attempt is
 session leased or already sent past, disabling, and the consumer's overall cap."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from chargehook.plumbing.memory_broker import MemoryBroker
 from chargehook.plumbing.metrics import Metrics
 from chargehook.plumbing.settings import Settings, load_settings
 from chargehook.schemas import DeliveryTask
+from chargehook.webhooks.deliveries import Pending
 from chargehook.webhooks.delivering import Deliverer
 from chargehook.webhooks.tasks import DELIVERY_QUEUE, delay_queues, queue_now, wait_queue
 from chargehook.workers import ALL_QUEUES
@@ -178,7 +179,7 @@ async def test_a_failure_queues_the_next_round_before_it_is_recorded(failed_roun
 
     [(exchange, queue, retry)] = r.broker.published
     assert exchange == DEFAULT_EXCHANGE and queue in ROUND_QUEUES[failed_round]
-    assert retry == DeliveryTask(delivery_ids=ids, round=failed_round + 1)
+    assert retry == DeliveryTask(delivery_ids=ids, round=failed_round + 1, subscription_id="sub")
     assert r.journal == ["claim", f"publish {queue}", "record pending"]
     assert r.ledger.status(ids) == ["pending", "pending"]
     for i in ids:
@@ -257,7 +258,8 @@ async def test_a_leased_session_waits_and_an_older_state_is_superseded() -> None
     # The same session while the first request holds its lease: the same round, later.
     newer = DeliveryTask(delivery_ids=[r.ledger.add_delivery("sub", "s1", "p3")], round=2)
     await r.deliverer.deliver_task(newer)
-    assert r.broker.published == [(DEFAULT_EXCHANGE, BUSY_QUEUE, newer)]
+    again = DeliveryTask(delivery_ids=newer.ids, round=2, subscription_id="sub")
+    assert r.broker.published == [(DEFAULT_EXCHANGE, BUSY_QUEUE, again)]
 
     gate.set()
     await going
@@ -298,3 +300,26 @@ async def test_the_consumer_runs_at_most_delivery_concurrency_at_once() -> None:
     assert r.receiver.most_in_flight_overall == 3
     assert len(r.receiver.calls) == 12
     assert r.broker.waiting_in(BUSY_QUEUE) == []
+
+
+@pytest.mark.parametrize(("names_its_subscription", "reads"), [(True, 1), (False, 2)])
+async def test_a_task_naming_its_subscription_is_claimed_without_reading_its_deliveries_first(
+    monkeypatch: pytest.MonkeyPatch, names_its_subscription: bool, reads: int
+) -> None:
+    r = await rig()
+    r.ledger.add_subscription("sub")
+    ids = [r.ledger.add_delivery("sub", "s1", "p1")]
+    read = r.ledger.pending
+
+    async def journaled_read(wanted: Sequence[str]) -> list[Pending]:
+        r.journal.append("read")
+        return await read(wanted)
+
+    monkeypatch.setattr(r.ledger, "pending", journaled_read)
+    subscription = "sub" if names_its_subscription else None
+    await r.deliverer.deliver_task(DeliveryTask(delivery_ids=ids, subscription_id=subscription))
+
+    # the claim reads them; a task of an earlier version is read once more before, for whose
+    assert r.journal.count("read") == reads
+    assert r.ledger.status(ids) == ["succeeded"]
+    assert r.receiver.delivered("sub") == ids
