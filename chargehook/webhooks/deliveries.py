@@ -149,41 +149,6 @@ async def set_status(
     )
 
 
-RECORD = """
-WITH moved AS (
-    UPDATE deliveries SET attempts = attempts + 1, status = $2, last_error = $3,
-        next_attempt_at = $4, updated_at = now()
-    WHERE id = ANY($1::text[])
-    RETURNING id, attempts)
-INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms,
-    error_kind, response_snippet)
-SELECT id, attempts, $5, $6, $7, $3, $8 FROM moved
-RETURNING attempt
-"""
-
-
-async def record_attempt(
-    conn: Connection,
-    ids: Sequence[str],
-    result: AttemptResult,
-    status: DeliveryStatus,
-    next_attempt_at: datetime | None,
-) -> int:
-    """One attempt of a batch, logged on each of its deliveries; the highest attempt number."""
-    rows = await conn.fetch(
-        RECORD,
-        list(ids),
-        status,
-        result.error_kind,
-        next_attempt_at,
-        result.attempted_at,
-        result.status_code,
-        result.latency_ms,
-        result.stored_snippet,
-    )
-    return max((row["attempt"] for row in rows), default=0)
-
-
 async def log(
     pool: Pool, subscription_id: str, status: str | None, since: datetime | None, limit: int
 ) -> list[Delivery]:
