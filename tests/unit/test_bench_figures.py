@@ -6,7 +6,8 @@ import math
 from bench.counts import Snapshot, broker_counts, design_counts, since
 from bench.curve import cpu_per_event, cpu_row, knee_row, low_load_row
 from bench.lab import as_user
-from bench.report import Counts, CurvePoint, Run, counts_table, shown_counts
+from bench.report import Counts, CurvePoint, Row, Run, counts_table, shown_counts
+from bench.stages import drain_target
 
 WORKER = """# HELP chargehook_worker_messages_total Messages finished by a worker, by outcome
 # TYPE chargehook_worker_messages_total counter
@@ -107,3 +108,19 @@ def test_the_probe_role_keeps_the_url_hosts_query_and_password() -> None:
         == "postgresql://p:s3cret@h1:5432,h2:5433/db?target_session_attrs=any"
     )
     assert as_user("postgresql://127.0.0.1/db", "p") == "postgresql://p@127.0.0.1/db"
+
+
+def test_persist_and_billing_are_held_to_their_floor_in_the_same_run() -> None:
+    persist = Row(stage="3 persist drain, 1 process", figure=9000.0, unit="rows/s")
+    drain_target(persist, "persist", 10_000.0, timed_out=False)
+    assert (persist.target, persist.met, persist.vs_bare) == (">= 0.85 x bare consumer", True, 0.9)
+    billing = Row(stage="4 billing drain, 1 process", figure=3000.0, unit="events/s", note="x")
+    drain_target(billing, "billing", None, timed_out=False)
+    assert (billing.met, billing.vs_bare, billing.note) == (
+        False,
+        None,
+        "x; no bare relay in this run",
+    )
+    notify = Row(stage="5 notify drain, 1 process", figure=1600.0, unit="events/s")
+    drain_target(notify, "notify", None, timed_out=True)
+    assert (notify.target, notify.met) == (">= 1,500 events/s", False)
