@@ -136,6 +136,23 @@ async def scrape(http: aiohttp.ClientSession, urls: Sequence[str]) -> list[str]:
     return texts
 
 
+async def scrape_settled(
+    http: aiohttp.ClientSession, urls: Sequence[str], within: float = 10.0
+) -> list[str]:
+    """Each process's /metrics once its broker counts stopped moving: a worker counts a batch
+    once it is acked, after its rows (or its deliveries) are there for the stage to see, and
+    a queue's depth counts no message in hand."""
+    texts = await scrape(http, urls)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        again = await scrape(http, urls)
+        if broker_counts(again) == broker_counts(texts):
+            return again
+        texts = again
+    return texts
+
+
 def broker_counts(texts: Sequence[str]) -> tuple[dict[str, float], float]:
     """(published by exchange, consumed) over the processes: every message a worker finished
     (done, requeued or dead-lettered) was consumed once."""

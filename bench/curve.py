@@ -38,7 +38,7 @@ async def curve_point(bench: Bench, rate: float, seconds: float) -> CurvePoint:
     try:
         before = await counts.snapshot(bench.lab)
         run = await drive(bench, pipeline, rate, seconds, name)
-        metrics = await counts.scrape(bench.lab.http, pipeline.metrics)
+        metrics = await counts.scrape_settled(bench.lab.http, pipeline.metrics)
     finally:
         await stop_pipeline(bench, pipeline)
     sql = counts.since(before, await counts.snapshot(bench.lab))

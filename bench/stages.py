@@ -277,7 +277,7 @@ async def drain_stage(bench: Bench, kind: str, processes: int, events: int) -> N
             await asyncio.sleep(0.05)
             finished = await done()
         elapsed = time.monotonic() - begun
-        metrics = await counts.scrape(lab.http, [url for _, url in started])
+        metrics = await counts.scrape_settled(lab.http, [url for _, url in started])
     finally:
         await asyncio.gather(*(lab.children.stop(w) for w in workers))
     sql_done = counts.since(before, await counts.snapshot(lab))
