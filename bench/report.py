@@ -304,7 +304,7 @@ def plot_curve(run: Run, path: Path) -> None:
         if rates:
             axis.set_xticks(rates)
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize="x-small", loc="upper left")
+            axis.legend(fontsize="x-small", loc="best")
         axis.grid(alpha=0.3)
     fig.suptitle(f"chargehook load sweep, {run.machine['cores']} cores, {run.started_at[:10]}")
     fig.tight_layout()
