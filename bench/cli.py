@@ -1,8 +1,9 @@
 """python -m bench [--quick] [--only STAGES] [--soak SECONDS] [--out DIR] [--set NAME=VALUE]
 
 Runs chargehook's processes on a vhost and a database of the bench's own (dropped at the end),
-prints one table of figures, targets and ledgers, and writes the results as JSON and a PNG plot.
-A figure that misses its target is shown as missed; only a stage that breaks fails the run.
+prints one table of figures, targets and ledgers and one of design counts per event, and
+writes the results as JSON and PNG plots. A figure that misses its target is shown as missed;
+only a stage that breaks fails the run.
 """
 
 import argparse
@@ -13,18 +14,26 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import report, wrk
+from bench import report, servers, wrk
+from bench.curve import curve_stage
 from bench.embedded import embedded_stage
 from bench.floors import MODES as FLOORS
 from bench.floors import floor_stage
 from bench.lab import open_lab
-from bench.pipeline import pipeline_stage, start_pipeline, stop_pipeline
+from bench.pipeline import soak_stage
 from bench.stages import Bench, Plan, drain_stage, http_stage
 
-STAGES = ("bare", "ingest", "ocpi", "persist", "billing", "notify", "pipeline", "soak", "embedded")
+STAGES = ("bare", "ingest", "ocpi", "persist", "billing", "notify", "curve", "soak", "embedded")
 RESULTS = Path(__file__).parent / "results"
-HIGH = (("p99", 1000.0),)  # event -> delivery, ms
-LOW = (("p50", 50.0), ("p99", 250.0))
+SOAK_SHARE = 0.6  # of the knee, when --soak-rate does not say
+CURVE_TOP = 10_000.0  # offered events/s: a bound on the sweep, far past any 2-core machine
+
+
+def curve_rates(quick: bool) -> list[float]:
+    """50, 100, 200, then a step of 100; quick: 50 and 100."""
+    if quick:
+        return [50.0, 100.0]
+    return [50.0, 100.0, *(float(rate) for rate in range(200, int(CURVE_TOP) + 1, 100))]
 
 
 def make_plan(args: argparse.Namespace, work: Path) -> Plan:
@@ -37,13 +46,12 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
         persist_events=300 if quick else 20_000,
         billing_events=300 if quick else 10_000,
         notify_events=12 if quick else 3_000,
-        # the issue's 1000/s run (p99 < 1 s) and its 500/s run (p50 < 50 ms, p99 < 250 ms)
-        pipelines=[(100.0, 2.0, HIGH), (50.0, 2.0, LOW)]
-        if quick
-        else [(1000.0, 60.0, HIGH), (500.0, 60.0, LOW)],
+        curve_rates=curve_rates(quick),
+        curve_seconds=args.curve_seconds or (2.0 if quick else 20.0),
         gap=0.2 if quick else 0.5,
         drain_timeout=args.drain_timeout or (30.0 if quick else 120.0),
         soak_seconds=args.soak,
+        soak_rate=args.soak_rate,
         embedded_events=20 if quick else 500,
         work=work,
         use_wrk=args.load_client != "python",
@@ -63,26 +71,21 @@ def selected(args: argparse.Namespace) -> list[str]:
         chosen.add("soak")
     elif "soak" in chosen:
         raise SystemExit("the soak needs its length: --soak SECONDS (e.g. --soak 600)")
+    if "soak" in chosen and "curve" not in chosen and not args.soak_rate:
+        raise SystemExit(
+            "the soak runs at 60 % of the curve's knee: run the curve or give --soak-rate"
+        )
     return [stage for stage in STAGES if stage in chosen]
 
 
 def runner(bench: Bench) -> dict[str, Callable[[], Awaitable[None]]]:
     plan = bench.plan
 
-    async def pipelines() -> None:
-        for rate, seconds, targets in plan.pipelines:
-            pipeline = await start_pipeline(bench)  # fresh: nothing left in hand from the last
-            try:
-                await pipeline_stage(bench, pipeline, rate, seconds, targets)
-            finally:
-                await stop_pipeline(bench, pipeline)
-
     async def soak() -> None:
-        pipeline = await start_pipeline(bench)  # fresh processes: memory from their start
-        try:
-            await pipeline_stage(bench, pipeline, 500.0, plan.soak_seconds, LOW, soak=True)
-        finally:
-            await stop_pipeline(bench, pipeline)
+        rate = plan.soak_rate or (bench.knee and SOAK_SHARE * bench.knee)
+        if not rate:
+            raise RuntimeError("no knee: no point of the curve passed; give --soak-rate")
+        await soak_stage(bench, rate, plan.soak_seconds)
 
     async def drains(kind: str, events: int, counts: tuple[int, ...]) -> None:
         if kind in FLOORS:
@@ -97,7 +100,7 @@ def runner(bench: Bench) -> dict[str, Callable[[], Awaitable[None]]]:
         "persist": lambda: drains("persist", plan.persist_events, (1,)),
         "billing": lambda: drains("billing", plan.billing_events, (1, 2)),
         "notify": lambda: drains("notify", plan.notify_events, (1, 2)),
-        "pipeline": pipelines,
+        "curve": lambda: curve_stage(bench),
         "soak": soak,
         "embedded": lambda: embedded_stage(bench),
     }
@@ -141,6 +144,8 @@ async def bench_main(args: argparse.Namespace) -> int:
     try:
         async with open_lab(args.amqp_root, args.database_root, plan.work, overrides) as lab:
             bench = Bench(lab, plan, run)
+            found = [servers.rabbitmq(args.amqp_root), await servers.postgresql(args.database_root)]
+            bench.servers = [server for server in found if server is not None]
             run_stage = runner(bench)
             for stage in stages:
                 print(f"- {stage}", flush=True)
@@ -156,12 +161,19 @@ async def bench_main(args: argparse.Namespace) -> int:
         json_path, png_path = out / f"bench-{stamp}.json", out / f"bench-{stamp}.png"
         report.write_json(run, json_path)
         report.plot(run, png_path)
+        plots = [png_path]
+        if run.curve:
+            plots.append(out / f"bench-{stamp}-curve.png")
+            report.plot_curve(run, plots[-1])
         print()
         print(f"{run.machine['cores']} cores, {run.started_at}, load: {load_client}")
         print(report.table(run))
+        if run.counts:
+            print("\nDesign counts, per event (delivery HTTP requests: per delivered event)\n")
+            print(report.counts_table(run))
         for failure in run.failures:
             print(f"FAILED {failure}")
-        print(f"\nresults: {json_path}\nplot: {png_path}\nlogs: {plan.work}")
+        print(f"\nresults: {json_path}\nplots: {', '.join(map(str, plots))}\nlogs: {plan.work}")
     return 1 if run.failures else 0
 
 
@@ -169,8 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, a few seconds each")
     parser.add_argument("--only", help=f"comma-separated stages out of {','.join(STAGES)}")
-    soak = "add the memory soak, 500 events/s for this long (e.g. 600)"
+    soak = "add the memory soak for this long (e.g. 600), at 60 %% of the curve's knee"
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help=soak)
+    soak_rate = "the soak's events/s instead (needed when the curve does not run)"
+    parser.add_argument("--soak-rate", type=float, metavar="EVENTS", help=soak_rate)
+    curve = "load at each rate of the curve (20; quick: 2)"
+    parser.add_argument("--curve-seconds", type=float, metavar="SECONDS", help=curve)
     parser.add_argument("--out", default=str(RESULTS), help="folder for JSON, PNG and logs")
     setting = "a chargehook setting for every process, e.g. delivery_per_subscription=64"
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=setting)

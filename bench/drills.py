@@ -309,8 +309,9 @@ async def watch_queues(drill: Drill) -> None:
 async def run_drill(quick: bool, sessions: int, out: Path, on_cluster: bool = False) -> bool:
     plan = Plan(
         quick=quick, http_seconds=0, warmup_seconds=0, connections=0, persist_events=0,
-        billing_events=0, notify_events=0, pipelines=[], gap=0, drain_timeout=60,
-        soak_seconds=0, embedded_events=0, work=out / f"drill-{time.strftime('%Y%m%d-%H%M%S')}",
+        billing_events=0, notify_events=0, curve_rates=[], curve_seconds=0, gap=0,
+        drain_timeout=60, soak_seconds=0, soak_rate=None, embedded_events=0,
+        work=out / f"drill-{time.strftime('%Y%m%d-%H%M%S')}",
     )  # fmt: skip
     overrides = {"retry_schedule": RETRY_SCHEDULE, "retry_busy_delay": "0.5"}
     root = ("amqp://guest:guest@127.0.0.1:5672/", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,4 +1,5 @@
-"""Stage 8: `chargehook run` on its embedded default (in-process broker, embedded PostgreSQL)."""
+"""Stage 8: `chargehook run` on its embedded default (in-process broker, embedded PostgreSQL):
+events/s from the first post to the last delivery, and the process's peak resident memory."""
 
 import asyncio
 import os
@@ -13,7 +14,7 @@ import msgspec
 
 from bench.lab import ADMIN_TOKEN
 from bench.load import Result
-from bench.processes import Child, chargehook_args
+from bench.processes import Child, chargehook_args, peak_rss_mb
 from bench.report import Row
 from bench.stages import Bench
 from lab.services import free_port
@@ -58,6 +59,7 @@ async def embedded_stage(bench: Bench) -> None:
             delivered = (await bench.receiver_stats())["items"]
         elapsed = time.monotonic() - started
         stats = await bench.receiver_stats()
+        peak = peak_rss_mb(child.pid)
     finally:
         await lab.children.stop(child, grace=20)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -70,10 +72,12 @@ async def embedded_stage(bench: Bench) -> None:
     note = f"{events} events, 64 connections; p50/p99 are HTTP answers"
     if not settled:
         note += f"; {result.ok - stats['items']} not delivered within {plan.drain_timeout:.0f} s"
+    memory = "chargehook run's own process (VmHWM), its embedded PostgreSQL's processes apart"
     bench.rows(
         Row(stage="8 embedded `chargehook run`, post then deliver", figure=stats["items"] / elapsed,
             unit="events/s", p50_ms=result.p50_ms, p99_ms=result.p99_ms, ledger=ledger,
-            balanced=balanced, settled=settled, note=note)
+            balanced=balanced, settled=settled, note=note),
+        Row(stage="8 embedded `chargehook run`: peak RSS", figure=peak, unit="MB", note=memory),
     )  # fmt: skip
 
 

@@ -7,10 +7,12 @@ the vhost and the database.
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiohttp
@@ -22,13 +24,16 @@ from chargehook.plumbing.settings import load_settings
 from chargehook.webhooks.tasks import wait_queue
 from chargehook.workers import ALL_QUEUES, delay_queues
 from lab.cpos import registered_cpo
-from lab.services import chargehook_env, throwaway_database, throwaway_vhost
+from lab.services import chargehook_env, free_port, throwaway_database, throwaway_vhost
 
 QUEUES = {queue.name.removeprefix("chargehook."): queue.name for queue in ALL_QUEUES}
 PERSIST, BILLING, NOTIFY, DELIVERIES, OCPI = (
     QUEUES[kind] for kind in ("persist", "billing", "notify", "deliveries", "ocpi")
 )
 WORK_QUEUES = (PERSIST, BILLING, NOTIFY, DELIVERIES)  # the page-shaped pipeline's
+# A probe connection idle this long is closed: its backend then reports its commits at once,
+# where an idle one may hold them 10 s (PostgreSQL 15), and the design counts take them off.
+PROBE_IDLE = 0.5
 ADMIN_TOKEN = "bench-admin-token-of-at-least-32-characters"  # noqa: S105 - a fixed token of a throwaway vhost and database
 
 
@@ -43,6 +48,7 @@ class Lab:
     pool: asyncpg.Pool
     overrides: dict[str, str]
     http: aiohttp.ClientSession
+    database_root: str = ""  # the server's own database: stats read there count in no other
     _channel: AbstractChannel | None = None
 
     @property
@@ -83,6 +89,13 @@ class Lab:
 
     async def start(self, name: str, *args: str, **settings: str) -> Child:
         return await self.children.start(name, chargehook_args(*args), self.env(**settings))
+
+    async def start_worker(self, kind: str) -> tuple[Child, str]:
+        """`chargehook worker KIND` serving its /metrics on a port of its own: the child and
+        that URL."""
+        port = free_port()
+        child = await self.start(f"worker-{kind}", "worker", kind, metrics_port=str(port))
+        return child, f"http://127.0.0.1:{port}/metrics"
 
     async def reconnect(self) -> None:
         """The bench's own connection again, to a node that answers (after a fault)."""
@@ -156,6 +169,48 @@ async def probe_connection(amqp_url: str) -> AbstractConnection:
     raise ConnectionError(f"no broker node answered: {failures!r}")
 
 
+def as_user(url: str, user: str) -> str:
+    """`url` (one host or several) with `user` instead of its user, its password kept."""
+    scheme, rest = url.split("://", 1)
+    credentials, at, where = rest.rpartition("@")
+    password = credentials.partition(":")[2] if at else ""
+    return f"{scheme}://{user}{':' + password if password else ''}@{where}"
+
+
+async def skip_reset(connection: asyncpg.Connection) -> None:
+    """The probe keeps no session state: no reset statements (and commits) on each release."""
+
+
+@asynccontextmanager
+async def probe_role(database_url: str) -> AsyncIterator[str]:
+    """A login role of the bench's own for its probes, so that the SQL counted per event
+    (pg_stat_statements, by user) is chargehook's alone: it may read and write every table
+    the migrations make and read every user's statistics. Its URL; dropped on leaving.
+    pg_stat_statements is made in the database when the server has it."""
+    role = f"chargehook_bench_probe_{uuid.uuid4().hex[:8]}"
+    password = unquote(urlsplit(database_url.split(",")[0]).password or "")
+    admin = await asyncpg.connect(database_url)
+    try:
+        create = "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)"
+        await admin.execute(await admin.fetchval(create, role, password or None))
+        await admin.execute(f'GRANT pg_read_all_stats TO "{role}"')
+        for kind in ("TABLES", "SEQUENCES"):
+            await admin.execute(f'ALTER DEFAULT PRIVILEGES GRANT ALL ON {kind} TO "{role}"')
+        with suppress(asyncpg.PostgresError):  # not installed: the bench says SQL is unavailable
+            await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await admin.close()
+    try:
+        yield as_user(database_url, role)
+    finally:
+        admin = await asyncpg.connect(database_url)  # anew: the server may have restarted
+        try:
+            await admin.execute(f'DROP OWNED BY "{role}"')  # its grants, then the role
+            await admin.execute(f'DROP ROLE "{role}"')
+        finally:
+            await admin.close()
+
+
 @asynccontextmanager
 async def open_lab(
     amqp_root: str,
@@ -170,12 +225,20 @@ async def open_lab(
     async with (
         throwaway_vhost(amqp_root, "chargehook-bench", rabbitmq_node) as amqp_url,
         throwaway_database(database_root, "chargehook_bench") as database_url,
-        asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
+        probe_role(database_url) as probe_url,
+        asyncpg.create_pool(
+            probe_url,
+            min_size=0,  # none kept open: each is closed once idle (PROBE_IDLE)
+            max_size=4,
+            reset=skip_reset,
+            max_inactive_connection_lifetime=PROBE_IDLE,
+        ) as pool,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
     ):
         children = Children(log_dir)
         connection = await probe_connection(amqp_url)
         lab = Lab(amqp_url, database_url, children, connection, pool, dict(overrides), http)
+        lab.database_root = database_root
         try:
             await lab.chargehook("topology")  # the exchanges and queues, declared once
             await lab.chargehook("migrate")

@@ -42,6 +42,7 @@ class Result(msgspec.Struct):
     behind_ms: float = 0.0  # paced: the latest a request left after its scheduled time
     shed: int = 0  # paced: events not sent because the backlog bound was reached
     abandoned: int = 0  # requests still unanswered when the run's time bound was reached
+    cpu_seconds: float = 0.0  # the Python client's own CPU time over its run (wrk: not told)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,10 @@ def main() -> None:
     ocpi = "flood: OCPI Session PUTs for this party (--url ending in /sessions/CC/PID/)"
     parser.add_argument("--ocpi", metavar="CC/PID", help=ocpi)
     args = parser.parse_args()
-    print(msgspec.json.encode(uvloop.run(run(args))).decode(), flush=True)
+    started = time.process_time()
+    result = uvloop.run(run(args))
+    result.cpu_seconds = time.process_time() - started
+    print(msgspec.json.encode(result).decode(), flush=True)
 
 
 if __name__ == "__main__":

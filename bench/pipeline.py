@@ -1,13 +1,15 @@
-"""Stages 6 and 7: the whole pipeline under paced load (latency, queue depths, CPU, the ledger)
-and the memory soak."""
+"""The whole pipeline under paced load, on fresh processes: what the load sweep (stage 6,
+bench/curve.py) and the memory soak (stage 7) drive, each run's latency, queue depths, CPU and
+ledger."""
 
 import asyncio
 import math
-import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 
@@ -16,7 +18,7 @@ from bench.load import Result
 from bench.processes import Child, cpu_seconds, rss_mb
 from bench.receiver import Dump
 from bench.report import Point, Row, Series, percentile, thin
-from bench.stages import Bench, Targets
+from bench.stages import Bench
 from lab.services import free_port
 
 SERVICES = ("persist", "billing", "notify")
@@ -25,15 +27,14 @@ SHED_AFTER = 2.0  # seconds of load waiting for answers before the load client s
 
 @dataclass
 class Sampler:
-    """Once a second from `start` until stopped: queue depths, and each of `pids`' resident
-    memory and CPU time, and the machine's busy CPU time."""
+    """Once a second from `start` until stopped: queue depths and each of `pids`' resident
+    memory."""
 
     lab: Lab
     start: float
     pids: dict[str, int]
     depths: dict[str, list[Point]] = field(default_factory=dict)
     rss: dict[str, list[Point]] = field(default_factory=dict)
-    cpu: dict[str, list[Point]] = field(default_factory=dict)  # CPU seconds so far
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, bound: float) -> None:
@@ -42,34 +43,22 @@ class Sampler:
             at = time.monotonic() - self.start
             for queue, depth in (await self.lab.depths(queues)).items():
                 self.depths.setdefault(queue.removeprefix("chargehook."), []).append((at, depth))
-            for name, pid in [*self.pids.items(), ("machine", 0)]:
-                if name != "machine" and (mb := rss_mb(pid)) is not None:
+            for name, pid in self.pids.items():
+                if (mb := rss_mb(pid)) is not None:
                     self.rss.setdefault(name, []).append((at, mb))
-                if (seconds := cpu_seconds(pid)) is not None:
-                    self.cpu.setdefault(name, []).append((at, seconds))
             try:
                 await asyncio.wait_for(self.stop.wait(), 1.0)
             except TimeoutError:
                 pass
 
-    def cpu_share(self, until: float) -> str:
-        """Each process's CPU use from the start to `until`, in % of one core."""
-        shares = []
-        for name, points in self.cpu.items():
-            window = [(t, c) for t, c in points if t <= until]
-            if len(window) >= 2 and window[-1][0] > window[0][0]:
-                used = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
-                whole = f" of {(os.cpu_count() or 1) * 100}%" if name == "machine" else ""
-                shares.append(f"{name} {used * 100:.0f}%{whole}")
-        return "CPU over the load, % of one core: " + ", ".join(shares)
-
 
 @dataclass
 class Pipeline:
-    """ingest and one process of each worker kind, kept running across pipeline stages."""
+    """ingest and one process of each worker kind, fresh for each stage that runs them."""
 
     url: str
     children: dict[str, Child]
+    metrics: list[str]  # each process's /metrics
 
     @property
     def pids(self) -> dict[str, int]:
@@ -80,12 +69,14 @@ async def start_pipeline(bench: Bench) -> Pipeline:
     lab = bench.lab
     await bench.receiver()
     port = free_port()
-    children = {"ingest": await lab.start("ingest", "ingest", http_port=str(port))}
-    for kind in SERVICES:
-        children[kind] = await lab.start(f"worker-{kind}", "worker", kind)
-    pipeline = Pipeline(f"http://127.0.0.1:{port}/v1/sessions", children)
+    base = f"http://127.0.0.1:{port}"
+    pipeline = Pipeline(base + "/v1/sessions", {}, [base + "/metrics"])
     try:
-        await lab.wait_http(f"http://127.0.0.1:{port}/readyz")
+        pipeline.children["ingest"] = await lab.start("ingest", "ingest", http_port=str(port))
+        for kind in SERVICES:
+            pipeline.children[kind], metrics = await lab.start_worker(kind)
+            pipeline.metrics.append(metrics)
+        await lab.wait_http(base + "/readyz")
         for queue in WORK_QUEUES:
             await lab.wait_consumers(queue, 1)
     except BaseException:
@@ -144,68 +135,114 @@ def depth_summary(sampler: Sampler, load_end: float, rate: float) -> tuple[int, 
     return worst, worst <= max(rate, 10), "depth first/last/max: " + ", ".join(parts)
 
 
-async def pipeline_stage(
-    bench: Bench,
-    pipeline: Pipeline,
-    rate: float,
-    seconds: float,
-    targets: Targets,
-    soak: bool = False,
-) -> None:
-    """Stage 6 (and 7 with `soak`): paced load through every process, delivered and timed."""
+def cpu_meters(bench: Bench, pipeline: Pipeline) -> dict[str, Callable[[], float | None]]:
+    """What each process used so far, chargehook's, the servers' (those on this machine), the
+    receiver's and the whole machine's busy time."""
+    meters: dict[str, Callable[[], float | None]] = {
+        name: partial(cpu_seconds, pid) for name, pid in pipeline.pids.items()
+    }
+    meters |= {server.name: server.cpu_seconds for server in bench.servers}
+    meters["receiver"] = partial(cpu_seconds, bench.receiver_pid())
+    meters["machine"] = partial(cpu_seconds, 0)
+    return meters
+
+
+def used(
+    before: dict[str, float | None], after: dict[str, float | None]
+) -> dict[str, float | None]:
+    return {
+        name: None if (b := before[name]) is None or (a := after.get(name)) is None else a - b
+        for name in before
+    }
+
+
+@dataclass
+class Drive:
+    """What one paced load through fresh processes gave, read once it settled."""
+
+    name: str
+    rate: float
+    seconds: float
+    result: Result
+    sampler: Sampler
+    load_end: float  # seconds from the load's start
+    window: float  # seconds from the load's start until settled (or the drain bound)
+    settled: bool
+    cpu: dict[str, float | None]  # CPU seconds over the window, by process
+    receiver: dict[str, int]
+    p50: float | None  # event -> delivery, ms
+    p99: float | None
+    ledger: dict[str, int]
+    balanced: bool
+    series: Series
+
+
+async def drive(bench: Bench, pipeline: Pipeline, rate: float, seconds: float, name: str) -> Drive:
+    """`rate` events/s for `seconds` through every process, until all is delivered."""
     lab = bench.lab
     provider = f"bench-pipe-{int(rate)}-{uuid.uuid4().hex[:6]}"
     token = await lab.add_provider(provider)
     tag = uuid.uuid4().hex[:8]
     await bench.receiver_reset(tag + "-")
+    meters = cpu_meters(bench, pipeline)
     wall, start = time.time(), time.monotonic()
+    cpu_before = {process: meter() for process, meter in meters.items()}
     sampler = Sampler(lab, start, pipeline.pids | {"receiver": bench.receiver_pid()})
     sampling = asyncio.create_task(sampler.run(seconds + bench.plan.drain_timeout + 300))
     try:
         result = await paced_load(bench, pipeline.url, token, rate, seconds, tag)
         load_end = time.monotonic() - start
         settled = await settle(bench, provider, result.ok)
+        window = time.monotonic() - start
+        cpu = used(cpu_before, {process: meter() for process, meter in meters.items()})
     finally:
         sampler.stop.set()
         await sampling
+    cpu["client"] = result.cpu_seconds or None
     stats = await bench.receiver_stats()
     async with lab.http.get(bench.receiver_base() + "/dump") as answer:
         dump = msgspec.json.decode(await answer.read(), type=Dump)
     statuses = await deliveries_by_status(lab, provider)
     stored = await lab.count("SELECT count(*) FROM session_events WHERE provider = $1", provider)
     billed = await lab.count("SELECT count(*) FROM bills WHERE provider = $1", provider)
-    superseded = statuses.get("superseded", 0)
     latencies = [(a - s) * 1000 for a, s in zip(dump.arrived, dump.sent, strict=True)]
-    missing = max(0, result.ok - stats["items"] - superseded - statuses.get("failed", 0))
-    counted = latencies + [math.inf] * missing  # never delivered in time: slower than any
-    p50, p99 = percentile(counted, 50), percentile(counted, 99)
+    accounted = stats["items"] + statuses.get("superseded", 0) + statuses.get("failed", 0)
+    counted = latencies + [math.inf] * max(0, result.ok - accounted)  # slower than any delivered
     ledger, balanced = pipeline_ledger(result, stored, billed, statuses, stats)
-    label = f"{rate:g} ev/s for {seconds:g} s"
-    name = f"7 soak, {label}" if soak else f"6 pipeline, {label}"
     series = Series(name=name, depths={q: thin(p) for q, p in sampler.depths.items()})
     series.latency_ms = thin([(s - wall, ms) for s, ms in zip(dump.sent, latencies, strict=True)])
-    note = f"load: python paced client, {result.ok / seconds:,.0f} 2xx/s"
+    return Drive(name=name, rate=rate, seconds=seconds, result=result, sampler=sampler,
+                 load_end=load_end, window=window, settled=settled, cpu=cpu, receiver=stats,
+                 p50=percentile(counted, 50), p99=percentile(counted, 99), ledger=ledger,
+                 balanced=balanced, series=series)  # fmt: skip
+
+
+def load_note(run: Drive) -> str:
+    result = run.result
+    note = f"load: python paced client, {result.ok / run.seconds:,.0f} 2xx/s"
     if result.shed:
         note += f", shed {result.shed:,} events (over {SHED_AFTER:g} s of load unanswered)"
-    note += f", up to {result.behind_ms:,.0f} ms late; " + sampler.cpu_share(load_end)
-    worst, flat, depths = depth_summary(sampler, load_end, rate)
-    depth_row = Row(stage=f"{name}: queue depths", figure=worst, unit="deepest at end",
+    return note + f", up to {result.behind_ms:,.0f} ms late"
+
+
+async def soak_stage(bench: Bench, rate: float, seconds: float) -> None:
+    """Stage 7: the memory of fresh processes under `rate` events/s for `seconds`."""
+    pipeline = await start_pipeline(bench)
+    try:
+        run = await drive(
+            bench, pipeline, rate, seconds, f"7 soak, {rate:g} ev/s for {seconds:g} s"
+        )
+    finally:
+        await stop_pipeline(bench, pipeline)
+    worst, flat, depths = depth_summary(run.sampler, run.load_end, rate)
+    memory = soak_row(run.name, run.sampler, run.load_end, run.ledger, run.balanced)
+    memory.settled = run.settled
+    memory.note += "; " + load_note(run)
+    depth_row = Row(stage=f"{run.name}: queue depths", figure=worst, unit="deepest at end",
                     target="flat (<= 1 s of load at the end)", met=flat, note=depths)  # fmt: skip
-    if soak:
-        series.rss_mb = sampler.rss
-        bench.rows(soak_row(name, sampler, load_end, ledger, balanced), depth_row)
-        bench.run.rows[-2].settled = settled
-    else:
-        shown = {"p50": p50, "p99": p99}
-        met = all((shown[k] or math.inf) < limit for k, limit in targets)
-        target = ", ".join(f"{k} < {limit:g} ms" for k, limit in targets)
-        bench.rows(
-            Row(stage=f"{name}: event -> delivery", figure=p99, unit="ms p99", target=target,
-                met=met, p50_ms=p50, p99_ms=p99, ledger=ledger, balanced=balanced, note=note,
-                settled=settled),
-            depth_row,
-        )  # fmt: skip
-    bench.run.series.append(series)
+    bench.rows(memory, depth_row)
+    run.series.rss_mb = {name: thin(points) for name, points in run.sampler.rss.items()}
+    bench.run.series.append(run.series)
 
 
 def pipeline_ledger(

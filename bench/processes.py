@@ -55,10 +55,63 @@ def cpu_seconds(pid: int) -> float | None:
             fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
             busy = sum(fields) - fields[3] - fields[4]  # less idle and iowait
             return busy / CLOCK_TICKS
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
     except (OSError, IndexError, ValueError):
         return None
+    stat = _stat(pid)
+    return None if stat is None else (stat[UTIME] + stat[STIME]) / CLOCK_TICKS
+
+
+# /proc/PID/stat's numbers after the command's closing parenthesis, counted from 0 there
+PPID, UTIME, STIME, CUTIME, CSTIME = 1, 11, 12, 13, 14
+
+
+def _stat(pid: int) -> list[int] | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1:]
+        return [0, *(int(field) for field in fields)]  # the state letter kept as a 0
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def family_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and its children: its own, what the children it waited for used
+    (cutime, cstime: a server's backends that ended) and each live child's own."""
+    stat = _stat(pid)
+    if stat is None:
+        return None
+    ticks = stat[UTIME] + stat[STIME] + stat[CUTIME] + stat[CSTIME]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (child := _stat(int(entry.name))) and child[PPID] == pid:
+            ticks += child[UTIME] + child[STIME]
+    return ticks / CLOCK_TICKS
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP `port` of this machine, from the kernel's socket tables
+    and each process's open files (all of them readable as root); None when none is found."""
+    sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not sockets:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with suppress(OSError):
+                    if os.readlink(fd) in sockets:
+                        return int(entry.name)
+    return None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                _, local, _, state, *_, inode = line.split()[:10]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(inode)
+    return inodes
 
 
 @dataclass

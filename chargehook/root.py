@@ -68,7 +68,7 @@ async def open_broker(
     settings: Settings, name: str, metrics: Metrics | None = None
 ) -> AsyncIterator[Broker]:
     if settings.amqp_url is None:
-        broker: Broker = MemoryBroker()
+        broker: Broker = MemoryBroker(metrics)
         await broker.declare(ALL_QUEUES, delay_queues(settings))
         yield broker
         return

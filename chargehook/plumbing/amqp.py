@@ -21,6 +21,7 @@ from aiormq.abc import DeliveredMessage
 from chargehook.plumbing.broker import (
     DEAD_AT_HEADER,
     DEAD_EXCHANGE,
+    DEFAULT_EXCHANGE_NAME,
     DELIVERY_LIMIT,
     DIRECT_EXCHANGES,
     REASON_HEADER,
@@ -36,7 +37,6 @@ from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.amqp")
 PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
-DEFAULT_EXCHANGE_NAME = "amq.default"  # how RabbitMQ names the nameless default exchange
 QUORUM_SIZE = 3  # members of each new quorum queue, where the cluster has that many nodes
 
 
@@ -214,11 +214,10 @@ class AmqpBroker:
         except Exception as exc:
             raise BrokerUnavailable(f"publish to {exchange} not confirmed: {exc!r}") from exc
         if self._metrics is not None:
-            self._metrics.observe(
-                "chargehook_publish_confirm_seconds",
-                time.perf_counter() - started,
-                exchange=exchange or DEFAULT_EXCHANGE_NAME,
-            )
+            label = exchange or DEFAULT_EXCHANGE_NAME
+            elapsed = time.perf_counter() - started
+            self._metrics.observe("chargehook_publish_confirm_seconds", elapsed, exchange=label)
+            self._metrics.inc("chargehook_broker_published_total", exchange=label)
 
     @asynccontextmanager
     async def consume(self, queue: QueueSpec, prefetch: int) -> AsyncIterator[Any]:
@@ -324,7 +323,8 @@ async def amqp_broker(
     to the first node of `url` (one URL or several, comma-separated) that answers, and to the
     next when it loses that one (chargehook.plumbing.cluster).
 
-    With `metrics`, each confirmed publish is timed in chargehook_publish_confirm_seconds.
+    With `metrics`, each confirmed publish is timed in chargehook_publish_confirm_seconds and
+    counted in chargehook_broker_published_total.
     """
     nodes = Nodes(broker_urls(url))
     connection = await connect_first(nodes, name)

@@ -17,6 +17,7 @@ DELIVERY_EXCHANGE = "chargehook.delivery"
 TOPIC_EXCHANGES = (EVENTS_EXCHANGE, BILLED_EXCHANGE)
 DIRECT_EXCHANGES = (DEAD_EXCHANGE, DELIVERY_EXCHANGE)
 DEFAULT_EXCHANGE = ""  # routes straight to the queue named by the routing key
+DEFAULT_EXCHANGE_NAME = "amq.default"  # how RabbitMQ names it, and the metrics' label for it
 DELIVER_KEY = "deliver"  # chargehook.delivery -> chargehook.deliveries
 
 REASON_HEADER = "x-chargehook-reason"

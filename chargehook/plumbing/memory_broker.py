@@ -17,6 +17,7 @@ from chargehook.plumbing.broker import (
     DEAD_AT_HEADER,
     DEAD_EXCHANGE,
     DEFAULT_EXCHANGE,
+    DEFAULT_EXCHANGE_NAME,
     DIRECT_EXCHANGES,
     REASON_HEADER,
     TOPIC_EXCHANGES,
@@ -26,6 +27,7 @@ from chargehook.plumbing.broker import (
     dead_at,
 )
 from chargehook.plumbing.errors import BrokerUnavailable
+from chargehook.plumbing.metrics import Metrics
 
 log = structlog.get_logger("chargehook.memory_broker")
 
@@ -130,10 +132,14 @@ class MemoryInbound:
 
 
 class MemoryBroker:
-    def __init__(self) -> None:
+    """With `metrics`, each publish is counted in chargehook_broker_published_total, as on
+    RabbitMQ; a delay queue's expiry is the broker's own routing and is not."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self._bindings: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._queues: dict[str, asyncio.Queue[Stored]] = {}
         self._delays: dict[str, DelaySpec] = {}
+        self._metrics = metrics
 
     def is_ready(self) -> bool:
         return True
@@ -153,6 +159,14 @@ class MemoryBroker:
                 self._bindings[exchange].append((key, queue))
 
     async def publish(
+        self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
+    ) -> None:
+        self._route(exchange, routing_key, message, mandatory)
+        if self._metrics is not None:
+            label = exchange or DEFAULT_EXCHANGE_NAME
+            self._metrics.inc("chargehook_broker_published_total", exchange=label)
+
+    def _route(
         self, exchange: str, routing_key: str, message: OutboundMessage, mandatory: bool = True
     ) -> None:
         if exchange == DEFAULT_EXCHANGE:
@@ -178,8 +192,7 @@ class MemoryBroker:
             return
         # In process only, like everything here: a restart of the embedded default drops it.
         asyncio.get_running_loop().call_later(
-            delay.delay_ms / 1000,
-            lambda: asyncio.ensure_future(self.publish(delay.exchange, delay.routing_key, message)),
+            delay.delay_ms / 1000, self._route, delay.exchange, delay.routing_key, message
         )
 
     def enqueue(self, queue: str, stored: Stored) -> None:

@@ -66,6 +66,9 @@ PLUMBING = Catalog(
             "Messages a worker dead-lettered as bad, by cause: undecodable or failed (the limit)",
             ("worker", "cause"),
         ),
+        "chargehook_broker_published_total": Spec(
+            "Messages this process published and the broker confirmed, by exchange", ("exchange",)
+        ),
     },
     histograms={
         "chargehook_publish_confirm_seconds": HistogramSpec(

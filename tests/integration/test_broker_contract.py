@@ -227,3 +227,27 @@ async def test_the_consume_loop_dead_letters_bad_messages_alone_and_handles_the_
 )
 def test_topic_matching_follows_amqp(pattern: str, key: str, matches: bool) -> None:
     assert topic_matches(pattern, key) is matches
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("rabbitmq", marks=pytest.mark.services)])
+async def test_each_publish_is_counted_by_exchange(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    metrics = every_metric()
+    async with AsyncExitStack() as stack:
+        broker: Broker = MemoryBroker(metrics)
+        if kind == "rabbitmq":
+            url = request.getfixturevalue("amqp_url")
+            broker = await stack.enter_async_context(amqp_broker(url, "contract test", 2, metrics))
+        await broker.declare((QUEUE,))
+        for text in ("counted", "dead"):
+            await broker.publish(EVENTS_EXCHANGE, "session.finished.contract", message(text))
+        async with taking(broker, QUEUE, 2) as [first, second]:
+            await first.ack()
+            await second.dead_letter("a dead letter is a publish too")
+        async with taking(broker, DEAD, everything=True) as dead:
+            for delivery in dead:
+                await delivery.ack()
+    published = "chargehook_broker_published_total"
+    assert metrics.value(published, exchange=EVENTS_EXCHANGE) == 2
+    assert metrics.value(published, exchange=DEAD_EXCHANGE) == 1
