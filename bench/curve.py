@@ -36,6 +36,8 @@ async def curve_point(bench: Bench, rate: float, seconds: float) -> CurvePoint:
     name = f"6 curve, {rate:g} ev/s for {seconds:g} s"
     pipeline = await start_pipeline(bench)  # fresh: nothing left in hand from the last point
     try:
+        if bench.plan.warmup_seconds > 0:  # connections opened and statements prepared first
+            await drive(bench, pipeline, rate, bench.plan.warmup_seconds, f"{name}, warm-up")
         before = await counts.snapshot(bench.lab)
         run = await drive(bench, pipeline, rate, seconds, name)
         metrics = await counts.scrape_settled(bench.lab.http, pipeline.metrics)
