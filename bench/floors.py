@@ -45,8 +45,10 @@ async def floor_stage(bench: Bench, kind: str, events: int) -> None:
     mode, batch = MODES[kind]
     args = [sys.executable, "-m", "bench.bare_consumer", mode, "--amqp-url", lab.amqp_url]
     args += ["--queue", queue, "--count", str(events), "--batch", str(batch)]
+    servers_before = {server.name: server.cpu_seconds() for server in bench.servers}
     child = await lab.children.start(f"bare-{mode}", args, stdout_pipe=True)
     result = msgspec.json.decode(await lab.children.output(child, bench.plan.drain_timeout))
+    servers_note = servers_cpu_note(bench, servers_before, int(result["done"]))
     rate = result["done"] / result["seconds"] if result["seconds"] > 0 else 0.0
     bench.floors[kind] = rate
     left = await settled_depth(bench, queue)
@@ -58,7 +60,18 @@ async def floor_stage(bench: Bench, kind: str, events: int) -> None:
             vs_bare=1.0,
             ledger={"preloaded": preloaded, "done": int(result["done"]), "left": left},
             balanced=preloaded == events == result["done"] and left == 0,
-            note="the floor the worker's ratio is taken to",
+            note="the floor the worker's ratio is taken to" + servers_note,
         )
     )
     await lab.purge()
+
+
+def servers_cpu_note(bench: Bench, before: dict[str, float | None], events: int) -> str:
+    """What the servers here spent per event while the bare consumer alone drained: the
+    broker's own floor per message (batches of the worker's size)."""
+    parts = []
+    for server in bench.servers:
+        start, end = before.get(server.name), server.cpu_seconds()
+        if start is not None and end is not None and events:
+            parts.append(f"{server.name} {(end - start) / events * 1e6:.0f} µs")
+    return f"; CPU per event meanwhile: {', '.join(parts)}" if parts else ""
