@@ -56,7 +56,10 @@ class FakeLedger:
         self.journal = [] if journal is None else journal
 
     def add_subscription(
-        self, subscription_id: str, created_at: datetime | None = None
+        self,
+        subscription_id: str,
+        created_at: datetime | None = None,
+        batch_size: int | None = None,
     ) -> Subscription:
         at = created_at or datetime.now(UTC)
         subscription = Subscription(
@@ -65,7 +68,7 @@ class FakeLedger:
             statuses=None,
             providers=None,
             description=None,
-            batch_size=None,
+            batch_size=batch_size,
             enabled=True,
             disabled_reason=None,
             created_at=at,
