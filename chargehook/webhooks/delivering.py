@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,6 @@ from chargehook.webhooks.delivery_states import AttemptResult
 from chargehook.webhooks.ledger import DeliveryLedger
 from chargehook.webhooks.payload import request_body
 from chargehook.webhooks.posting import http_client, post_signed
-from chargehook.webhooks.request_lines import Growing, Line, may_leave, place
 
 # seconds a sent batch's record is tried again in place: well inside the 30 s lease its
 # request took before it was sent (webhooks.cursors.LEASE), less the request's own 15 s
@@ -61,8 +60,11 @@ class Deliverer:
         self.busy_delay_ms = round(settings.retry_busy_delay * 1000)
         self.disable_after = timedelta(seconds=settings.disable_after)
         self.http: aiohttp.ClientSession | None = None
-        self.cap = settings.delivery_per_subscription
-        self.lines: defaultdict[str, Line] = defaultdict(Line)  # by subscription
+        cap = settings.delivery_per_subscription
+        self.per_subscription: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(cap)
+        )
+        self.waiting: Counter[str] = Counter()
         self.success_written: dict[str, float] = {}  # subscription -> monotonic time
         self.rng = random.Random()  # noqa: S311 - jitter, not a secret
 
@@ -82,67 +84,21 @@ class Deliverer:
             await self.ledger.set_status(ids, "failed", "subscription disabled")
             return
         subscription, secrets = found
-        line = self.lines[subscription.id]
-        size = subscription.batch_size or self.settings.delivery_batch_size
-        placement = place(line, len(task.ids), task.round, size, self.cap)
-        if placement == "go":
-            await self.send(line, task, subscription, secrets)
-        elif placement == "lead":
-            await self.lead(line, task, size, subscription, secrets)
-        elif placement == "join":
-            await self.join(line, task)
-        else:  # the receiver is slow: the task waits in the broker, not in a slot of this worker
+        # Over its cap a subscription's tasks wait here, a bounded few; past that they wait in
+        # the broker, so one slow receiver cannot hold every slot of this worker.
+        if self.waiting[subscription.id] >= self.settings.delivery_per_subscription:
             await tasks.queue_after(self.broker, task, self.busy_delay_ms)
-
-    async def send(
-        self, line: Line, task: DeliveryTask, subscription: Subscription, secrets: list[str]
-    ) -> None:
-        line.in_flight += 1
+            return
+        self.waiting[subscription.id] += 1
+        try:
+            slots = self.per_subscription[subscription.id]
+            await slots.acquire()
+        finally:
+            self.waiting[subscription.id] -= 1
         try:
             await self.deliver(task, subscription, secrets)
         finally:
-            line.in_flight -= 1
-            line.notify()
-
-    async def lead(
-        self,
-        line: Line,
-        task: DeliveryTask,
-        size: int,
-        subscription: Subscription,
-        secrets: list[str],
-    ) -> None:
-        """Start the subscription's next request, let it grow while one is in flight, send it
-        and tell the tasks that joined it how it went."""
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        growing = line.growing = Growing(task.round, list(task.ids), sent)
-        try:
-            try:
-                while not may_leave(line, size, self.cap):
-                    await line.changed().wait()
-            finally:
-                line.growing = None  # whatever comes next starts a request of its own
-            merged = DeliveryTask(
-                delivery_ids=growing.ids, round=growing.round, subscription_id=subscription.id
-            )
-            await self.send(line, merged, subscription, secrets)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                sent.set_exception(exc)
-                sent.exception()  # retrieved here too: no task may have joined
-            else:
-                sent.cancel()
-            raise
-        sent.set_result(None)
-
-    async def join(self, line: Line, task: DeliveryTask) -> None:
-        """Ride in the subscription's growing request; done when it is."""
-        growing = line.growing
-        assert growing is not None
-        growing.ids += [i for i in task.ids if i not in growing.ids]  # a copy adds nothing
-        growing.joined += 1
-        line.notify()  # it may be full now
-        await asyncio.shield(growing.sent)
+            slots.release()
 
     async def subscription_of(self, task: DeliveryTask) -> str | None:
         """Whose a task's deliveries are, for a task of an earlier version that does not say;

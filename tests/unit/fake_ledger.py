@@ -56,10 +56,7 @@ class FakeLedger:
         self.journal = [] if journal is None else journal
 
     def add_subscription(
-        self,
-        subscription_id: str,
-        created_at: datetime | None = None,
-        batch_size: int | None = None,
+        self, subscription_id: str, created_at: datetime | None = None
     ) -> Subscription:
         at = created_at or datetime.now(UTC)
         subscription = Subscription(
@@ -68,7 +65,7 @@ class FakeLedger:
             statuses=None,
             providers=None,
             description=None,
-            batch_size=batch_size,
+            batch_size=None,
             enabled=True,
             disabled_reason=None,
             created_at=at,

@@ -122,14 +122,14 @@ async def consuming(rig: Rig) -> AsyncIterator[None]:
 
 async def test_one_slow_subscriber_holds_its_own_slots_only() -> None:
     r = await rig(delivery_per_subscription=2, delivery_concurrency=6)
-    r.ledger.add_subscription("slow", batch_size=1)  # each task a full batch: none joins another
-    r.ledger.add_subscription("fast", batch_size=1)
+    r.ledger.add_subscription("slow")
+    r.ledger.add_subscription("fast")
     slow_gate = r.receiver.hold("slow")
     slow, fast = r.tasks("slow", 8), r.tasks("fast", 3)
     async with consuming(r):
         for task in [*slow, *fast]:
             await queue_now(r.broker, task)
-        # Two of slow's in flight, one waiting for them, the rest in the busy queue: three of
+        # Two of slow's in flight, two waiting for them, the rest in the busy queue: three of
         # the six consumer slots stay free, and fast's tasks go through them.
         await until(lambda: len(r.receiver.delivered("fast")) == 3)
         await until(lambda: r.receiver.in_flight["slow"] == 2)
@@ -146,12 +146,11 @@ async def test_one_slow_subscriber_holds_its_own_slots_only() -> None:
 
 async def test_past_the_bounded_wait_a_task_waits_in_the_busy_queue() -> None:
     r = await rig(delivery_per_subscription=2)
-    r.ledger.add_subscription("sub", batch_size=1)  # each task a full batch: none joins another
+    r.ledger.add_subscription("sub")
     gate = r.receiver.hold("sub")
-    *held, extra = r.tasks("sub", 4)
+    *held, extra = r.tasks("sub", 5)
     holding = [asyncio.create_task(r.deliverer.deliver_task(task)) for task in held]
-    line = r.deliverer.lines["sub"]
-    await until(lambda: r.receiver.in_flight["sub"] == 2 and line.growing is not None)
+    await until(lambda: r.receiver.in_flight["sub"] == 2 and r.deliverer.waiting["sub"] == 2)
 
     await asyncio.wait_for(r.deliverer.deliver_task(extra), 1)  # does not wait for a slot
     assert r.broker.published == [(DEFAULT_EXCHANGE, BUSY_QUEUE, extra)]
@@ -166,7 +165,7 @@ async def test_past_the_bounded_wait_a_task_waits_in_the_busy_queue() -> None:
     gate.set()
     await asyncio.gather(*holding)
     assert r.receiver.most_in_flight["sub"] == 2
-    assert len(r.receiver.calls) == 3
+    assert len(r.receiver.calls) == 4
 
 
 @pytest.mark.parametrize("failed_round", [1, 2])
@@ -250,7 +249,7 @@ async def test_no_success_for_too_long_disables_and_its_retry_then_fails_unsent(
 
 async def test_a_leased_session_waits_and_an_older_state_is_superseded() -> None:
     r = await rig()
-    r.ledger.add_subscription("sub", batch_size=1)  # each task a full batch: they go side by side
+    r.ledger.add_subscription("sub")
     gate = r.receiver.hold("sub")
     first = DeliveryTask(delivery_ids=[r.ledger.add_delivery("sub", "s1", "p2")])
     going = asyncio.create_task(r.deliverer.deliver_task(first))
@@ -282,7 +281,7 @@ async def test_the_consumer_runs_at_most_delivery_concurrency_at_once() -> None:
     subscribers = ("a", "b", "c")
     gates = []
     for name in subscribers:
-        r.ledger.add_subscription(name, batch_size=1)  # each task a full batch: side by side
+        r.ledger.add_subscription(name)
         gates.append(r.receiver.hold(name))
     tasks = [task for name in subscribers for task in r.tasks(name, 4)]
     async with consuming(r):
@@ -324,28 +323,3 @@ async def test_a_task_naming_its_subscription_is_claimed_without_reading_its_del
     assert r.journal.count("read") == reads
     assert r.ledger.status(ids) == ["succeeded"]
     assert r.receiver.delivered("sub") == ids
-
-
-async def test_tasks_that_come_while_a_request_is_in_flight_go_out_together_after_it() -> None:
-    r = await rig(delivery_per_subscription=2)
-    r.ledger.add_subscription("sub")  # batches of up to 100
-    gate = r.receiver.hold("sub")
-    first, *later = r.tasks("sub", 5)
-    going = asyncio.create_task(r.deliverer.deliver_task(first))
-    await until(lambda: r.receiver.in_flight["sub"] == 1)  # nothing in flight: it went at once
-    waiting = [asyncio.create_task(r.deliverer.deliver_task(task)) for task in later]
-    line = r.deliverer.lines["sub"]
-    await until(lambda: line.growing is not None and line.growing.joined == 2)
-    await asyncio.sleep(0.01)
-    assert len(r.receiver.calls) == 0 and r.receiver.in_flight["sub"] == 1
-    # one started the next request and two joined it (the cap); the last waits in the broker
-    [(_, queue, busy)] = r.broker.published
-    assert queue == BUSY_QUEUE and busy == later[-1]
-
-    gate.set()
-    await asyncio.gather(going, *waiting)
-    assert [ids for _, ids in r.receiver.calls] == [
-        first.ids,
-        [i for t in later[:3] for i in t.ids],
-    ]
-    assert r.ledger.status([i for t in [first, *later[:3]] for i in t.ids]) == ["succeeded"] * 4
