@@ -7,8 +7,12 @@ import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Point = tuple[float, float]
 
@@ -251,11 +255,7 @@ def plot(run: Run, path: Path) -> None:
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize="x-small", loc="upper left")
         axis.grid(alpha=0.3)
-    fig.suptitle(f"chargehook bench, {run.machine['cores']} cores, {run.started_at[:10]}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, f"chargehook bench, {run.machine['cores']} cores, {run.started_at[:10]}", path)
 
 
 CURVE_PROCESSES = ("ingest", "persist", "billing", "notify", "RabbitMQ", "PostgreSQL")
@@ -306,7 +306,14 @@ def plot_curve(run: Run, path: Path) -> None:
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize="x-small", loc="best")
         axis.grid(alpha=0.3)
-    fig.suptitle(f"chargehook load sweep, {run.machine['cores']} cores, {run.started_at[:10]}")
+    save(fig, f"chargehook load sweep, {run.machine['cores']} cores, {run.started_at[:10]}", path)
+
+
+def save(fig: "Figure", title: str, path: Path) -> None:
+    """A figure titled, written to `path` and closed."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
