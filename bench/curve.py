@@ -97,15 +97,25 @@ def cpu_note(point: CurvePoint) -> str:
         note += f"; {' and '.join(absent)} not on this machine, not counted"
     note += f"; apart: client {ms_per_event(point, 'client')}"
     note += f", receiver {ms_per_event(point, 'receiver')})"
-    names = sorted(point.cpu_s, key=lambda name: name == "machine")  # the machine last
     shares = [
-        f"{name} {seconds / point.window_s * 100:.0f}%"
-        for name in names
-        if (seconds := point.cpu_s[name]) is not None and point.window_s > 0
+        f"{name} {share}%"
+        for name in point.cpu_s
+        if name not in ("machine", "stolen") and (share := percent(point, name)) is not None
     ]
-    whole = f" of {(os.cpu_count() or 1) * 100}%" if point.cpu_s.get("machine") is not None else ""
+    if (machine := percent(point, "machine")) is not None:
+        shares.append(f"machine {machine}% of {(os.cpu_count() or 1) * 100}%")
+    if (stolen := percent(point, "stolen")) is not None:
+        shares.append(f"stolen by the host {stolen}%")
     window = f"load start -> settled, {point.window_s:.0f} s"
-    return note + f"; CPU % of one core ({window}): " + ", ".join(shares) + whole
+    return note + f"; CPU % of one core ({window}): " + ", ".join(shares)
+
+
+def percent(point: CurvePoint, name: str) -> str | None:
+    """`name`'s CPU over the point's window, in % of one core."""
+    seconds = point.cpu_s.get(name)
+    if seconds is None or point.window_s <= 0:
+        return None
+    return f"{seconds / point.window_s * 100:.0f}"
 
 
 def at_rate(points: list[CurvePoint], rate: float) -> CurvePoint | None:

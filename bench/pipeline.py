@@ -15,7 +15,7 @@ import msgspec
 
 from bench.lab import WORK_QUEUES, Lab
 from bench.load import Result
-from bench.processes import Child, cpu_seconds, rss_mb
+from bench.processes import Child, cpu_seconds, rss_mb, stolen_seconds
 from bench.receiver import Dump
 from bench.report import Point, Row, Series, percentile, thin
 from bench.stages import Bench
@@ -143,13 +143,14 @@ def depth_summary(sampler: Sampler, load_end: float, rate: float) -> tuple[int, 
 
 def cpu_meters(bench: Bench, pipeline: Pipeline) -> dict[str, Callable[[], float | None]]:
     """What each process used so far, chargehook's, the servers' (those on this machine), the
-    receiver's and the whole machine's busy time."""
+    receiver's, the whole machine's busy time and what the host stole from it."""
     meters: dict[str, Callable[[], float | None]] = {
         name: partial(cpu_seconds, pid) for name, pid in pipeline.pids.items()
     }
     meters |= {server.name: server.cpu_seconds for server in bench.servers}
     meters["receiver"] = partial(cpu_seconds, bench.receiver_pid())
     meters["machine"] = partial(cpu_seconds, 0)
+    meters["stolen"] = stolen_seconds  # by the host: a busy host makes every figure worse
     return meters
 
 

@@ -48,13 +48,27 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _machine_ticks() -> list[int]:
+    """/proc/stat's first line: user nice system idle iowait irq softirq steal guest ..."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def stolen_seconds() -> float | None:
+    """Time the host gave this machine's CPUs to others while they had work (steal)."""
+    try:
+        return _machine_ticks()[7] / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time a process used so far (user + system); pid 0: the whole machine's busy time."""
+    """CPU time a process used so far (user + system); pid 0: the whole machine's busy time
+    (user, nice, system, irq, softirq: not idle, iowait or what the host stole; guest time is
+    already in user and nice)."""
     try:
         if pid == 0:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-            busy = sum(fields) - fields[3] - fields[4]  # less idle and iowait
-            return busy / CLOCK_TICKS
+            user, nice, system, _, _, irq, softirq = _machine_ticks()[:7]
+            return (user + nice + system + irq + softirq) / CLOCK_TICKS
     except (OSError, IndexError, ValueError):
         return None
     stat = _stat(pid)

@@ -2,9 +2,10 @@
 deltas, the probes' commits taken off, /metrics parsed and summed) and the curve's targets."""
 
 import math
+import os
 
 from bench.counts import Snapshot, broker_counts, design_counts, since
-from bench.curve import cpu_per_event, cpu_row, knee_row, low_load_row
+from bench.curve import cpu_note, cpu_per_event, cpu_row, knee_row, low_load_row
 from bench.lab import as_user
 from bench.report import Counts, CurvePoint, Row, Run, counts_table, shown_counts
 from bench.stages import drain_target
@@ -124,3 +125,13 @@ def test_persist_and_billing_are_held_to_their_floor_in_the_same_run() -> None:
     notify = Row(stage="5 notify drain, 1 process", figure=1600.0, unit="events/s")
     drain_target(notify, "notify", None, timed_out=True)
     assert (notify.target, notify.met) == (">= 1,500 events/s", False)
+
+
+def test_the_cpu_note_ends_with_the_machine_and_what_the_host_stole() -> None:
+    measured = point(300, 50, 150)
+    measured.cpu_s = {"ingest": 2.0, "machine": 10.0, "stolen": 1.0, "RabbitMQ": 3.0}
+    note = cpu_note(measured)  # a window of 10 s
+    cores = (os.cpu_count() or 1) * 100
+    assert note.endswith(
+        f"ingest 20%, RabbitMQ 30%, machine 100% of {cores}%, stolen by the host 10%"
+    )
