@@ -7,9 +7,8 @@ each form chargehook compares it in: the key in Python (`OrderKey`), the compari
 keys in SQL (`sql_newer`), and the `position` text a subscriber receives.
 """
 
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 TERMINAL_STATUSES = frozenset(
     {"FINISHED", "NOT_PLUGGED", "PAYMENT_ERROR", "INTERNAL_ERROR", "PROVIDER_ERROR"}
@@ -69,18 +68,4 @@ def order_key(
     )
 
 
-T = TypeVar("T")
 SessionRef = tuple[str, str]
-
-
-def latest_per_session(
-    events: Iterable[T], key: Callable[[T], tuple[SessionRef, OrderKey]]
-) -> list[T]:
-    """The greatest event of each (provider, session id) among `events`."""
-    latest: dict[SessionRef, tuple[OrderKey, T]] = {}
-    for event in events:
-        session, order = key(event)
-        held = latest.get(session)
-        if held is None or order > held[0]:
-            latest[session] = (order, event)
-    return [event for _, event in latest.values()]

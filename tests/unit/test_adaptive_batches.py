@@ -53,6 +53,7 @@ async def publish(broker: MemoryBroker, *texts: str) -> None:
 
 @asynccontextmanager
 async def consuming(broker: MemoryBroker, worker: Held) -> AsyncIterator[None]:
+    await broker.declare((QUEUE,))
     stop = asyncio.Event()
     task = asyncio.create_task(Consumer(broker, worker, every_metric()).run(stop))
     try:
@@ -69,7 +70,6 @@ async def batches_seen(worker: Held, count: int) -> bool:
 
 async def test_a_lone_message_goes_at_once_and_the_next_batch_grows_while_it_is_in_flight() -> None:
     broker, worker = MemoryBroker(), Held(batch_size=50)
-    await broker.declare((QUEUE,))
     async with consuming(broker, worker):
         await publish(broker, "a")
         await eventually(lambda: batches_seen(worker, 1))
@@ -86,7 +86,6 @@ async def test_a_lone_message_goes_at_once_and_the_next_batch_grows_while_it_is_
 
 async def test_a_full_batch_does_not_wait_for_the_one_in_flight() -> None:
     broker, worker = MemoryBroker(), Held(batch_size=2)
-    await broker.declare((QUEUE,))
     async with consuming(broker, worker):
         await publish(broker, "a")
         await eventually(lambda: batches_seen(worker, 1))

@@ -7,7 +7,6 @@ from hypothesis import given
 from chargehook.sessions.order import (
     KEY_COLUMNS,
     OrderKey,
-    latest_per_session,
     order_key,
     sql_newer,
 )
@@ -32,7 +31,7 @@ EVENTS = [
 
 
 def winner(events: list[tuple[str, OrderKey]]) -> str:
-    [(name, _)] = latest_per_session(events, lambda e: (("p", "s"), e[1]))
+    name, _ = max(events, key=lambda e: e[1])
     return name
 
 
@@ -54,14 +53,6 @@ def test_every_arrival_order_gives_the_same_current_state() -> None:
 )
 def test_the_order_rules_of_spec_section_4(older: OrderKey, newer: OrderKey) -> None:
     assert older < newer
-
-
-def test_latest_is_kept_per_session() -> None:
-    events = [("p", "s1", 1), ("p", "s2", 3), ("p", "s1", 2), ("q", "s1", 0)]
-    picked = latest_per_session(
-        events, lambda e: ((e[0], e[1]), key("IN_PROGRESS", e[2], str(e[2])))
-    )
-    assert sorted(picked) == [("p", "s1", 2), ("p", "s2", 3), ("q", "s1", 0)]
 
 
 @given(pairs)
